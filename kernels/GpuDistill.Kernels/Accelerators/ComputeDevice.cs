@@ -1,0 +1,204 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using ILGPU;
+using ILGPU.Runtime;
+using ILGPU.Runtime.CPU;
+using ILGPU.Runtime.Cuda;
+using ILGPU.Runtime.OpenCL;
+
+namespace GpuDistill.Accelerators;
+
+/// <summary>
+/// The one place that creates an ILGPU context and accelerator. It owns both, caches every kernel it has
+/// compiled (once per accelerator), and disposes them together.
+/// </summary>
+public sealed class ComputeDevice : IDisposable
+{
+    private static readonly Lock DefaultLock = new();
+    private static ComputeDevice? defaultDevice;
+
+    private readonly ConcurrentDictionary<Type, Lazy<object>> kernelCache = new();
+    private bool disposed;
+
+    private ComputeDevice(Context context, Accelerator accelerator, AcceleratorKind kind, string reason)
+    {
+        Context = context;
+        Accelerator = accelerator;
+        Kind = kind;
+        SelectionReason = reason;
+    }
+
+    /// <summary>The ILGPU context this device was created from.</summary>
+    public Context Context { get; }
+
+    /// <summary>The accelerator the kernels run on.</summary>
+    public Accelerator Accelerator { get; }
+
+    /// <summary>The family of <see cref="Accelerator"/> (never <see cref="AcceleratorKind.Auto"/>).</summary>
+    public AcceleratorKind Kind { get; }
+
+    /// <summary>Why this accelerator was taken (for <c>auto</c>, which one and what else was present).</summary>
+    public string SelectionReason { get; }
+
+    /// <summary>Serialises launches: ILGPU runs one kernel at a time per CPU accelerator, and callers may share a device.</summary>
+    public Lock LaunchLock { get; } = new();
+
+    /// <summary>True when kernel buffers can alias host memory (no copy between tensors and the device).</summary>
+    public bool SharesHostMemory => Kind == AcceleratorKind.Cpu;
+
+    /// <summary>
+    /// The device the losses use when none is given. Created on first use from the environment variable
+    /// <c>GPUDISTILL_ACCELERATOR</c> (cpu, cuda, opencl or auto; auto when unset).
+    /// </summary>
+    public static ComputeDevice Default
+    {
+        get
+        {
+            lock (DefaultLock)
+            {
+                if (defaultDevice is null || defaultDevice.disposed)
+                {
+                    string? name = Environment.GetEnvironmentVariable("GPUDISTILL_ACCELERATOR");
+                    defaultDevice = Open(string.IsNullOrWhiteSpace(name) ? "auto" : name);
+                }
+                return defaultDevice;
+            }
+        }
+    }
+
+    /// <summary>Replaces the default device; the previous one is disposed.</summary>
+    /// <param name="device">The device to use from now on.</param>
+    public static void SetDefault(ComputeDevice device)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        lock (DefaultLock)
+        {
+            if (!ReferenceEquals(defaultDevice, device)) defaultDevice?.Dispose();
+            defaultDevice = device;
+        }
+    }
+
+    /// <summary>Parses <c>cpu</c>, <c>cuda</c>, <c>opencl</c> or <c>auto</c>, optionally with <c>:index</c>.</summary>
+    /// <param name="name">The accelerator name, e.g. <c>cuda:1</c>.</param>
+    /// <returns>The opened device.</returns>
+    public static ComputeDevice Open(string name)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        string[] parts = name.Trim().Split(':', 2);
+        AcceleratorKind kind = parts[0].ToUpperInvariant() switch
+        {
+            "AUTO" => AcceleratorKind.Auto,
+            "CPU" => AcceleratorKind.Cpu,
+            "CUDA" => AcceleratorKind.Cuda,
+            "OPENCL" or "CL" => AcceleratorKind.OpenCL,
+            _ => throw new ArgumentException(
+                $"Unknown accelerator '{name}': expected cpu, cuda, opencl or auto (optionally with ':index').", nameof(name)),
+        };
+        int index = 0;
+        if (parts.Length == 2 && !int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out index))
+            throw new ArgumentException($"Accelerator index in '{name}' must be a non-negative integer.", nameof(name));
+        return Open(kind, index);
+    }
+
+    /// <summary>Opens the accelerator of the given kind; <see cref="AcceleratorKind.Auto"/> takes the best present.</summary>
+    /// <param name="kind">Which family to open.</param>
+    /// <param name="index">Which device of that family.</param>
+    /// <returns>The opened device.</returns>
+    /// <exception cref="ArgumentException">When no such device is present; the message lists what is.</exception>
+    public static ComputeDevice Open(AcceleratorKind kind, int index = 0)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(index);
+        Context context = CreateContext();
+        try
+        {
+            List<Device> present = [.. context.Devices];
+            string reason;
+            if (kind == AcceleratorKind.Auto)
+            {
+                kind = present.Any(d => d.AcceleratorType == AcceleratorType.Cuda) ? AcceleratorKind.Cuda
+                    : present.Any(d => d.AcceleratorType == AcceleratorType.OpenCL) ? AcceleratorKind.OpenCL
+                    : AcceleratorKind.Cpu;
+                reason = $"auto selected {kind} (present: {Describe(present)})";
+            }
+            else
+            {
+                reason = $"{kind} requested";
+            }
+
+            List<Device> ofKind = present.Where(d => KindOf(d.AcceleratorType) == kind).ToList();
+            if (index >= ofKind.Count)
+            {
+                throw new ArgumentException(
+                    $"No {kind} accelerator with index {index} is present. Present: {Describe(present)}.", nameof(kind));
+            }
+
+            Device device = ofKind[index];
+            Accelerator accelerator = device.CreateAccelerator(context);
+            return new ComputeDevice(context, accelerator, kind, reason + $"; using {device.Name}");
+        }
+        catch
+        {
+            context.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Every device ILGPU can see on this machine.</summary>
+    /// <returns>One entry per device.</returns>
+    public static IReadOnlyList<DeviceInfo> ListDevices()
+    {
+        using Context context = CreateContext();
+        var counters = new Dictionary<AcceleratorKind, int>();
+        var result = new List<DeviceInfo>();
+        foreach (Device d in context.Devices)
+        {
+            AcceleratorKind kind = KindOf(d.AcceleratorType);
+            int i = counters.GetValueOrDefault(kind);
+            counters[kind] = i + 1;
+            result.Add(new DeviceInfo(kind, i, d.Name, d.MemorySize, d.WarpSize, d.MaxNumThreadsPerGroup));
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// Returns the kernel set of type <typeparamref name="T"/> for this accelerator, compiling it on first use.
+    /// </summary>
+    /// <typeparam name="T">The launcher type that holds the loaded kernels.</typeparam>
+    /// <param name="load">Loads the kernels; called at most once per device.</param>
+    /// <returns>The cached launcher.</returns>
+    public T GetKernels<T>(Func<Accelerator, T> load) where T : class
+    {
+        ArgumentNullException.ThrowIfNull(load);
+        ObjectDisposedException.ThrowIf(disposed, this);
+        return (T)kernelCache.GetOrAdd(typeof(T), _ => new Lazy<object>(() => load(Accelerator))).Value;
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() => $"{Kind}: {Accelerator.Name}";
+
+    /// <inheritdoc/>
+    public void Dispose()
+    {
+        if (disposed) return;
+        disposed = true;
+        kernelCache.Clear();
+        Accelerator.Dispose();
+        Context.Dispose();
+    }
+
+    private static Context CreateContext() =>
+        Context.Create(builder => builder.CPU().Cuda().OpenCL().EnableAlgorithms());
+
+    private static AcceleratorKind KindOf(AcceleratorType type) => type switch
+    {
+        AcceleratorType.Cuda => AcceleratorKind.Cuda,
+        AcceleratorType.OpenCL => AcceleratorKind.OpenCL,
+        _ => AcceleratorKind.Cpu,
+    };
+
+    private static string Describe(IEnumerable<Device> devices)
+    {
+        string list = string.Join(", ", devices.Select(d => $"{KindOf(d.AcceleratorType)} '{d.Name}'"));
+        return list.Length == 0 ? "none" : list;
+    }
+}

@@ -1,0 +1,96 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace GpuDistill.Validation;
+
+/// <summary>Argument checks shared by every loss: each failure names the argument and what was expected.</summary>
+internal static class TensorChecks
+{
+    /// <summary>Requires a float32 tensor on the CPU with the given rank and no zero-sized dimension.</summary>
+    public static void RequireFloatCpu(Tensor? tensor, string name, int rank)
+    {
+        ArgumentNullException.ThrowIfNull(tensor, name);
+        if (tensor.IsInvalid)
+            throw new ArgumentException($"{name} has been disposed.", name);
+        if (tensor.device_type != DeviceType.CPU)
+            throw new ArgumentException($"{name} must be a CPU tensor (GpuDistill moves data to the accelerator itself); got device {tensor.device}.", name);
+        if (tensor.dtype != ScalarType.Float32)
+            throw new ArgumentException($"{name} must be float32; got {tensor.dtype}.", name);
+        if (tensor.dim() != rank)
+            throw new ArgumentException($"{name} must have rank {rank}; got shape {Shape(tensor)}.", name);
+        for (int d = 0; d < rank; d++)
+        {
+            if (tensor.shape[d] == 0)
+                throw new ArgumentException($"{name} must not be empty; got shape {Shape(tensor)}.", name);
+        }
+    }
+
+    /// <summary>Requires two tensors of one shape.</summary>
+    public static void RequireSameShape(Tensor a, string aName, Tensor b, string bName)
+    {
+        if (!a.shape.SequenceEqual(b.shape))
+            throw new ArgumentException($"{bName} must have the shape of {aName} {Shape(a)}; got {Shape(b)}.", bName);
+    }
+
+    /// <summary>Requires a finite temperature above zero.</summary>
+    public static void RequireTemperature(double temperature, string name)
+    {
+        if (!double.IsFinite(temperature) || temperature <= 0)
+            throw new ArgumentOutOfRangeException(name, temperature, $"{name} must be finite and > 0.");
+    }
+
+    /// <summary>Requires a finite, non-negative loss weight.</summary>
+    public static void RequireWeight(double weight, string name)
+    {
+        if (!double.IsFinite(weight) || weight < 0)
+            throw new ArgumentOutOfRangeException(name, weight, $"{name} must be finite and >= 0.");
+    }
+
+    /// <summary>
+    /// Checks labels ([B], integer, CPU, each in [0, C) or the ignore index) and returns them as a contiguous int32
+    /// tensor, with the number of rows that are not ignored.
+    /// </summary>
+    public static (Tensor Labels, int Counted) RequireLabels(Tensor labels, string name, long rows, long classes, int ignoreIndex)
+    {
+        if (labels.IsInvalid)
+            throw new ArgumentException($"{name} has been disposed.", name);
+        if (labels.device_type != DeviceType.CPU)
+            throw new ArgumentException($"{name} must be a CPU tensor; got device {labels.device}.", name);
+        if (labels.dtype is not (ScalarType.Int64 or ScalarType.Int32))
+            throw new ArgumentException($"{name} must be int64 or int32; got {labels.dtype}.", name);
+        if (labels.dim() != 1 || labels.shape[0] != rows)
+            throw new ArgumentException($"{name} must have shape [{rows}] (one label per row); got {Shape(labels)}.", name);
+
+        Tensor asInt = labels.to_type(ScalarType.Int32).contiguous();
+        ReadOnlySpan<int> values = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, int>(asInt.bytes);
+        int counted = 0;
+        for (int i = 0; i < values.Length; i++)
+        {
+            int y = values[i];
+            if (y == ignoreIndex) continue;
+            if (y < 0 || y >= classes)
+            {
+                asInt.Dispose();
+                throw new ArgumentOutOfRangeException(name, y,
+                    $"{name}[{i}] = {y} is outside [0, {classes}) and is not the ignore index {ignoreIndex}.");
+            }
+            counted++;
+        }
+        return (asInt, counted);
+    }
+
+    /// <summary>Throws if <paramref name="tensor"/> holds NaN or infinity (called when a loss came out non-finite).</summary>
+    public static void RequireFinite(Tensor tensor, string name)
+    {
+        using var scope = NewDisposeScope();
+        if (!tensor.isfinite().all().item<bool>())
+        {
+            long index = tensor.isfinite().logical_not().flatten().nonzero()[0, 0].item<long>();
+            long row = tensor.dim() > 1 ? index / tensor.shape[^1] : index;
+            throw new ArgumentException($"{name} must be finite; it holds NaN or infinity (first at row {row}).", name);
+        }
+    }
+
+    /// <summary>Formats a shape as [a, b, ...].</summary>
+    public static string Shape(Tensor tensor) => "[" + string.Join(", ", tensor.shape) + "]";
+}

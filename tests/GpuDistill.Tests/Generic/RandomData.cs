@@ -1,0 +1,29 @@
+namespace GpuDistill.Tests.Generic;
+
+/// <summary>Fresh random inputs: a new seed per call unless one is given, printed so a failure can be replayed.</summary>
+public static class RandomData
+{
+    public static Random NewRandom(int? seed = null)
+    {
+        int s = seed ?? Random.Shared.Next();
+        TestContext.Out.WriteLine($"random seed {s}");
+        return new Random(s);
+    }
+
+    /// <summary>Uniform values in [-scale, scale].</summary>
+    public static float[] Uniform(Random random, long count, double scale)
+    {
+        var values = new float[count];
+        for (long i = 0; i < count; i++) values[i] = (float)((random.NextDouble() * 2 - 1) * scale);
+        return values;
+    }
+
+    /// <summary>Labels in [0, classes), with about one in five set to <paramref name="ignoreIndex"/> when asked.</summary>
+    public static int[] Labels(Random random, int rows, int classes, int? ignoreIndex)
+    {
+        var labels = new int[rows];
+        for (int i = 0; i < rows; i++)
+            labels[i] = ignoreIndex is int ignore && random.Next(5) == 0 ? ignore : random.Next(classes);
+        return labels;
+    }
+}

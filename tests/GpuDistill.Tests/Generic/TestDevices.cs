@@ -1,0 +1,44 @@
+using GpuDistill.Accelerators;
+
+namespace GpuDistill.Tests.Generic;
+
+/// <summary>
+/// One device per accelerator kind for the whole test run, so each kernel compiles once per accelerator.
+/// The kinds a test fixture runs on: the CPU accelerator always, CUDA and OpenCL where present.
+/// </summary>
+[SetUpFixture]
+public sealed class TestDevices
+{
+    private static readonly Dictionary<AcceleratorKind, ComputeDevice> Opened = [];
+    private static readonly Lazy<IReadOnlyList<DeviceInfo>> Present = new(ComputeDevice.ListDevices);
+
+    /// <summary>Every kind a fixture is instantiated for; absent ones are reported as skipped.</summary>
+    public static IEnumerable<AcceleratorKind> Kinds => [AcceleratorKind.Cpu, AcceleratorKind.Cuda, AcceleratorKind.OpenCL];
+
+    /// <summary>The shared device of <paramref name="kind"/>, or an ignored test when it is absent.</summary>
+    public static ComputeDevice Get(AcceleratorKind kind)
+    {
+        lock (Opened)
+        {
+            if (Opened.TryGetValue(kind, out ComputeDevice? device)) return device;
+            if (!Present.Value.Any(d => d.Kind == kind))
+            {
+                string present = string.Join(", ", Present.Value.Select(d => $"{d.Kind} '{d.Name}'"));
+                Assert.Ignore($"No {kind} accelerator on this machine (present: {present}).");
+            }
+            device = ComputeDevice.Open(kind);
+            Opened[kind] = device;
+            return device;
+        }
+    }
+
+    [OneTimeTearDown]
+    public void DisposeAll()
+    {
+        lock (Opened)
+        {
+            foreach (ComputeDevice device in Opened.Values) device.Dispose();
+            Opened.Clear();
+        }
+    }
+}

@@ -1,0 +1,95 @@
+using GpuDistill.Accelerators;
+using GpuDistill.SoftmaxKL;
+using GpuDistill.Tests.Generic;
+using GpuDistill.Tests.References;
+using ILGPU.Runtime;
+
+namespace GpuDistill.Tests.Kernels;
+
+/// <summary>The fused KL kernels, both layouts, straight through the launcher, against the float64 reference.</summary>
+[TestFixtureSource(typeof(TestDevices), nameof(TestDevices.Kinds))]
+public sealed class SoftmaxKLKernelTests(AcceleratorKind kind) : AcceleratorTestBase(kind)
+{
+    public enum LabelMode { None, Labels, LabelsWithIgnored }
+
+    public static readonly (int Rows, int Classes)[] Shapes = [(1, 1), (2, 3), (41, 1271), (256, 10), (3, 100003)];
+
+    [Test, Combinatorial]
+    public void MatchesReference(
+        [Range(0, 4)] int shape,
+        [Values(0.5, 1.0, 4.0, 20.0)] double temperature,
+        [Values] LabelMode labelMode,
+        [Values(SoftmaxKLLayout.RowPerThread, SoftmaxKLLayout.RowPerGroup)] SoftmaxKLLayout layout,
+        [Values(5.0, 1e4)] double scale)
+    {
+        (int rows, int classes) = Shapes[shape];
+        Random random = RandomData.NewRandom();
+        float[] student = RandomData.Uniform(random, (long)rows * classes, scale);
+        float[] teacher = RandomData.Uniform(random, (long)rows * classes, scale);
+        int[]? labels = labelMode == LabelMode.None ? null
+            : RandomData.Labels(random, rows, classes, labelMode == LabelMode.LabelsWithIgnored ? -100 : null);
+        const double softWeight = 0.9, hardWeight = 0.1;
+
+        (double expectedLoss, double[] expectedGradient) =
+            SoftmaxKLReference.Compute(student, teacher, rows, classes, temperature, labels, softWeight, hardWeight);
+        (double loss, float[] gradient) = Run(student, teacher, labels, rows, classes, temperature, softWeight, hardWeight, layout);
+
+        Assert.Multiple(() =>
+        {
+            Tolerance.AssertLoss(loss, expectedLoss, Tolerance.SoftmaxLossMagnitude(student, teacher, temperature));
+            Assert.That(Tolerance.RelativeMaxError(gradient, expectedGradient), Is.LessThan(Tolerance.Kernel), "gradient");
+        });
+    }
+
+    [Test]
+    public void IgnoredRowsGetNoLossAndZeroGradient([Values(SoftmaxKLLayout.RowPerThread, SoftmaxKLLayout.RowPerGroup)] SoftmaxKLLayout layout)
+    {
+        Random random = RandomData.NewRandom();
+        float[] student = RandomData.Uniform(random, 4 * 6, 3);
+        float[] teacher = RandomData.Uniform(random, 4 * 6, 3);
+        int[] labels = [-100, -100, -100, -100];
+        (double loss, float[] gradient) = Run(student, teacher, labels, 4, 6, 2.0, 1.0, 1.0, layout);
+        Assert.That(loss, Is.Zero);
+        Assert.That(gradient, Is.All.Zero);
+    }
+
+    [Test]
+    public void LabelOutOfRangeGivesNaNRowLossNotACrash([Values(SoftmaxKLLayout.RowPerThread, SoftmaxKLLayout.RowPerGroup)] SoftmaxKLLayout layout)
+    {
+        // The bridge rejects such labels before launching; the kernel must still not read out of bounds.
+        float[] logits = [1, 2, 3, 4, 5, 6];
+        (double loss, _) = Run(logits, logits, [0, 7], 2, 3, 1.0, 1.0, 1.0, layout);
+        Assert.That(loss, Is.NaN);
+    }
+
+    [Test]
+    public void LaunchRejectsViewsOfTheWrongLength()
+    {
+        SoftmaxKLLauncher launcher = SoftmaxKLLauncher.For(Device);
+        using var student = Device.Accelerator.Allocate1D<float>(6);
+        using var teacher = Device.Accelerator.Allocate1D<float>(5);
+        using var gradient = Device.Accelerator.Allocate1D<float>(6);
+        using var rowLoss = Device.Accelerator.Allocate1D<float>(2);
+        var p = new SoftmaxKLParameters(2, 3, 1f, 1f, 0f, false, -100, 2);
+        var ex = Assert.Throws<ArgumentException>(() =>
+            launcher.Launch(student.View, teacher.View, default, gradient.View, rowLoss.View, p));
+        Assert.That(ex!.ParamName, Is.EqualTo("teacher"));
+    }
+
+    private (double Loss, float[] Gradient) Run(float[] student, float[] teacher, int[]? labels, int rows, int classes,
+        double temperature, double softWeight, double hardWeight, SoftmaxKLLayout layout)
+    {
+        Accelerator accelerator = Device.Accelerator;
+        int counted = labels is null ? rows : labels.Count(y => y != -100);
+        var p = new SoftmaxKLParameters(rows, classes, (float)temperature, (float)softWeight, (float)hardWeight,
+            labels is not null, -100, counted);
+        using var s = accelerator.Allocate1D(student);
+        using var t = accelerator.Allocate1D(teacher);
+        using var l = accelerator.Allocate1D(labels ?? [0]);
+        using var g = accelerator.Allocate1D<float>(student.Length);
+        using var r = accelerator.Allocate1D<float>(rows);
+        SoftmaxKLLauncher.For(Device).Launch(s.View, t.View, labels is null ? default : l.View, g.View, r.View, p, layout);
+        accelerator.Synchronize();
+        return (r.GetAsArray1D().Sum(v => (double)v), g.GetAsArray1D());
+    }
+}
