@@ -1,0 +1,148 @@
+using static TorchSharp.torch;
+
+namespace GpuDistill.Data;
+
+/// <summary>
+/// Cuts an <see cref="ImageDataset"/> into batches of normalised CPU tensors: images float32 [B, 1, H, W] with
+/// pixel/255 mapped to (x - mean) / std, and labels int64 [B]. The last batch keeps the remainder, so every image
+/// appears once per epoch. Order and augmentation depend only on (seed, epoch), so runs can be repeated exactly.
+/// </summary>
+public sealed class ImageBatcher
+{
+    private readonly ImageDataset dataset;
+    private readonly float[] normalised = new float[256];
+
+    /// <summary>Prepares batching; nothing is allocated per image until batches are asked for.</summary>
+    /// <param name="dataset">The images.</param>
+    /// <param name="batchSize">Images per batch (the last batch may have fewer).</param>
+    /// <param name="options">Order, normalisation and augmentation; null for the defaults (no shuffle, no augmentation).</param>
+    public ImageBatcher(ImageDataset dataset, int batchSize, BatchOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(dataset);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchSize);
+        options ??= new BatchOptions();
+        if (!float.IsFinite(options.Mean))
+            throw new ArgumentException($"Mean must be finite; got {options.Mean}.", nameof(options));
+        if (!float.IsFinite(options.Std) || options.Std <= 0)
+            throw new ArgumentException($"Std must be finite and > 0; got {options.Std}.", nameof(options));
+        this.dataset = dataset;
+        BatchSize = batchSize;
+        Options = options;
+        // Pixels are bytes, so a 256-entry table does the normalisation with one load per pixel.
+        for (int v = 0; v < 256; v++) normalised[v] = (v / 255f - options.Mean) / options.Std;
+    }
+
+    /// <summary>Images per batch.</summary>
+    public int BatchSize { get; }
+
+    /// <summary>The options in force.</summary>
+    public BatchOptions Options { get; }
+
+    /// <summary>Batches per epoch, counting the last partial one.</summary>
+    public int BatchCount => (dataset.Count + BatchSize - 1) / BatchSize;
+
+    /// <summary>The order in which <paramref name="epoch"/> visits the dataset: a permutation of its indices.</summary>
+    public int[] Order(int epoch)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(epoch);
+        int[] order = new int[dataset.Count];
+        for (int i = 0; i < order.Length; i++) order[i] = i;
+        if (Options.Shuffle) SeededRandom.For(Options.Seed, epoch, stream: 0).Shuffle(order);
+        return order;
+    }
+
+    /// <summary>
+    /// The batches of one epoch, made lazily as the enumeration reaches them. Each batch belongs to the caller, who
+    /// must dispose it; batches not yet reached when the enumeration stops are never made.
+    /// </summary>
+    /// <param name="epoch">The epoch number (0 or more); it selects the order and the augmentation draws.</param>
+    public IEnumerable<ImageBatch> Epoch(int epoch)
+    {
+        int[] order = Order(epoch);
+        return Batches(order, epoch);
+    }
+
+    private IEnumerable<ImageBatch> Batches(int[] order, int epoch)
+    {
+        // A separate stream, so switching augmentation on or off leaves the order as it was.
+        SeededRandom? augmentRandom = Options.Augmentation == ImageAugmentation.None
+            ? null
+            : SeededRandom.For(Options.Seed, epoch, stream: 1);
+        for (int start = 0; start < order.Length; start += BatchSize)
+        {
+            int count = Math.Min(BatchSize, order.Length - start);
+            yield return Make(order.AsSpan(start, count), augmentRandom);
+        }
+    }
+
+    private ImageBatch Make(ReadOnlySpan<int> indices, SeededRandom? augmentRandom)
+    {
+        int h = dataset.Height, w = dataset.Width, size = h * w;
+        // One fresh array per batch: the tensor may keep using it, so it is never reused.
+        var images = new float[indices.Length * size];
+        var labels = new long[indices.Length];
+        for (int i = 0; i < indices.Length; i++)
+        {
+            Span<float> target = images.AsSpan(i * size, size);
+            ReadOnlySpan<byte> source = dataset.Image(indices[i]);
+            if (augmentRandom is null) Normalise(source, target);
+            else Augment(source, target, h, w, augmentRandom);
+            labels[i] = dataset.Label(indices[i]);
+        }
+
+        Tensor x = tensor(images, [indices.Length, 1, h, w]);
+        try
+        {
+            Tensor y = tensor(labels, [indices.Length]);
+            return new ImageBatch(x, y, indices.ToArray());
+        }
+        catch
+        {
+            x.Dispose();
+            throw;
+        }
+    }
+
+    private void Normalise(ReadOnlySpan<byte> source, Span<float> target)
+    {
+        float[] table = normalised;
+        for (int p = 0; p < source.Length; p++) target[p] = table[source[p]];
+    }
+
+    private void Augment(ReadOnlySpan<byte> source, Span<float> target, int h, int w, SeededRandom random)
+    {
+        const int pad = BatchOptions.CropPadding;
+        ImageAugmentation kind = Options.Augmentation;
+        // Offsets into the padded image: 0..2*pad, so pad means no shift.
+        int dy = pad, dx = pad;
+        if ((kind & ImageAugmentation.RandomCrop) != 0)
+        {
+            dy = random.NextInt(2 * pad + 1);
+            dx = random.NextInt(2 * pad + 1);
+        }
+        bool flip = (kind & ImageAugmentation.HorizontalFlip) != 0 && random.NextBool();
+
+        float[] table = normalised;
+        target.Fill(table[0]);
+        int shift = dx - pad;
+        // Output columns whose source column lies inside the image; the rest stay black padding.
+        int first = flip ? Math.Max(0, shift) : Math.Max(0, -shift);
+        int end = flip ? Math.Min(w, w + shift) : Math.Min(w, w - shift);
+        for (int y = 0; y < h; y++)
+        {
+            int sy = y + dy - pad;
+            if (sy < 0 || sy >= h) continue;
+            ReadOnlySpan<byte> sourceRow = source.Slice(sy * w, w);
+            Span<float> row = target.Slice(y * w, w);
+            // Crop first, then mirror the cropped row.
+            if (flip)
+            {
+                for (int x = first; x < end; x++) row[x] = table[sourceRow[w - 1 - x + shift]];
+            }
+            else
+            {
+                for (int x = first; x < end; x++) row[x] = table[sourceRow[x + shift]];
+            }
+        }
+    }
+}

@@ -1,0 +1,182 @@
+namespace GpuDistill.Data;
+
+/// <summary>
+/// Labelled single-channel images held as bytes (0 = black, 255 = white), row-major, one image after another.
+/// Immutable; <see cref="ImageBatcher"/> turns it into normalised tensors.
+/// </summary>
+public sealed class ImageDataset
+{
+    private readonly ReadOnlyMemory<byte> pixels;
+    private readonly ReadOnlyMemory<byte> labels;
+
+    /// <summary>Copies images and labels into a new dataset.</summary>
+    /// <param name="pixels">Count x height x width bytes.</param>
+    /// <param name="labels">Count labels, each in [0, <paramref name="classCount"/>).</param>
+    /// <param name="height">Image height in pixels.</param>
+    /// <param name="width">Image width in pixels.</param>
+    /// <param name="classCount">The number of classes.</param>
+    /// <param name="source">Where the data came from, for logs and reports.</param>
+    public ImageDataset(ReadOnlySpan<byte> pixels, ReadOnlySpan<byte> labels, int height, int width, int classCount, string source)
+        : this(pixels.ToArray(), labels.ToArray(), height, width, classCount, source, checkedLabels: false)
+    {
+    }
+
+    private ImageDataset(ReadOnlyMemory<byte> pixels, ReadOnlyMemory<byte> labels, int height, int width, int classCount,
+        string source, bool checkedLabels)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(height);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(width);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(classCount);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(classCount, 256);
+        ArgumentException.ThrowIfNullOrWhiteSpace(source);
+        if ((long)labels.Length * height * width != pixels.Length)
+            throw new ArgumentException(
+                $"{pixels.Length} pixel bytes do not make {labels.Length} images of {height}x{width}.", nameof(pixels));
+        if (!checkedLabels)
+        {
+            int bad = IndexOfLabelOutOfRange(labels.Span, classCount);
+            if (bad >= 0)
+                throw new ArgumentException($"labels[{bad}] = {labels.Span[bad]} is outside [0, {classCount}).", nameof(labels));
+        }
+        this.pixels = pixels;
+        this.labels = labels;
+        Height = height;
+        Width = width;
+        ClassCount = classCount;
+        Source = source;
+    }
+
+    /// <summary>The number of images.</summary>
+    public int Count => labels.Length;
+
+    /// <summary>Image height in pixels.</summary>
+    public int Height { get; }
+
+    /// <summary>Image width in pixels.</summary>
+    public int Width { get; }
+
+    /// <summary>Channels per image: always 1 (grey).</summary>
+    public const int Channels = 1;
+
+    /// <summary>The number of classes; every label is below it.</summary>
+    public int ClassCount { get; }
+
+    /// <summary>Pixels per image (height x width).</summary>
+    public int PixelsPerImage => Height * Width;
+
+    /// <summary>Where the data came from, e.g. a directory or "embedded subset (6000 train / 1000 test)".</summary>
+    public string Source { get; }
+
+    /// <summary>All pixels, <see cref="Count"/> x <see cref="Height"/> x <see cref="Width"/> bytes.</summary>
+    public ReadOnlySpan<byte> Pixels => pixels.Span;
+
+    /// <summary>All labels, one byte per image.</summary>
+    public ReadOnlySpan<byte> Labels => labels.Span;
+
+    /// <summary>
+    /// Builds a dataset from an image IDX array ([N, rows, columns]) and a label IDX array ([N]) without copying them.
+    /// </summary>
+    /// <param name="images">The images.</param>
+    /// <param name="labels">The labels.</param>
+    /// <param name="classCount">The number of classes; each label must be below it.</param>
+    /// <param name="source">Where the data came from.</param>
+    /// <exception cref="InvalidDataException">
+    /// The arrays have the wrong rank, different counts, or a label is out of range; the message names the file.
+    /// </exception>
+    public static ImageDataset FromIdx(IdxArray images, IdxArray labels, int classCount, string source)
+    {
+        ArgumentNullException.ThrowIfNull(images);
+        ArgumentNullException.ThrowIfNull(labels);
+        if (images.Rank != 3)
+            throw new InvalidDataException($"{images.Name}: wrong number of dimensions: images need 3 (count, rows, columns), got {images.Rank}.");
+        if (labels.Rank != 1)
+            throw new InvalidDataException($"{labels.Name}: wrong number of dimensions: labels need 1 (count), got {labels.Rank}.");
+        if (images.Dimensions[0] != labels.Dimensions[0])
+            throw new InvalidDataException(
+                $"{images.Name}: image count {images.Dimensions[0]} does not equal the label count {labels.Dimensions[0]} in {labels.Name}.");
+        if (images.Dimensions[1] == 0 || images.Dimensions[2] == 0)
+            throw new InvalidDataException($"{images.Name}: images of {images.Dimensions[1]}x{images.Dimensions[2]} pixels are empty.");
+        int bad = IndexOfLabelOutOfRange(labels.Data.Span, classCount);
+        if (bad >= 0)
+            throw new InvalidDataException(
+                $"{labels.Name}: label {labels.Data.Span[bad]} at index {bad} is out of range 0..{classCount - 1}.");
+        return new ImageDataset(images.Data, labels.Data, images.Dimensions[1], images.Dimensions[2], classCount, source, checkedLabels: true);
+    }
+
+    /// <summary>The pixels of one image, row-major.</summary>
+    public ReadOnlySpan<byte> Image(int index)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(index);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(index, Count);
+        return pixels.Span.Slice(index * PixelsPerImage, PixelsPerImage);
+    }
+
+    /// <summary>The label of one image.</summary>
+    public int Label(int index) => labels.Span[index];
+
+    /// <summary>How many images each class has (indexed by label).</summary>
+    public int[] CountPerClass()
+    {
+        var counts = new int[ClassCount];
+        foreach (byte y in labels.Span) counts[y]++;
+        return counts;
+    }
+
+    /// <summary>A copy of the images at <paramref name="indices"/>, in that order.</summary>
+    /// <param name="indices">Image indices; repeats are allowed.</param>
+    /// <param name="source">The new dataset's <see cref="Source"/>.</param>
+    public ImageDataset Subset(IReadOnlyList<int> indices, string source)
+    {
+        ArgumentNullException.ThrowIfNull(indices);
+        int size = PixelsPerImage;
+        var newPixels = new byte[(long)indices.Count * size];
+        var newLabels = new byte[indices.Count];
+        for (int i = 0; i < indices.Count; i++)
+        {
+            Image(indices[i]).CopyTo(newPixels.AsSpan(i * size, size));
+            newLabels[i] = labels.Span[indices[i]];
+        }
+        return new ImageDataset(newPixels, newLabels, Height, Width, ClassCount, source, checkedLabels: true);
+    }
+
+    /// <summary>
+    /// A stratified sample: exactly <paramref name="perClass"/> images of every class, drawn without replacement by a
+    /// seeded shuffle of each class's indices, then kept in their original order. The same seed gives the same
+    /// sample on every platform.
+    /// </summary>
+    /// <param name="perClass">Images to take from each class.</param>
+    /// <param name="seed">The shuffle seed.</param>
+    /// <param name="source">The sample's <see cref="Source"/>.</param>
+    /// <exception cref="ArgumentException">A class has fewer than <paramref name="perClass"/> images.</exception>
+    public ImageDataset StratifiedSample(int perClass, int seed, string source)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(perClass);
+        var byClass = new List<int>[ClassCount];
+        for (int c = 0; c < ClassCount; c++) byClass[c] = [];
+        ReadOnlySpan<byte> y = labels.Span;
+        for (int i = 0; i < y.Length; i++) byClass[y[i]].Add(i);
+
+        var random = new SeededRandom((ulong)(uint)seed);
+        var chosen = new List<int>(perClass * ClassCount);
+        for (int c = 0; c < ClassCount; c++)
+        {
+            if (byClass[c].Count < perClass)
+                throw new ArgumentException($"Class {c} has {byClass[c].Count} images; {perClass} were asked for.", nameof(perClass));
+            int[] members = [.. byClass[c]];
+            random.Shuffle(members);
+            chosen.AddRange(members.AsSpan(0, perClass));
+        }
+        // Original order keeps the classes interleaved as in the source file.
+        chosen.Sort();
+        return Subset(chosen, source);
+    }
+
+    private static int IndexOfLabelOutOfRange(ReadOnlySpan<byte> labels, int classCount)
+    {
+        for (int i = 0; i < labels.Length; i++)
+        {
+            if (labels[i] >= classCount) return i;
+        }
+        return -1;
+    }
+}
