@@ -97,7 +97,7 @@ public sealed class SoftmaxKLLossTests(AcceleratorKind kind) : AcceleratorTestBa
             device: Device, layout: SoftmaxKLLayout.RowPerThread).item<float>();
         float b = GpuDistill.Losses.SoftmaxKL(TensorData.Matrix(s, 37, 300), TensorData.Matrix(t, 37, 300), 3.0,
             device: Device, layout: SoftmaxKLLayout.RowPerGroup).item<float>();
-        Assert.That(b, Is.EqualTo(a).Within(1e-5).Percent);
+        Assert.That(b, Is.EqualTo(a).Within(1e-4).Percent);
     }
 
     [Test]
