@@ -1,0 +1,100 @@
+using System.Globalization;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace GpuDistill.Models;
+
+/// <summary>
+/// The convolutional family: three stages of (3x3 conv, batch norm, ReLU) x2, the first two ending in a 2x2 max
+/// pool, then global average pooling, dropout and a linear head. Teacher and student differ only in widths and
+/// dropout, so their features align stage by stage.
+/// </summary>
+/// <remarks>
+/// Features (after each stage): <c>stage1</c> [B, w1, 14, 14], <c>stage2</c> [B, w2, 7, 7], <c>stage3</c>
+/// [B, w3, 7, 7]. Pooled: the spatial mean of stage3, [B, w3]. Stage3 keeps 7x7 because pooling again would drop
+/// a row and column of the odd-sized map. Convolutions have no bias (batch norm's shift replaces it).
+/// </remarks>
+public abstract class StagedCnn : DistillModel
+{
+    private static readonly string[] StageNames = ["stage1", "stage2", "stage3"];
+
+    private readonly Sequential stage1;
+    private readonly Sequential stage2;
+    private readonly Sequential stage3;
+    private readonly Linear head;
+    private readonly double dropout;
+
+    /// <summary>Builds the layers and initialises them from <paramref name="seed"/>.</summary>
+    /// <param name="architecture">Factory name of the concrete architecture.</param>
+    /// <param name="width1">Channels of stage 1 (&gt; 0).</param>
+    /// <param name="width2">Channels of stage 2 (&gt; 0).</param>
+    /// <param name="width3">Channels of stage 3 (&gt; 0); also the embedding size.</param>
+    /// <param name="dropout">Dropout probability before the head, in [0, 1).</param>
+    /// <param name="seed">Seed of the weight initialisation.</param>
+    protected StagedCnn(string architecture, int width1, int width2, int width3, double dropout, long seed)
+        : base(architecture)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(width1);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(width2);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(width3);
+        if (!(dropout >= 0 && dropout < 1))
+            throw new ArgumentOutOfRangeException(nameof(dropout), dropout, "dropout must be in [0, 1).");
+
+        Widths = [width1, width2, width3];
+        this.dropout = dropout;
+        stage1 = Stage(ImageChannels, width1, pool: true);
+        stage2 = Stage(width1, width2, pool: true);
+        stage3 = Stage(width2, width3, pool: false);
+        head = Linear(width3, ClassCount);
+        RegisterComponents();
+        WeightInit.Apply(this, seed);
+    }
+
+    /// <summary>Channels of stage 1, 2 and 3.</summary>
+    public IReadOnlyList<int> Widths { get; }
+
+    /// <summary>Dropout probability applied to the pooled embedding before the head, in training mode only.</summary>
+    public double DropoutProbability => dropout;
+
+    /// <inheritdoc/>
+    public override string Description => string.Create(CultureInfo.InvariantCulture,
+        $"3 stages of (conv3x3-BN-ReLU)x2, widths {Widths[0]}/{Widths[1]}/{Widths[2]}, maxpool after stages 1-2, global average pool, dropout {dropout}, linear {Widths[2]}->{ClassCount}");
+
+    /// <inheritdoc/>
+    public override IReadOnlyList<string> FeatureNames => StageNames;
+
+    /// <inheritdoc/>
+    public override long EmbeddingSize => Widths[2];
+
+    /// <inheritdoc/>
+    public override ModelOutput forward(Tensor input)
+    {
+        ModelInputs.RequireImages(input, nameof(input));
+        Tensor s1 = stage1.call(input);
+        Tensor s2 = stage2.call(s1);
+        Tensor s3 = stage3.call(s2);
+        Tensor pooled = s3.mean([2, 3]);
+        Tensor dropped = training && dropout > 0 ? functional.dropout(pooled, dropout, training: true) : pooled;
+        Tensor logits = head.call(dropped);
+        if (!ReferenceEquals(dropped, pooled)) dropped.Dispose();
+        return new ModelOutput(logits, pooled,
+            [new(StageNames[0], s1), new(StageNames[1], s2), new(StageNames[2], s3)]);
+    }
+
+    private static Sequential Stage(int inChannels, int width, bool pool)
+    {
+        var layers = new List<Module<Tensor, Tensor>>
+        {
+            Conv2d(inChannels, width, 3, padding: 1, bias: false),
+            BatchNorm2d(width),
+            // In place: batch norm's backward needs its input, not its output, so overwriting the output is safe.
+            ReLU(inplace: true),
+            Conv2d(width, width, 3, padding: 1, bias: false),
+            BatchNorm2d(width),
+            ReLU(inplace: true),
+        };
+        if (pool) layers.Add(MaxPool2d(2));
+        return Sequential(layers);
+    }
+}
