@@ -1,0 +1,26 @@
+using GpuDistill.Experiments;
+using GpuDistill.Training;
+
+namespace GpuDistill.Cli.Commands;
+
+/// <summary>The recipe behind <c>compare</c>, <c>distill</c> and <c>train-teacher</c>.</summary>
+internal static class BuiltInRecipes
+{
+    /// <summary>
+    /// Teacher CNN, small-CNN student, every response method, three seeds. The schedule is sized so that the
+    /// embedded subset finishes in minutes on two cores.
+    /// </summary>
+    public static Recipe Compare(string? dataDirectory) => new()
+    {
+        Name = dataDirectory is null ? "compare (embedded Fashion-MNIST subset)" : "compare (Fashion-MNIST)",
+        Data = new DataSection { Directory = dataDirectory },
+        Teacher = new TeacherSection { Model = "teacher-cnn", Seed = 1, Training = new ScheduleSection { Epochs = 15 } },
+        Students = ["small-cnn"],
+        Methods = [.. LossCatalog.Methods.Keys.Select(Method)],
+        Training = new ScheduleSection { Epochs = 15 },
+        Seeds = [1, 2, 3],
+    };
+
+    /// <summary>A built-in method by name.</summary>
+    public static MethodSection Method(string name) => new() { Name = name, Loss = LossCatalog.ForMethod(name, new LossSettings()).ToString() };
+}

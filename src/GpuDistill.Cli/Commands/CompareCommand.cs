@@ -1,0 +1,45 @@
+using System.ComponentModel;
+using GpuDistill.Experiments;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace GpuDistill.Cli.Commands;
+
+/// <summary>
+/// <c>gpudistill compare</c>: the built-in recipe. Trains (or reuses) the teacher, the student alone and each
+/// method over the seeds, then prints and writes the comparison.
+/// </summary>
+internal sealed class CompareCommand : Command<CompareCommand.Settings>
+{
+    internal sealed class Settings : ExperimentSettings
+    {
+        [CommandOption("--methods <LIST>")]
+        [Description("Comma-separated methods: none, kd, reverse-kl, jsd, dkd (default: all).")]
+        public string? Methods { get; init; }
+    }
+
+    public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
+    {
+        Recipe recipe = settings.Apply(BuiltInRecipes.Compare(settings.Data));
+        if (settings.Methods is not null)
+        {
+            string[] names = settings.Methods.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            if (!names.Contains("none")) names = ["none", .. names];
+            recipe = recipe with { Methods = names.Select(BuiltInRecipes.Method).ToArray() };
+        }
+        return RecipeRunner.Run(recipe, settings.Out ?? Path.Combine("runs", "compare"), settings.Resume, cancellationToken);
+    }
+}
+
+/// <summary>Runs a recipe with the console progress display and prints the table.</summary>
+internal static class RecipeRunner
+{
+    public static int Run(Recipe recipe, string outputDirectory, bool resume, CancellationToken cancellationToken)
+    {
+        ExperimentResults results = ConsoleProgress.Run(progress =>
+            new Experiment(recipe, outputDirectory, progress, line => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(line)}[/]"))
+                .Run(resume, cancellationToken));
+        ResultsTable.Print(results, outputDirectory);
+        return 0;
+    }
+}

@@ -1,0 +1,40 @@
+using System.ComponentModel;
+using GpuDistill.Experiments;
+using GpuDistill.Training;
+using Spectre.Console.Cli;
+
+namespace GpuDistill.Cli.Commands;
+
+/// <summary><c>gpudistill distill --method kd</c>: one method (or a custom weighted loss) on one student.</summary>
+internal sealed class DistillCommand : Command<DistillCommand.Settings>
+{
+    internal sealed class Settings : ExperimentSettings
+    {
+        [CommandOption("-m|--method <METHOD>")]
+        [Description("none, kd, reverse-kl, jsd or dkd (default kd).")]
+        public string Method { get; init; } = "kd";
+
+        [CommandOption("--loss <TERMS>")]
+        [Description("Weighted named terms instead of the method's, e.g. kd:0.9,ce:0.1.")]
+        public string? Loss { get; init; }
+
+        [CommandOption("--student <MODEL>")]
+        [Description("small-cnn (default), mlp or teacher-cnn.")]
+        public string Student { get; init; } = "small-cnn";
+    }
+
+    public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
+    {
+        MethodSection method = settings.Loss is null
+            ? BuiltInRecipes.Method(settings.Method)
+            : new MethodSection { Name = settings.Method, Loss = settings.Loss };
+        Recipe recipe = settings.Apply(BuiltInRecipes.Compare(settings.Data)) with
+        {
+            Name = $"distill-{method.Name}",
+            Methods = [method],
+            Students = [settings.Student],
+            Seeds = settings.Seeds is null ? [1] : settings.Apply(BuiltInRecipes.Compare(settings.Data)).Seeds,
+        };
+        return RecipeRunner.Run(recipe, settings.Out ?? Path.Combine("runs", "compare"), settings.Resume, cancellationToken);
+    }
+}

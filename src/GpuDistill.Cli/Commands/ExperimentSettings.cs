@@ -1,0 +1,80 @@
+using System.ComponentModel;
+using GpuDistill.Experiments;
+using Spectre.Console.Cli;
+
+namespace GpuDistill.Cli.Commands;
+
+/// <summary>Options every training command shares; each one overrides the built-in recipe when given.</summary>
+internal class ExperimentSettings : CommandSettings
+{
+    [CommandOption("--data <DIR>")]
+    [Description("Directory with the four Fashion-MNIST IDX files (e.g. /usr/share/datasets/fashion-mnist). Default: the embedded subset.")]
+    public string? Data { get; init; }
+
+    [CommandOption("-o|--out <DIR>")]
+    [Description("Output directory: teacher, checkpoints, results. Default: runs/<command>.")]
+    public string? Out { get; init; }
+
+    [CommandOption("--accelerator <KIND>")]
+    [Description("cpu, cuda, opencl or auto (default).")]
+    public string? Accelerator { get; init; }
+
+    [CommandOption("--epochs <N>")]
+    [Description("Student epochs.")]
+    public int? Epochs { get; init; }
+
+    [CommandOption("--teacher-epochs <N>")]
+    [Description("Teacher epochs.")]
+    public int? TeacherEpochs { get; init; }
+
+    [CommandOption("--batch-size <N>")]
+    public int? BatchSize { get; init; }
+
+    [CommandOption("--lr <RATE>")]
+    [Description("Initial learning rate (cosine schedule).")]
+    public double? LearningRate { get; init; }
+
+    [CommandOption("-T|--temperature <T>")]
+    public double? Temperature { get; init; }
+
+    [CommandOption("--seeds <LIST>")]
+    [Description("Comma-separated seeds, e.g. 1,2,3.")]
+    public string? Seeds { get; init; }
+
+    [CommandOption("--students <LIST>")]
+    [Description("Comma-separated student models: small-cnn, mlp, teacher-cnn.")]
+    public string? Students { get; init; }
+
+    [CommandOption("--augment")]
+    [Description("Random flips and crops of the training images.")]
+    public bool Augment { get; init; }
+
+    [CommandOption("--resume")]
+    [Description("Continue unfinished runs from their last completed epoch.")]
+    public bool Resume { get; init; }
+
+    /// <summary>The built-in recipe with every given option applied.</summary>
+    public Recipe Apply(Recipe recipe)
+    {
+        return recipe with
+        {
+            Data = recipe.Data with { Directory = Data ?? recipe.Data.Directory, Augment = Augment || recipe.Data.Augment },
+            Accelerator = Accelerator ?? recipe.Accelerator,
+            Students = Students is null ? recipe.Students : Split(Students),
+            Seeds = Seeds is null ? recipe.Seeds : Split(Seeds).Select(s => int.Parse(s, System.Globalization.CultureInfo.InvariantCulture)).ToArray(),
+            Loss = recipe.Loss with { Temperature = Temperature ?? recipe.Loss.Temperature },
+            Teacher = recipe.Teacher with
+            {
+                Training = recipe.Teacher.Training with { Epochs = TeacherEpochs ?? recipe.Teacher.Training.Epochs },
+            },
+            Training = recipe.Training with
+            {
+                Epochs = Epochs ?? recipe.Training.Epochs,
+                BatchSize = BatchSize ?? recipe.Training.BatchSize,
+                LearningRate = LearningRate ?? recipe.Training.LearningRate,
+            },
+        };
+    }
+
+    private static string[] Split(string list) => list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+}

@@ -1,0 +1,132 @@
+using System.Text.Json;
+using GpuDistill.Accelerators;
+using GpuDistill.Data;
+using GpuDistill.Models;
+using GpuDistill.Training;
+
+namespace GpuDistill.Experiments;
+
+/// <summary>
+/// Runs a recipe: trains (or reuses) the teacher, then every student with every method and seed, each resumable
+/// from its last completed epoch, and writes the results with the exact recipe beside them.
+/// </summary>
+/// <param name="recipe">What to run.</param>
+/// <param name="outputDirectory">Where the teacher, checkpoints and results go.</param>
+/// <param name="progress">Receives the trainers' progress.</param>
+/// <param name="log">Receives one-line messages (data used, teacher reused, ...).</param>
+public sealed class Experiment(Recipe recipe, string outputDirectory, IProgress<TrainingProgress>? progress, Action<string> log)
+{
+    /// <summary>Runs everything; finished runs found in the checkpoints are not trained again.</summary>
+    /// <param name="resume">Continue unfinished runs from their last completed epoch.</param>
+    /// <param name="cancellationToken">Stops after the current step.</param>
+    /// <returns>The results (also written to the output directory).</returns>
+    public ExperimentResults Run(bool resume, CancellationToken cancellationToken = default)
+    {
+        (ImageDataset train, ImageDataset test) = Prepare();
+        AtomicFile.WriteAllText(Path.Combine(outputDirectory, "recipe.json"), RecipeLoader.ToJson(recipe));
+        (DistillModel teacher, TrainingRun teacherRun) = TrainOrLoadTeacher(train, test, cancellationToken);
+        log($"teacher {teacherRun.Model}: {teacherRun.FinalAccuracy:P2} test accuracy, {teacher.ParameterCount:N0} parameters");
+        TeacherOutputs teacherOutputs = TeacherOutputs.Create(teacher, train, cache: !recipe.Data.Augment);
+
+        var runs = new List<MethodRun>();
+        foreach (string student in recipe.Students)
+        {
+            foreach (MethodSection method in recipe.Methods)
+            {
+                WeightedLoss loss = LossCatalog.Parse(method.Loss, recipe.Loss);
+                foreach (int seed in recipe.Seeds)
+                {
+                    string name = $"{method.Name}/{student}/seed{seed}";
+                    using DistillModel model = ModelFactory.Create(student, seed);
+                    var trainer = new Trainer(recipe.Training.ToOptions(seed, recipe.Data.Augment), progress);
+                    TrainingRun run = trainer.Fit(name, model, loss, train, test, loss.NeedsTeacher ? teacherOutputs : null,
+                        Path.Combine(outputDirectory, "checkpoints", method.Name, student, $"seed{seed}"), resume, cancellationToken);
+                    runs.Add(new MethodRun(method.Name, student, run));
+                }
+            }
+        }
+
+        var results = new ExperimentResults(recipe.Name, train.Source, MachineDescription.Current,
+            ComputeDevice.Default.ToString(), teacherRun, runs, Summarise(teacherRun, runs));
+        ResultsWriter.Write(results, outputDirectory);
+        teacher.Dispose();
+        return results;
+    }
+
+    /// <summary>Trains the recipe's teacher (or finds it trained) and nothing else.</summary>
+    /// <param name="cancellationToken">Stops after the current step.</param>
+    /// <returns>The teacher's run.</returns>
+    public TrainingRun RunTeacherOnly(CancellationToken cancellationToken = default)
+    {
+        (ImageDataset train, ImageDataset test) = Prepare();
+        (DistillModel teacher, TrainingRun run) = TrainOrLoadTeacher(train, test, cancellationToken);
+        teacher.Dispose();
+        return run;
+    }
+
+    private (ImageDataset Train, ImageDataset Test) Prepare()
+    {
+        RecipeLoader.Validate(recipe, "recipe");
+        Directory.CreateDirectory(outputDirectory);
+        ComputeDevice.SetDefault(ComputeDevice.Open(recipe.Accelerator));
+        log($"loss kernels on: {ComputeDevice.Default.SelectionReason}");
+        (ImageDataset train, ImageDataset test) = FashionMnist.Load(recipe.Data.Directory);
+        log($"data: {train.Source}; train {train.Count} images, test {test.Count} images");
+        return (train, test);
+    }
+
+    /// <summary>
+    /// Trains the teacher once per output directory and recipe: its weights and record are kept under
+    /// <c>teacher/</c>, keyed by architecture, seed, epochs and data, and reused by later runs.
+    /// </summary>
+    private (DistillModel Teacher, TrainingRun Run) TrainOrLoadTeacher(ImageDataset train, ImageDataset test, CancellationToken cancellationToken)
+    {
+        TeacherSection spec = recipe.Teacher;
+        string key = $"{spec.Model}-seed{spec.Seed}-e{spec.Training.Epochs}-{(recipe.Data.Directory is null ? "embedded" : "full")}";
+        string directory = Path.Combine(outputDirectory, "teacher", key);
+        string weights = Path.Combine(directory, "teacher.pt"), record = Path.Combine(directory, "teacher.json");
+        DistillModel teacher = ModelFactory.Create(spec.Model, spec.Seed);
+        if (File.Exists(record) && Checkpoint.TryLoad(teacher, weights))
+        {
+            TrainingRun saved = JsonSerializer.Deserialize<TrainingRun>(File.ReadAllText(record), ResultJson.Options)!;
+            log($"teacher reused from {directory}");
+            return (teacher, saved);
+        }
+
+        var trainer = new Trainer(spec.Training.ToOptions(spec.Seed, recipe.Data.Augment), progress);
+        TrainingRun run = trainer.Fit($"teacher/{spec.Model}", teacher, LossCatalog.ForMethod("none", recipe.Loss), train, test,
+            null, Path.Combine(directory, "checkpoint"), resume: true, cancellationToken);
+        Checkpoint.SaveAtomic(teacher, weights);
+        AtomicFile.WriteAllText(record, JsonSerializer.Serialize(run, ResultJson.Options));
+        return (teacher, run);
+    }
+
+    /// <summary>Mean and spread over seeds, and the share of the teacher-student gap each method closes.</summary>
+    public static IReadOnlyList<SummaryRow> Summarise(TrainingRun teacher, IReadOnlyList<MethodRun> runs)
+    {
+        ArgumentNullException.ThrowIfNull(teacher);
+        ArgumentNullException.ThrowIfNull(runs);
+        var rows = new List<SummaryRow>();
+        foreach (var group in runs.GroupBy(r => (r.Method, r.Student)))
+        {
+            double[] accuracies = group.Select(r => r.Run.FinalAccuracy).ToArray();
+            double mean = accuracies.Average();
+            double std = accuracies.Length > 1
+                ? Math.Sqrt(accuracies.Sum(a => (a - mean) * (a - mean)) / (accuracies.Length - 1)) : 0;
+            double? alone = runs.Where(r => r.Method == "none" && r.Student == group.Key.Student)
+                .Select(r => r.Run.FinalAccuracy).DefaultIfEmpty(double.NaN).Average();
+            double? gap = alone is double a && !double.IsNaN(a) && teacher.FinalAccuracy - a > 1e-9
+                ? (mean - a) / (teacher.FinalAccuracy - a) : null;
+            int epochs = group.Sum(r => r.Run.Epochs.Count);
+            var split = new StepTimeSplit(
+                group.Sum(r => r.Run.Epochs.Sum(e => e.Split.Teacher)) / epochs,
+                group.Sum(r => r.Run.Epochs.Sum(e => e.Split.StudentForward)) / epochs,
+                group.Sum(r => r.Run.Epochs.Sum(e => e.Split.Loss)) / epochs,
+                group.Sum(r => r.Run.Epochs.Sum(e => e.Split.BackwardAndStep)) / epochs);
+            TrainingRun first = group.First().Run;
+            rows.Add(new SummaryRow(group.Key.Method, group.Key.Student, first.Loss, accuracies.Length, mean, std, gap,
+                first.Parameters, group.Average(r => r.Run.TrainSeconds), split));
+        }
+        return rows;
+    }
+}

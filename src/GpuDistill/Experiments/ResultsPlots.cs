@@ -1,0 +1,56 @@
+using ScottPlot;
+
+namespace GpuDistill.Experiments;
+
+/// <summary>The PNG plots of an experiment: accuracy per epoch, and final accuracy with its spread.</summary>
+public static class ResultsPlots
+{
+    /// <summary>Writes accuracy-per-epoch.png and final-accuracy.png.</summary>
+    public static void Write(ExperimentResults results, string directory)
+    {
+        ArgumentNullException.ThrowIfNull(results);
+        AccuracyPerEpoch(results).SavePng(Path.Combine(directory, "accuracy-per-epoch.png"), 1000, 600);
+        FinalAccuracy(results).SavePng(Path.Combine(directory, "final-accuracy.png"), 1000, 600);
+    }
+
+    private static Plot AccuracyPerEpoch(ExperimentResults results)
+    {
+        var plot = new Plot();
+        foreach (var group in results.Runs.GroupBy(r => (r.Method, r.Student)))
+        {
+            int epochs = group.Min(r => r.Run.Epochs.Count);
+            double[] xs = Enumerable.Range(1, epochs).Select(e => (double)e).ToArray();
+            double[] ys = xs.Select((_, i) => group.Average(r => r.Run.Epochs[i].TestAccuracy) * 100).ToArray();
+            var line = plot.Add.Scatter(xs, ys);
+            line.LegendText = $"{group.Key.Method} ({group.Key.Student})";
+        }
+        double[] teacherX = results.Teacher.Epochs.Select(e => (double)e.Epoch).ToArray();
+        var teacher = plot.Add.Scatter(teacherX, results.Teacher.Epochs.Select(e => e.TestAccuracy * 100).ToArray());
+        teacher.LegendText = $"teacher ({results.Teacher.Model})";
+        teacher.LinePattern = LinePattern.Dashed;
+        plot.Title($"Test accuracy per epoch (mean over seeds) - {results.Data}");
+        plot.XLabel("epoch");
+        plot.YLabel("test accuracy (%)");
+        plot.ShowLegend(Alignment.LowerRight);
+        return plot;
+    }
+
+    private static Plot FinalAccuracy(ExperimentResults results)
+    {
+        var plot = new Plot();
+        var rows = results.Summary;
+        double[] positions = Enumerable.Range(0, rows.Count).Select(i => (double)i).ToArray();
+        var bars = plot.Add.Bars(positions, rows.Select(r => r.MeanAccuracy * 100).ToArray());
+        for (int i = 0; i < rows.Count; i++) bars.Bars[i].Error = rows[i].StdAccuracy * 100;
+        var teacherLine = plot.Add.HorizontalLine(results.Teacher.FinalAccuracy * 100);
+        teacherLine.LegendText = "teacher";
+        teacherLine.LinePattern = LinePattern.Dashed;
+        plot.Axes.Bottom.SetTicks(positions, rows.Select(r => $"{r.Method}\n{r.Student}").ToArray());
+        double low = rows.Min(r => r.MeanAccuracy - r.StdAccuracy) * 100;
+        plot.Axes.SetLimitsY(Math.Max(0, Math.Floor(low - 2)), Math.Ceiling(Math.Max(results.Teacher.FinalAccuracy * 100, rows.Max(r => r.MeanAccuracy * 100)) + 1));
+        plot.Title("Final test accuracy (mean ± std over seeds)");
+        plot.YLabel("test accuracy (%)");
+        plot.ShowLegend(Alignment.UpperRight);
+        return plot;
+    }
+}

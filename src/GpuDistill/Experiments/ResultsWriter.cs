@@ -1,0 +1,82 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using GpuDistill.Training;
+
+namespace GpuDistill.Experiments;
+
+/// <summary>Writes results.md, results.csv, results.json and the PNG plots into the output directory.</summary>
+public static class ResultsWriter
+{
+    /// <summary>Writes every results file (each atomically).</summary>
+    public static void Write(ExperimentResults results, string directory)
+    {
+        ArgumentNullException.ThrowIfNull(results);
+        Directory.CreateDirectory(directory);
+        AtomicFile.WriteAllText(Path.Combine(directory, "results.json"), JsonSerializer.Serialize(results, ResultJson.Options));
+        AtomicFile.WriteAllText(Path.Combine(directory, "results.csv"), Csv(results));
+        AtomicFile.WriteAllText(Path.Combine(directory, "results.md"), Markdown(results));
+        ResultsPlots.Write(results, directory);
+    }
+
+    /// <summary>One CSV row per method and student.</summary>
+    public static string Csv(ExperimentResults results)
+    {
+        ArgumentNullException.ThrowIfNull(results);
+        var sb = new StringBuilder("method,student,loss,seeds,accuracy_mean,accuracy_std,gap_recovered,parameters,train_seconds,teacher_accuracy,data,machine\n");
+        foreach (SummaryRow r in results.Summary)
+        {
+            sb.AppendLine(string.Join(',', r.Method, r.Student, Quote(r.Loss), I(r.Seeds), F(r.MeanAccuracy), F(r.StdAccuracy),
+                r.GapRecovered is double g ? F(g) : "", I(r.Parameters), F(r.TrainSeconds), F(results.Teacher.FinalAccuracy),
+                Quote(results.Data), Quote(results.Machine)));
+        }
+        return sb.ToString();
+    }
+
+    /// <summary>The summary table and the run details, in Markdown.</summary>
+    public static string Markdown(ExperimentResults results)
+    {
+        ArgumentNullException.ThrowIfNull(results);
+        var sb = new StringBuilder();
+        sb.AppendLine(CultureInfo.InvariantCulture, $"# {results.Name}");
+        sb.AppendLine();
+        sb.AppendLine(CultureInfo.InvariantCulture, $"- data: {results.Data}");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"- machine: {results.Machine}");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"- loss kernels on: {results.Accelerator}");
+        sb.AppendLine(CultureInfo.InvariantCulture,
+            $"- teacher: {results.Teacher.Model}, {results.Teacher.Parameters:N0} parameters, {results.Teacher.FinalAccuracy:P2} test accuracy after {results.Teacher.Epochs.Count} epochs ({results.Teacher.TrainSeconds:F0} s)");
+        sb.AppendLine();
+        sb.AppendLine("| method | student | loss | seeds | test accuracy (mean ± std) | gap recovered | parameters | train time / run |");
+        sb.AppendLine("|---|---|---|---|---|---|---|---|");
+        foreach (SummaryRow r in results.Summary)
+        {
+            string gap = r.GapRecovered is double g ? g.ToString("P0", CultureInfo.InvariantCulture) : "-";
+            sb.AppendLine(CultureInfo.InvariantCulture,
+                $"| {r.Method} | {r.Student} | `{r.Loss}` | {r.Seeds} | {r.MeanAccuracy * 100:F2}% ± {r.StdAccuracy * 100:F2} | {gap} | {r.Parameters:N0} | {r.TrainSeconds:F0} s |");
+        }
+        sb.AppendLine();
+        sb.AppendLine("Gap recovered = (method − student alone) / (teacher − student alone), on mean accuracies.");
+        sb.AppendLine();
+        sb.AppendLine("## Time per epoch, by part of the training step (mean over seeds)");
+        sb.AppendLine();
+        sb.AppendLine("| method | student | teacher forward | student forward | loss terms | backward + step | total |");
+        sb.AppendLine("|---|---|---|---|---|---|---|");
+        foreach (SummaryRow r in results.Summary)
+        {
+            StepTimeSplit s = r.StepSplit;
+            sb.AppendLine(CultureInfo.InvariantCulture,
+                $"| {r.Method} | {r.Student} | {s.Teacher:F2} s | {s.StudentForward:F2} s | {s.Loss:F2} s | {s.BackwardAndStep:F2} s | {s.Total:F2} s |");
+        }
+        sb.AppendLine();
+        sb.AppendLine("![test accuracy per epoch](accuracy-per-epoch.png)");
+        sb.AppendLine();
+        sb.AppendLine("![final test accuracy](final-accuracy.png)");
+        return sb.ToString();
+    }
+
+    private static string F(double v) => v.ToString("G6", CultureInfo.InvariantCulture);
+
+    private static string I(long v) => v.ToString(CultureInfo.InvariantCulture);
+
+    private static string Quote(string s) => "\"" + s.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
+}

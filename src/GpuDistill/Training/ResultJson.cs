@@ -1,0 +1,14 @@
+using System.Text.Json;
+
+namespace GpuDistill.Training;
+
+/// <summary>The JSON settings of everything GpuDistill writes (results, checkpoint state).</summary>
+public static class ResultJson
+{
+    /// <summary>Indented, camelCase.</summary>
+    public static JsonSerializerOptions Options { get; } = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+    };
+}

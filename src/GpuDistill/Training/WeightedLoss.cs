@@ -1,0 +1,53 @@
+using System.Globalization;
+using GpuDistill.Training.Terms;
+using static TorchSharp.torch;
+
+namespace GpuDistill.Training;
+
+/// <summary>A weighted sum of named loss terms, e.g. <c>kd:0.9,ce:0.1</c>.</summary>
+public sealed class WeightedLoss
+{
+    /// <summary>Creates the sum.</summary>
+    /// <param name="terms">The terms with their weights; names must be unique.</param>
+    public WeightedLoss(IReadOnlyList<(ILossTerm Term, double Weight)> terms)
+    {
+        ArgumentNullException.ThrowIfNull(terms);
+        if (terms.Count == 0) throw new ArgumentException("A loss needs at least one term.", nameof(terms));
+        var duplicate = terms.GroupBy(t => t.Term.Name).FirstOrDefault(g => g.Count() > 1);
+        if (duplicate is not null) throw new ArgumentException($"Loss term '{duplicate.Key}' appears twice.", nameof(terms));
+        foreach ((ILossTerm term, double weight) in terms)
+        {
+            if (!double.IsFinite(weight) || weight < 0)
+                throw new ArgumentOutOfRangeException(nameof(terms), weight, $"Weight of '{term.Name}' must be finite and >= 0.");
+        }
+        Terms = terms;
+    }
+
+    /// <summary>The terms and their weights.</summary>
+    public IReadOnlyList<(ILossTerm Term, double Weight)> Terms { get; }
+
+    /// <summary>Whether any term reads the teacher.</summary>
+    public bool NeedsTeacher => Terms.Any(t => t.Term.NeedsTeacher && t.Weight > 0);
+
+    /// <summary>The spec string, e.g. <c>kd:0.9,ce:0.1</c>.</summary>
+    public override string ToString() => string.Join(',',
+        Terms.Select(t => t.Term.Name + ":" + t.Weight.ToString("G", CultureInfo.InvariantCulture)));
+
+    /// <summary>Computes the weighted sum and the value of each term (unweighted) for display.</summary>
+    /// <param name="inputs">The step's logits and labels.</param>
+    /// <param name="parts">Receives each term's value.</param>
+    /// <returns>The total, a scalar with an autograd graph.</returns>
+    public Tensor Compute(TermInputs inputs, IDictionary<string, double> parts)
+    {
+        ArgumentNullException.ThrowIfNull(parts);
+        Tensor? total = null;
+        foreach ((ILossTerm term, double weight) in Terms)
+        {
+            if (weight == 0) continue;
+            Tensor value = term.Compute(inputs);
+            parts[term.Name] = value.item<float>();
+            total = total is null ? value * weight : total + value * weight;
+        }
+        return total ?? throw new InvalidOperationException("Every term of the loss has weight 0.");
+    }
+}

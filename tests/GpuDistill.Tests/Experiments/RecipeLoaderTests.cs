@@ -1,0 +1,67 @@
+using GpuDistill.Experiments;
+
+namespace GpuDistill.Tests.Experiments;
+
+public sealed class RecipeLoaderTests
+{
+    private string directory = null!;
+
+    [SetUp] public void CreateDirectory() => directory = Directory.CreateTempSubdirectory("gpudistill-recipe-").FullName;
+
+    [TearDown] public void DeleteDirectory() => Directory.Delete(directory, recursive: true);
+
+    private string Write(string json)
+    {
+        string path = Path.Combine(directory, "recipe.json");
+        File.WriteAllText(path, json);
+        return path;
+    }
+
+    private static void AssertFails(string path, params string[] expected)
+    {
+        var ex = Assert.Throws<RecipeException>(() => RecipeLoader.Load(path));
+        Assert.That(ex!.Message, Does.Contain(path));
+        foreach (string text in expected) Assert.That(ex.Message, Does.Contain(text), ex.Message);
+    }
+
+    [Test]
+    public void RoundTripsEveryField()
+    {
+        var recipe = new Recipe { Name = "rt", Seeds = [4, 5], Students = ["mlp"], Loss = new() { Temperature = 3 } };
+        string path = Write(RecipeLoader.ToJson(recipe));
+        Recipe loaded = RecipeLoader.Load(path);
+        Assert.That(RecipeLoader.ToJson(loaded), Is.EqualTo(RecipeLoader.ToJson(recipe)));
+    }
+
+    [Test]
+    public void UnknownKeyNamesTheKeyAndLine() =>
+        AssertFails(Write("{\n  \"name\": \"x\",\n  \"training\": {\n    \"epochz\": 3\n  }\n}"), "unknown key 'epochz'", "line 4", "$.training");
+
+    [Test]
+    public void WrongTypeNamesTheKeyAndLine() =>
+        AssertFails(Write("{\n  \"seeds\": [1, \"two\"]\n}"), "line 2", "$.seeds");
+
+    [Test]
+    public void MissingFileIsNamed() => AssertFails(Path.Combine(directory, "absent.json"), "not found");
+
+    [Test]
+    public void MissingDataDirectoryIsNamed() =>
+        AssertFails(Write("{\"data\": {\"directory\": \"/no/such/dir\"}}"), "data.directory", "/no/such/dir");
+
+    [Test]
+    public void UnknownStudentIsNamed() => AssertFails(Write("{\"students\": [\"resnet\"]}"), "students", "resnet");
+
+    [Test]
+    public void BadLossSpecIsNamed() =>
+        AssertFails(Write("{\"methods\": [{\"name\": \"x\", \"loss\": \"kd:abc\"}]}"), "methods[x].loss", "abc");
+
+    [Test]
+    public void UnknownTermIsNamed() =>
+        AssertFails(Write("{\"methods\": [{\"name\": \"x\", \"loss\": \"fitnet:1\"}]}"), "methods[x].loss", "fitnet");
+
+    [Test]
+    public void BadScheduleValueIsNamed() => AssertFails(Write("{\"training\": {\"epochs\": 0}}"), "training.epochs");
+
+    [Test]
+    public void BadJsonIsReportedWithLine() => AssertFails(Write("{\n\"name\": \"x\",,\n}"), "line 2");
+}

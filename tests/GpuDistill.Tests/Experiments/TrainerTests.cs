@@ -1,0 +1,107 @@
+using GpuDistill.Data;
+using GpuDistill.Models;
+using GpuDistill.Training;
+
+namespace GpuDistill.Tests.Experiments;
+
+/// <summary>The trainer on a slice of the embedded data: learning, resuming, checkpoints that survive a kill.</summary>
+public sealed class TrainerTests
+{
+    private static ImageDataset train = null!;
+    private static ImageDataset test = null!;
+    private string directory = null!;
+
+    [OneTimeSetUp]
+    public void LoadData()
+    {
+        (ImageDataset fullTrain, ImageDataset fullTest) = FashionMnist.LoadEmbedded();
+        train = fullTrain.StratifiedSample(40, 3, "trainer test slice");
+        test = fullTest.StratifiedSample(20, 3, "trainer test slice");
+    }
+
+    [SetUp] public void CreateDirectory() => directory = Directory.CreateTempSubdirectory("gpudistill-trainer-").FullName;
+
+    [TearDown] public void DeleteDirectory() => Directory.Delete(directory, recursive: true);
+
+    private static TrainingOptions Options(int epochs) => new() { Epochs = epochs, BatchSize = 50, LearningRate = 0.05, Seed = 3 };
+
+    [Test]
+    public void ResumeContinuesFromTheLastCompletedEpoch()
+    {
+        WeightedLoss loss = LossCatalog.ForMethod("none", new LossSettings());
+        string checkpoint = Path.Combine(directory, "run");
+        using DistillModel first = ModelFactory.Create("mlp", 3);
+        TrainingRun two = new Trainer(Options(2)).Fit("first", first, loss, train, test, null, checkpoint, resume: false);
+
+        using DistillModel second = ModelFactory.Create("mlp", 99);
+        TrainingRun three = new Trainer(Options(3)).Fit("second", second, loss, train, test, null, checkpoint, resume: true);
+
+        Assert.That(three.Epochs, Has.Count.EqualTo(3));
+        Assert.That(three.Epochs.Take(2).Select(e => e.TestAccuracy), Is.EqualTo(two.Epochs.Select(e => e.TestAccuracy)));
+        Assert.That(Directory.GetFiles(checkpoint, "*.tmp"), Is.Empty);
+        Assert.That(Directory.GetFiles(checkpoint, "epoch-*.pt").Select(Path.GetFileName),
+            Is.EquivalentTo(new[] { "epoch-3.model.pt", "epoch-3.optimizer.pt" }));
+    }
+
+    [Test]
+    public void AFinishedRunIsNotTrainedAgain()
+    {
+        WeightedLoss loss = LossCatalog.ForMethod("none", new LossSettings());
+        string checkpoint = Path.Combine(directory, "run");
+        using DistillModel model = ModelFactory.Create("mlp", 3);
+        TrainingRun done = new Trainer(Options(1)).Fit("a", model, loss, train, test, null, checkpoint, resume: false);
+        using DistillModel again = ModelFactory.Create("mlp", 3);
+        TrainingRun reloaded = new Trainer(Options(1)).Fit("a", again, loss, train, test, null, checkpoint, resume: true);
+        Assert.That(reloaded.Epochs.Single().Seconds, Is.EqualTo(done.Epochs.Single().Seconds), "history comes from the checkpoint");
+        Assert.That(Evaluation.Accuracy(again, test), Is.EqualTo(done.FinalAccuracy), "weights come from the checkpoint");
+    }
+
+    [Test]
+    public void DistillationNeverTouchesTheTeacher()
+    {
+        using DistillModel teacher = ModelFactory.Create("mlp", 5);
+        new Trainer(Options(1)).Fit("teacher", teacher, LossCatalog.ForMethod("none", new LossSettings()), train, test, null, null, false);
+        float[] before = teacher.parameters().SelectMany(p => p.data<float>().ToArray()).ToArray();
+
+        TeacherOutputs outputs = TeacherOutputs.Create(teacher, train, cache: false);
+        using DistillModel student = ModelFactory.Create("mlp", 6);
+        new Trainer(Options(1)).Fit("kd", student, LossCatalog.ForMethod("kd", new LossSettings()), train, test, outputs, null, false);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(teacher.training, Is.False, "the teacher runs in eval mode");
+            Assert.That(teacher.parameters().All(p => !p.requires_grad && p.grad is null), "the teacher gets no gradient");
+            Assert.That(teacher.parameters().SelectMany(p => p.data<float>().ToArray()).ToArray(), Is.EqualTo(before));
+        });
+    }
+
+    [Test]
+    public void CachedAndLiveTeacherLogitsAgree()
+    {
+        using DistillModel teacher = ModelFactory.Create("small-cnn", 5);
+        TeacherOutputs cached = TeacherOutputs.Create(teacher, train, cache: true);
+        TeacherOutputs live = TeacherOutputs.Create(teacher, train, cache: false);
+        foreach (ImageBatch batch in new ImageBatcher(train, 64, new BatchOptions { Shuffle = true, Seed = 2 }).Epoch(0))
+        {
+            using (batch)
+            {
+                using var a = cached.Logits(batch);
+                using var b = live.Logits(batch);
+                Assert.That(a.allclose(b, rtol: 1e-5, atol: 1e-5), Is.True);
+            }
+        }
+    }
+
+    [Test]
+    public void KDStudentLearns()
+    {
+        using DistillModel teacher = ModelFactory.Create("small-cnn", 5);
+        new Trainer(Options(4)).Fit("teacher", teacher, LossCatalog.ForMethod("none", new LossSettings()), train, test, null, null, false);
+        using DistillModel student = ModelFactory.Create("mlp", 6);
+        double before = Evaluation.Accuracy(student, test);
+        TrainingRun run = new Trainer(Options(4)).Fit("kd", student, LossCatalog.ForMethod("kd", new LossSettings()), train, test,
+            TeacherOutputs.Create(teacher, train, cache: true), null, false);
+        Assert.That(run.FinalAccuracy, Is.GreaterThan(before + 0.2), $"accuracy {before:P1} -> {run.FinalAccuracy:P1}");
+        Assert.That(run.Epochs[0].Terms.Keys, Is.EquivalentTo(new[] { "kd", "ce" }));
+    }
+}
