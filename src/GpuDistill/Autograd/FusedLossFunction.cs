@@ -11,12 +11,15 @@ namespace GpuDistill.Autograd;
 internal abstract class FusedLossFunction<TSelf> : autograd.SingleTensorFunction<TSelf>
     where TSelf : FusedLossFunction<TSelf>, new()
 {
+    private const string ArityKey = "arity";
+
     /// <inheritdoc/>
     public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
     {
         ArgumentNullException.ThrowIfNull(ctx);
         (Tensor loss, Tensor gradient) = Compute(vars);
         ctx.save_for_backward([gradient]);
+        ctx.save_data(ArityKey, vars.Length);
         return loss;
     }
 
@@ -24,9 +27,14 @@ internal abstract class FusedLossFunction<TSelf> : autograd.SingleTensorFunction
     public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor grad_output)
     {
         ArgumentNullException.ThrowIfNull(ctx);
+        // Runs inside libtorch's backward callback, where an exception would end the process: nothing here throws.
         Tensor gradient = ctx.get_saved_variables()[0];
-        // One entry per tensor argument: the student gets the gradient, the teacher none.
-        return [gradient.mul(grad_output), null!];
+        int arity = (int)ctx.get_data(ArityKey);
+        // TorchSharp wants one entry per argument of apply: the student gets the gradient, the rest (teacher,
+        // request) none.
+        var gradients = new List<Tensor>(arity) { gradient.mul(grad_output) };
+        for (int i = 1; i < arity; i++) gradients.Add(null!);
+        return gradients;
     }
 
     /// <summary>Runs the fused kernel: vars are (student, teacher, request).</summary>
