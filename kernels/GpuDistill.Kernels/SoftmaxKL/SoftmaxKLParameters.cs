@@ -1,10 +1,12 @@
+using GpuDistill.Rows;
+
 namespace GpuDistill.SoftmaxKL;
 
 /// <summary>
 /// Scalars of one fused softened-softmax KL launch. The scales already fold in the weights, T and the number of
 /// rows that count, so the kernel only multiplies.
 /// </summary>
-public readonly struct SoftmaxKLParameters
+public readonly struct SoftmaxKLParameters : IRowLossParameters
 {
     /// <summary>Creates the launch scalars.</summary>
     /// <param name="rows">B, rows of the logits.</param>

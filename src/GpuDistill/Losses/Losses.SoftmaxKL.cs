@@ -36,19 +36,13 @@ public static partial class Losses
         double softWeight = 1.0, double hardWeight = 0.0, int ignoreIndex = DefaultIgnoreIndex,
         ComputeDevice? device = null, SoftmaxKLLayout layout = SoftmaxKLLayout.Auto)
     {
-        TensorChecks.RequireFloatCpu(student, nameof(student), 2);
-        TensorChecks.RequireFloatCpu(teacher, nameof(teacher), 2);
-        TensorChecks.RequireSameShape(student, nameof(student), teacher, nameof(teacher));
+        (int rows, int classes) = TensorChecks.RequireLogitPair(student, nameof(student), teacher, nameof(teacher));
         TensorChecks.RequireTemperature(temperature, nameof(temperature));
         TensorChecks.RequireWeight(softWeight, nameof(softWeight));
         TensorChecks.RequireWeight(hardWeight, nameof(hardWeight));
         if (hardWeight > 0 && labels is null)
             throw new ArgumentException("labels are required when hardWeight > 0.", nameof(labels));
-        if (student.shape[0] > int.MaxValue || student.shape[1] > int.MaxValue)
-            throw new ArgumentException($"student must have fewer than 2^31 rows and classes; got {TensorChecks.Shape(student)}.", nameof(student));
 
-        int rows = (int)student.shape[0];
-        int classes = (int)student.shape[1];
         Tensor? labels32 = null;
         int counted = rows;
         if (labels is not null)
@@ -58,7 +52,7 @@ public static partial class Losses
         {
             var p = new SoftmaxKLParameters(rows, classes, (float)temperature, (float)softWeight, (float)hardWeight,
                 labels32 is not null, ignoreIndex, counted);
-            var request = new SoftmaxKLRequest(device ?? ComputeDevice.Default, layout, p, labels32);
+            var request = new RowLossRequest<SoftmaxKLParameters>(device ?? ComputeDevice.Default, layout, p, labels32);
             return SoftmaxKLFunction.apply(student, teacher, request);
         }
         finally

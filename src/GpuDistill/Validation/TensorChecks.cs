@@ -32,6 +32,20 @@ internal static class TensorChecks
             throw new ArgumentException($"{bName} must have the shape of {aName} {Shape(a)}; got {Shape(b)}.", bName);
     }
 
+    /// <summary>
+    /// Requires student and teacher logits of one [B, C] shape (float32, CPU, not empty, B and C below 2^31) and
+    /// returns B and C.
+    /// </summary>
+    public static (int Rows, int Classes) RequireLogitPair(Tensor? student, string studentName, Tensor? teacher, string teacherName)
+    {
+        RequireFloatCpu(student, studentName, 2);
+        RequireFloatCpu(teacher, teacherName, 2);
+        RequireSameShape(student!, studentName, teacher!, teacherName);
+        if (student!.shape[0] > int.MaxValue || student.shape[1] > int.MaxValue)
+            throw new ArgumentException($"{studentName} must have fewer than 2^31 rows and classes; got {Shape(student)}.", studentName);
+        return ((int)student.shape[0], (int)student.shape[1]);
+    }
+
     /// <summary>Requires a finite temperature above zero.</summary>
     public static void RequireTemperature(double temperature, string name)
     {
@@ -44,6 +58,13 @@ internal static class TensorChecks
     {
         if (!double.IsFinite(weight) || weight < 0)
             throw new ArgumentOutOfRangeException(name, weight, $"{name} must be finite and >= 0.");
+    }
+
+    /// <summary>Requires a value in [0, 1] (a mixture weight).</summary>
+    public static void RequireUnitInterval(double value, string name)
+    {
+        if (!(value >= 0 && value <= 1))
+            throw new ArgumentOutOfRangeException(name, value, $"{name} must be in [0, 1].");
     }
 
     /// <summary>

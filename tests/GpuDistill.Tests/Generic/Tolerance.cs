@@ -16,9 +16,10 @@ public static class Tolerance
     /// error <see cref="Kernel"/> or an absolute 1e-6 of <paramref name="magnitude"/>, whichever is larger.
     /// </summary>
     /// <param name="magnitude">Size of the terms the loss is computed from, e.g. T^2 (1 + max|z| / T).</param>
-    public static void AssertLoss(double actual, double expected, double magnitude)
+    /// <param name="relative">The relative bound (<see cref="Kernel"/> against a float64 reference).</param>
+    public static void AssertLoss(double actual, double expected, double magnitude, double relative = Kernel)
     {
-        double bound = Math.Max(Kernel * Math.Abs(expected), 1e-6 * magnitude);
+        double bound = Math.Max(relative * Math.Abs(expected), 1e-6 * magnitude);
         Assert.That(Math.Abs(actual - expected), Is.LessThanOrEqualTo(bound), $"loss {actual:R} vs reference {expected:R}");
     }
 
@@ -29,8 +30,33 @@ public static class Tolerance
         return temperature * temperature * (1 + maxAbs / temperature) + 1 + maxAbs;
     }
 
-    /// <summary>max_i |a_i - e_i| / max_i |e_i|: the error of a vector relative to its own scale.</summary>
-    public static double RelativeMaxError(ReadOnlySpan<float> actual, ReadOnlySpan<double> expected)
+    /// <summary>
+    /// The magnitude of the terms of a softened-softmax divergence without a hard term: T^2 (1 + max|z| / T) times
+    /// the loss's weight. Its log-ratios are of size max|z| / T, and float32 resolves them to ~1e-7 of that.
+    /// </summary>
+    public static double SoftLossMagnitude(float[] student, float[] teacher, double temperature, double weight = 1)
+    {
+        double maxAbs = Math.Max(student.Max(Math.Abs), teacher.Max(Math.Abs));
+        return weight * temperature * temperature * (1 + maxAbs / temperature);
+    }
+
+    /// <summary>
+    /// The smallest gradient scale <see cref="RelativeMaxError"/> measures against, for a loss whose gradient entries
+    /// are <paramref name="naturalScale"/> (e.g. w T / N) times a difference of probabilities or a probability times
+    /// a log-ratio. Float32 resolves probabilities to ~6e-8 absolute (one ulp below 1), and the float64 reference
+    /// carries noise of ~1e-12 of the scale at logits of 1e4, so a batch whose rows are all saturated (one-hot to
+    /// float precision, true gradient ~1e-10 of the scale or below) cannot be held to 2e-5 of its own tiny maximum.
+    /// Measuring against 1e-2 of the natural scale instead allows ~2e-7 of it in absolute error: just above float32's
+    /// resolution, and far below any error a wrong formula makes.
+    /// </summary>
+    /// <param name="naturalScale">The factor in front of the per-column terms, e.g. w T / N.</param>
+    public static double GradientFloor(double naturalScale) => 1e-2 * naturalScale;
+
+    /// <summary>
+    /// max_i |a_i - e_i| / max(max_i |e_i|, floor): the error of a vector relative to its own scale, or to
+    /// <paramref name="floor"/> when the vector is smaller (see <see cref="GradientFloor"/>).
+    /// </summary>
+    public static double RelativeMaxError(ReadOnlySpan<float> actual, ReadOnlySpan<double> expected, double floor = 1e-30)
     {
         Assert.That(actual.Length, Is.EqualTo(expected.Length), "lengths differ");
         double maxDiff = 0, maxRef = 0;
@@ -40,6 +66,6 @@ public static class Tolerance
             maxDiff = Math.Max(maxDiff, Math.Abs(actual[i] - expected[i]));
             maxRef = Math.Max(maxRef, Math.Abs(expected[i]));
         }
-        return maxDiff / Math.Max(maxRef, 1e-30);
+        return maxDiff / Math.Max(maxRef, floor);
     }
 }

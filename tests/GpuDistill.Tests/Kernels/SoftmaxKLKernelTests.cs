@@ -37,7 +37,12 @@ public sealed class SoftmaxKLKernelTests(AcceleratorKind kind) : AcceleratorTest
         Assert.Multiple(() =>
         {
             Tolerance.AssertLoss(loss, expectedLoss, Tolerance.SoftmaxLossMagnitude(student, teacher, temperature));
-            Assert.That(Tolerance.RelativeMaxError(gradient, expectedGradient), Is.LessThan(Tolerance.Kernel), "gradient");
+            // Gradient entries are softWeight T / N times q - p (plus hardWeight / N times CE terms); rows saturated
+            // to one-hot leave only float32-resolution differences of probabilities (see Tolerance.GradientFloor).
+            int counted = labels is null ? rows : labels.Count(y => y != -100);
+            double naturalScale = Math.Max(softWeight * temperature, labels is null ? 0 : hardWeight) / Math.Max(1, counted);
+            Assert.That(Tolerance.RelativeMaxError(gradient, expectedGradient, Tolerance.GradientFloor(naturalScale)),
+                Is.LessThan(Tolerance.Kernel), "gradient");
         });
     }
 

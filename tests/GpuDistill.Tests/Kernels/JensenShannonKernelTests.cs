@@ -1,0 +1,178 @@
+using GpuDistill.Accelerators;
+using GpuDistill.JensenShannon;
+using GpuDistill.ReverseKL;
+using GpuDistill.SoftmaxKL;
+using GpuDistill.Tests.Generic;
+using GpuDistill.Tests.References;
+
+namespace GpuDistill.Tests.Kernels;
+
+/// <summary>
+/// The fused JSD kernels, both layouts, against the float64 reference at beta in {0, 0.1, 0.5, 0.9, 1}. Row per
+/// thread runs every combination; row per group and the 3 x 100003 rows run NUnit's pairwise set.
+/// </summary>
+[TestFixtureSource(typeof(TestDevices), nameof(TestDevices.Kinds))]
+public sealed class JensenShannonKernelTests(AcceleratorKind kind) : AcceleratorTestBase(kind)
+{
+    [Test, Combinatorial]
+    public void RowPerThreadMatchesReference(
+        [Range(0, 3)] int shape,
+        [Values(0.5, 1.0, 4.0, 20.0)] double temperature,
+        [Values(5.0, 1e4)] double scale,
+        [Values(0.0, 0.1, 0.5, 0.9, 1.0)] double beta,
+        [Values] bool withLabels) =>
+        Check(shape, temperature, scale, beta, withLabels, SoftmaxKLLayout.RowPerThread);
+
+    [Test, Pairwise]
+    public void RowPerGroupMatchesReference(
+        [Range(0, 3)] int shape,
+        [Values(0.5, 1.0, 4.0, 20.0)] double temperature,
+        [Values(5.0, 1e4)] double scale,
+        [Values(0.0, 0.1, 0.5, 0.9, 1.0)] double beta,
+        [Values] bool withLabels) =>
+        Check(shape, temperature, scale, beta, withLabels, SoftmaxKLLayout.RowPerGroup);
+
+    [Test, Pairwise]
+    public void LongRowsMatchReference(
+        [Values(SoftmaxKLLayout.RowPerThread, SoftmaxKLLayout.RowPerGroup)] SoftmaxKLLayout layout,
+        [Values(0.5, 4.0, 20.0)] double temperature,
+        [Values(5.0, 1e4)] double scale,
+        [Values(0.0, 0.1, 0.5, 0.9, 1.0)] double beta) =>
+        Check(4, temperature, scale, beta, withLabels: false, layout);
+
+    [Test]
+    public void EndpointsAreExactlyTheKLKernels(
+        [Values(SoftmaxKLLayout.RowPerThread, SoftmaxKLLayout.RowPerGroup)] SoftmaxKLLayout layout)
+    {
+        Random random = RandomData.NewRandom();
+        float[] s = RandomData.Uniform(random, 7 * 300, 6);
+        float[] t = RandomData.Uniform(random, 7 * 300, 6);
+        (double forward, float[] forwardGrad) = RowKernelRun.Run(Device, SoftmaxKLLauncherAsRows(), s, t, null,
+            new SoftmaxKLParameters(7, 300, 3f, 1f, 0f, false, -100, 7), layout);
+        (double reverse, float[] reverseGrad) = RowKernelRun.Run(Device, ReverseKLLauncher.For(Device), s, t, null,
+            new ReverseKLParameters(7, 300, 3f, false, -100, 7), layout);
+        (double at0, float[] at0Grad) = Run(s, t, null, 7, 300, 3.0, 0.0, layout);
+        (double at1, float[] at1Grad) = Run(s, t, null, 7, 300, 3.0, 1.0, layout);
+        Assert.Multiple(() =>
+        {
+            if (layout == SoftmaxKLLayout.RowPerThread)
+            {
+                // Same row functions, same order of operations: bit for bit.
+                Assert.That(at0, Is.EqualTo(forward));
+                Assert.That(at0Grad, Is.EqualTo(forwardGrad));
+                Assert.That(at1, Is.EqualTo(reverse));
+                Assert.That(at1Grad, Is.EqualTo(reverseGrad));
+            }
+            else
+            {
+                // The CPU accelerator's group reductions add in a varying order, so two launches differ in rounding.
+                Assert.That(Tolerance.RelativeError(at0, forward), Is.LessThan(1e-6));
+                Assert.That(Tolerance.RelativeMaxError(at0Grad, Array.ConvertAll(forwardGrad, v => (double)v)), Is.LessThan(1e-6));
+                Assert.That(Tolerance.RelativeError(at1, reverse), Is.LessThan(1e-6));
+                Assert.That(Tolerance.RelativeMaxError(at1Grad, Array.ConvertAll(reverseGrad, v => (double)v)), Is.LessThan(1e-6));
+            }
+        });
+    }
+
+    [Test]
+    public void BetaNearTheEndpointsMatchesReference(
+        [Values(1e-7, 1 - 1e-7)] double beta,
+        [Values(SoftmaxKLLayout.RowPerThread, SoftmaxKLLayout.RowPerGroup)] SoftmaxKLLayout layout)
+    {
+        // Only the endpoints themselves are the KLs; next to them the mixture divergence goes to 0 continuously.
+        Random random = RandomData.NewRandom();
+        float[] s = RandomData.Uniform(random, 5 * 40, 8);
+        float[] t = RandomData.Uniform(random, 5 * 40, 8);
+        (double expected, double[] expectedGradient) = JensenShannonReference.Compute(s, t, 5, 40, 2.0, beta);
+        (double loss, float[] gradient) = Run(s, t, null, 5, 40, 2.0, beta, layout);
+        Assert.Multiple(() =>
+        {
+            Tolerance.AssertLoss(loss, expected, Tolerance.SoftLossMagnitude(s, t, 2.0));
+            Assert.That(Tolerance.RelativeMaxError(gradient, expectedGradient, GradientFloor(2.0, beta, 5, null)),
+                Is.LessThan(Tolerance.Kernel), "gradient");
+        });
+    }
+
+    [Test]
+    public void BetaAtTheEdgeOfDoublePrecisionStaysFiniteAndBounded(
+        [Values(1e-30, 1 - 1e-16)] double beta,
+        [Values(SoftmaxKLLayout.RowPerThread, SoftmaxKLLayout.RowPerGroup)] SoftmaxKLLayout layout)
+    {
+        // The float64 reference cannot follow here (log q - log m ~ 1e-30 vanishes next to log q), so check what
+        // must hold: 0 <= JSD_beta <= T^2 h(beta), with h the binary entropy, and a finite gradient.
+        Random random = RandomData.NewRandom();
+        float[] s = RandomData.Uniform(random, 5 * 40, 8);
+        float[] t = RandomData.Uniform(random, 5 * 40, 8);
+        (double loss, float[] gradient) = Run(s, t, null, 5, 40, 2.0, beta, layout);
+        double entropy = -beta * Math.Log(beta) - (1 - beta) * Math.Log(1 - beta);
+        Assert.Multiple(() =>
+        {
+            Assert.That(loss, Is.GreaterThanOrEqualTo(0).And.LessThanOrEqualTo(4 * entropy * (1 + 1e-5)));
+            Assert.That(gradient.All(float.IsFinite), "finite gradient");
+        });
+    }
+
+    [Test]
+    public void IgnoredRowsGetNoLossAndZeroGradient(
+        [Values(SoftmaxKLLayout.RowPerThread, SoftmaxKLLayout.RowPerGroup)] SoftmaxKLLayout layout,
+        [Values(0.0, 0.5, 1.0)] double beta)
+    {
+        Random random = RandomData.NewRandom();
+        float[] student = RandomData.Uniform(random, 4 * 6, 3);
+        float[] teacher = RandomData.Uniform(random, 4 * 6, 3);
+        (double loss, float[] gradient) = Run(student, teacher, [-100, -100, -100, -100], 4, 6, 2.0, beta, layout);
+        Assert.That(loss, Is.Zero);
+        Assert.That(gradient, Is.All.Zero);
+    }
+
+    [Test]
+    public void LabelOutOfRangeGivesNaNRowLossNotACrash(
+        [Values(SoftmaxKLLayout.RowPerThread, SoftmaxKLLayout.RowPerGroup)] SoftmaxKLLayout layout)
+    {
+        float[] logits = [1, 2, 3, 4, 5, 6];
+        (double loss, _) = Run(logits, logits, [0, 7], 2, 3, 1.0, 0.5, layout);
+        Assert.That(loss, Is.NaN);
+    }
+
+    [Test]
+    public void ParametersRejectBetaOutsideTheUnitInterval() =>
+        Assert.That(() => new JensenShannonParameters(2, 3, 1f, 1.5, false, -100, 2),
+            Throws.TypeOf<ArgumentOutOfRangeException>().With.Property("ParamName").EqualTo("beta"));
+
+    private void Check(int shape, double temperature, double scale, double beta, bool withLabels, SoftmaxKLLayout layout)
+    {
+        (int rows, int classes) = SoftmaxKLKernelTests.Shapes[shape];
+        Random random = RandomData.NewRandom();
+        float[] student = RandomData.Uniform(random, (long)rows * classes, scale);
+        float[] teacher = RandomData.Uniform(random, (long)rows * classes, scale);
+        int[]? labels = withLabels ? RandomData.Labels(random, rows, classes, ignoreIndex: -100) : null;
+
+        (double expectedLoss, double[] expectedGradient) =
+            JensenShannonReference.Compute(student, teacher, rows, classes, temperature, beta, labels);
+        (double loss, float[] gradient) = Run(student, teacher, labels, rows, classes, temperature, beta, layout);
+
+        Assert.Multiple(() =>
+        {
+            Tolerance.AssertLoss(loss, expectedLoss, Tolerance.SoftLossMagnitude(student, teacher, temperature));
+            Assert.That(Tolerance.RelativeMaxError(gradient, expectedGradient, GradientFloor(temperature, beta, rows, labels)),
+                Is.LessThan(Tolerance.Kernel), "gradient");
+        });
+    }
+
+    /// <summary>The gradient's natural scale is (1 - beta) T / N inside (0, 1) and T / N at the KL endpoints.</summary>
+    private static double GradientFloor(double temperature, double beta, int rows, int[]? labels) =>
+        Tolerance.GradientFloor((beta is > 0 and < 1 ? 1 - beta : 1) * temperature
+            / Math.Max(1, RowKernelRun.Counted(rows, labels)));
+
+    private (double Loss, float[] Gradient) Run(float[] student, float[] teacher, int[]? labels, int rows, int classes,
+        double temperature, double beta, SoftmaxKLLayout layout)
+    {
+        var p = new JensenShannonParameters(rows, classes, (float)temperature, beta, labels is not null, -100,
+            RowKernelRun.Counted(rows, labels));
+        return RowKernelRun.Run(Device, JensenShannonLauncher.For(Device), student, teacher, labels, p, layout);
+    }
+
+    private Rows.RowLossLauncher<SoftmaxKLParameters> SoftmaxKLLauncherAsRows() =>
+        Device.GetKernels(a => new Rows.RowLossLauncher<SoftmaxKLParameters>(
+            a, SoftmaxKLKernels.RowPerThread, SoftmaxKLKernels.RowPerGroup));
+}

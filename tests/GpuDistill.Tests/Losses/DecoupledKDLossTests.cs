@@ -1,0 +1,134 @@
+using GpuDistill.Accelerators;
+using GpuDistill.Tests.Generic;
+using GpuDistill.Tests.References;
+using static TorchSharp.torch;
+
+namespace GpuDistill.Tests.Losses;
+
+/// <summary>
+/// <see cref="GpuDistill.Losses.DecoupledKD"/> through TorchSharp autograd: the reference gradient times an
+/// upstream 2.5, no teacher gradient, mdistiller's defaults, and agreement with mdistiller's formulation (binary
+/// masked sums, -1000 target mask) written in TorchSharp ops.
+/// </summary>
+[TestFixtureSource(typeof(TestDevices), nameof(TestDevices.Kinds))]
+public sealed class DecoupledKDLossTests(AcceleratorKind kind) : AcceleratorTestBase(kind)
+{
+    private const double UpstreamGradient = 2.5;
+
+    [Test, Combinatorial]
+    public void BackwardGivesReferenceGradientTimesUpstream(
+        [Range(0, 4)] int shape,
+        [Values(0.5, 4.0)] double temperature,
+        [Values] bool ignoredRows)
+    {
+        const double alpha = 1.2, beta = 6.0, warmup = 0.75;
+        (int rows, int classes) = Kernels.SoftmaxKLKernelTests.Shapes[shape];
+        Random random = RandomData.NewRandom();
+        float[] s = RandomData.Uniform(random, (long)rows * classes, 5);
+        float[] t = RandomData.Uniform(random, (long)rows * classes, 5);
+        int[] y = RandomData.Labels(random, rows, classes, ignoredRows ? -100 : null);
+
+        using var scope = NewDisposeScope();
+        Tensor student = TensorData.Matrix(s, rows, classes, requiresGrad: true);
+        Tensor teacher = TensorData.Matrix(t, rows, classes, requiresGrad: true);
+        Tensor loss = GpuDistill.Losses.DecoupledKD(student, teacher, TensorData.Labels(y), temperature, alpha, beta,
+            warmup, device: Device);
+        (loss * UpstreamGradient).backward();
+
+        (double expectedLoss, double[] expectedGrad) =
+            DecoupledKDReference.Compute(s, t, rows, classes, y, temperature, alpha, beta, warmup);
+        double[] scaledGrad = expectedGrad.Select(g => g * UpstreamGradient).ToArray();
+        double scale = UpstreamGradient * warmup * (alpha + beta) * temperature / Math.Max(1, RowKernelRun.Counted(rows, y));
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(loss.shape, Is.Empty, "the loss is a scalar");
+            Tolerance.AssertLoss(loss.item<float>(), expectedLoss,
+                Tolerance.SoftLossMagnitude(s, t, temperature, warmup * (alpha + beta)));
+            Assert.That(Tolerance.RelativeMaxError(TensorData.ToArray(student.grad!), scaledGrad, Tolerance.GradientFloor(scale)),
+                Is.LessThan(Tolerance.Kernel));
+            Assert.That(teacher.grad, Is.Null, "the teacher never receives a gradient");
+        });
+    }
+
+    [Test]
+    public void DefaultsAreMdistillers()
+    {
+        // T = 4, alpha = 1, beta = 8, warm-up weight 1.
+        Random random = RandomData.NewRandom();
+        float[] s = RandomData.Uniform(random, 16 * 100, 6);
+        float[] t = RandomData.Uniform(random, 16 * 100, 6);
+        int[] y = RandomData.Labels(random, 16, 100, ignoreIndex: null);
+        using var scope = NewDisposeScope();
+        float loss = GpuDistill.Losses.DecoupledKD(TensorData.Matrix(s, 16, 100), TensorData.Matrix(t, 16, 100),
+            TensorData.Labels(y), device: Device).item<float>();
+        (double expected, _) = DecoupledKDReference.Compute(s, t, 16, 100, y, 4.0, 1.0, 8.0, 1.0);
+        Tolerance.AssertLoss(loss, expected, Tolerance.SoftLossMagnitude(s, t, 4.0, 9.0));
+    }
+
+    [TestCase(2, 3, 0.5)]
+    [TestCase(41, 1271, 4.0)]
+    [TestCase(256, 10, 20.0)]
+    [TestCase(3, 100003, 1.0)]
+    public void MatchesMdistillerFormulationInTorchSharp(int rows, int classes, double temperature)
+    {
+        const double alpha = 1.0, beta = 8.0, warmup = 0.5;
+        Random random = RandomData.NewRandom();
+        float[] s = RandomData.Uniform(random, (long)rows * classes, 8);
+        float[] t = RandomData.Uniform(random, (long)rows * classes, 8);
+        int[] y = RandomData.Labels(random, rows, classes, ignoreIndex: -100);
+        y[0] = 0;
+
+        using var scope = NewDisposeScope();
+        Tensor labels = TensorData.Labels(y);
+        Tensor fused = TensorData.Matrix(s, rows, classes, requiresGrad: true);
+        Tensor lossFused = GpuDistill.Losses.DecoupledKD(fused, TensorData.Matrix(t, rows, classes), labels,
+            temperature, alpha, beta, warmup, device: Device);
+        (lossFused * UpstreamGradient).backward();
+
+        // mdistiller: b = [sum p * gt, sum p * (1 - gt)], TCKD = KL(b_t || b_s) through log(b_s); NCKD from the
+        // softmax of u - 1000 gt. Padding rows get target 0 here and are masked out of the mean. TorchSharp's
+        // kl_div takes a log target by default, so the probabilities are passed with log_target: false.
+        Tensor counted = labels.ne(-100);
+        Tensor gt = nn.functional.one_hot(where(counted, labels, zeros_like(labels)), classes).to_type(ScalarType.Float32);
+        Tensor composite = TensorData.Matrix(s, rows, classes, requiresGrad: true);
+        Tensor us = composite / temperature;
+        Tensor ut = TensorData.Matrix(t, rows, classes) / temperature;
+        Tensor qs = nn.functional.softmax(us, 1), pt = nn.functional.softmax(ut, 1);
+        Tensor bs = stack([(qs * gt).sum(1), (qs * (1 - gt)).sum(1)], 1);
+        Tensor bt = stack([(pt * gt).sum(1), (pt * (1 - gt)).sum(1)], 1);
+        Tensor tckd = nn.functional.kl_div(bs.log(), bt, reduction: nn.Reduction.None, log_target: false).sum(1);
+        Tensor logQHat = nn.functional.log_softmax(us - 1000 * gt, 1);
+        Tensor pHat = nn.functional.softmax(ut - 1000 * gt, 1);
+        Tensor nckd = nn.functional.kl_div(logQHat, pHat, reduction: nn.Reduction.None, log_target: false).sum(1);
+        Tensor mask = counted.to_type(ScalarType.Float32);
+        Tensor lossComposite = warmup * temperature * temperature * ((alpha * tckd + beta * nckd) * mask).sum() / mask.sum();
+        (lossComposite * UpstreamGradient).backward();
+
+        double[] compositeGrad = TensorData.ToArray(composite.grad!).Select(v => (double)v).ToArray();
+        double floor = Tolerance.GradientFloor(UpstreamGradient * warmup * (alpha + beta) * temperature / rows);
+        Assert.Multiple(() =>
+        {
+            Assert.That(Tolerance.RelativeError(lossFused.item<float>(), lossComposite.item<float>()), Is.LessThan(1e-4));
+            Assert.That(Tolerance.RelativeMaxError(TensorData.ToArray(fused.grad!), compositeGrad, floor), Is.LessThan(1e-4));
+        });
+    }
+
+    [Test]
+    public void NonContiguousInputsAreAccepted()
+    {
+        Random random = RandomData.NewRandom();
+        float[] s = RandomData.Uniform(random, 12 * 7, 3);
+        float[] t = RandomData.Uniform(random, 12 * 7, 3);
+        int[] y = RandomData.Labels(random, 12, 7, ignoreIndex: null);
+        using var scope = NewDisposeScope();
+        Tensor student = TensorData.Matrix(s, 7, 12).t().requires_grad_(true);
+        Tensor teacher = TensorData.Matrix(t, 7, 12).t();
+        Tensor loss = GpuDistill.Losses.DecoupledKD(student, teacher, TensorData.Labels(y), device: Device);
+        loss.backward();
+        (double expected, _) = DecoupledKDReference.Compute(
+            TensorData.ToArray(student.detach()), TensorData.ToArray(teacher), 12, 7, y, 4.0, 1.0, 8.0, 1.0);
+        Assert.That(loss.item<float>(), Is.EqualTo(expected).Within(1e-4).Percent);
+        Assert.That(student.grad!.shape, Is.EqualTo(new long[] { 12, 7 }));
+    }
+}

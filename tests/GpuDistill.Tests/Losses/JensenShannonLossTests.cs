@@ -1,0 +1,119 @@
+using GpuDistill.Accelerators;
+using GpuDistill.Tests.Generic;
+using GpuDistill.Tests.References;
+using static TorchSharp.torch;
+
+namespace GpuDistill.Tests.Losses;
+
+/// <summary>
+/// <see cref="GpuDistill.Losses.JensenShannon"/> through TorchSharp autograd: the reference gradient times an
+/// upstream 2.5, no teacher gradient, and agreement with the same math in TorchSharp ops (log M by logsumexp).
+/// </summary>
+[TestFixtureSource(typeof(TestDevices), nameof(TestDevices.Kinds))]
+public sealed class JensenShannonLossTests(AcceleratorKind kind) : AcceleratorTestBase(kind)
+{
+    private const double UpstreamGradient = 2.5;
+
+    [Test, Combinatorial]
+    public void BackwardGivesReferenceGradientTimesUpstream(
+        [Range(0, 4)] int shape,
+        [Values(0.0, 0.3, 1.0)] double beta,
+        [Values] bool withLabels)
+    {
+        const double temperature = 2.0;
+        (int rows, int classes) = Kernels.SoftmaxKLKernelTests.Shapes[shape];
+        Random random = RandomData.NewRandom();
+        float[] s = RandomData.Uniform(random, (long)rows * classes, 5);
+        float[] t = RandomData.Uniform(random, (long)rows * classes, 5);
+        int[]? y = withLabels ? RandomData.Labels(random, rows, classes, ignoreIndex: -100) : null;
+
+        using var scope = NewDisposeScope();
+        Tensor student = TensorData.Matrix(s, rows, classes, requiresGrad: true);
+        Tensor teacher = TensorData.Matrix(t, rows, classes, requiresGrad: true);
+        Tensor loss = GpuDistill.Losses.JensenShannon(student, teacher, temperature, beta,
+            y is null ? null : TensorData.Labels(y), device: Device);
+        (loss * UpstreamGradient).backward();
+
+        (double expectedLoss, double[] expectedGrad) = JensenShannonReference.Compute(s, t, rows, classes, temperature, beta, y);
+        double[] scaledGrad = expectedGrad.Select(g => g * UpstreamGradient).ToArray();
+        double floor = Tolerance.GradientFloor(UpstreamGradient * temperature / Math.Max(1, RowKernelRun.Counted(rows, y)));
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(loss.shape, Is.Empty, "the loss is a scalar");
+            Tolerance.AssertLoss(loss.item<float>(), expectedLoss, Tolerance.SoftLossMagnitude(s, t, temperature));
+            Assert.That(Tolerance.RelativeMaxError(TensorData.ToArray(student.grad!), scaledGrad, floor), Is.LessThan(Tolerance.Kernel));
+            Assert.That(teacher.grad, Is.Null, "the teacher never receives a gradient");
+        });
+    }
+
+    [TestCase(0, 0.5, 1.0)]
+    [TestCase(1, 0.0, 0.5)]
+    [TestCase(1, 0.1, 4.0)]
+    [TestCase(2, 0.5, 4.0)]
+    [TestCase(2, 1.0, 0.5)]
+    [TestCase(3, 0.9, 20.0)]
+    [TestCase(3, 0.0, 4.0)]
+    [TestCase(4, 0.5, 1.0)]
+    [TestCase(4, 1.0, 4.0)]
+    public void MatchesTorchSharpComposite(int shape, double beta, double temperature)
+    {
+        (int rows, int classes) = Kernels.SoftmaxKLKernelTests.Shapes[shape];
+        Random random = RandomData.NewRandom();
+        float[] s = RandomData.Uniform(random, (long)rows * classes, 8);
+        float[] t = RandomData.Uniform(random, (long)rows * classes, 8);
+
+        using var scope = NewDisposeScope();
+        Tensor fused = TensorData.Matrix(s, rows, classes, requiresGrad: true);
+        Tensor lossFused = GpuDistill.Losses.JensenShannon(fused, TensorData.Matrix(t, rows, classes), temperature, beta,
+            device: Device);
+        (lossFused * UpstreamGradient).backward();
+
+        Tensor composite = TensorData.Matrix(s, rows, classes, requiresGrad: true);
+        Tensor logQ = nn.functional.log_softmax(composite / temperature, 1);
+        Tensor logP = nn.functional.log_softmax(TensorData.Matrix(t, rows, classes) / temperature, 1);
+        Tensor divergence;
+        if (beta == 0)
+        {
+            divergence = logP.exp() * (logP - logQ);
+        }
+        else if (beta == 1)
+        {
+            divergence = logQ.exp() * (logQ - logP);
+        }
+        else
+        {
+            Tensor logM = stack([logP + Math.Log(beta), logQ + Math.Log(1 - beta)]).logsumexp(0);
+            divergence = beta * logP.exp() * (logP - logM) + (1 - beta) * logQ.exp() * (logQ - logM);
+        }
+        Tensor lossComposite = divergence.sum() / rows * (temperature * temperature);
+        (lossComposite * UpstreamGradient).backward();
+
+        double[] compositeGrad = TensorData.ToArray(composite.grad!).Select(v => (double)v).ToArray();
+        double floor = Tolerance.GradientFloor(UpstreamGradient * temperature / rows);
+        Assert.Multiple(() =>
+        {
+            // Both sides are float32; a 1 x 1 batch has JSD 0 up to rounding, hence the magnitude floor.
+            Tolerance.AssertLoss(lossFused.item<float>(), lossComposite.item<float>(),
+                Tolerance.SoftLossMagnitude(s, t, temperature), relative: 1e-4);
+            Assert.That(Tolerance.RelativeMaxError(TensorData.ToArray(fused.grad!), compositeGrad, floor), Is.LessThan(1e-4));
+        });
+    }
+
+    [Test]
+    public void NonContiguousInputsAreAccepted()
+    {
+        Random random = RandomData.NewRandom();
+        float[] s = RandomData.Uniform(random, 12 * 7, 3);
+        float[] t = RandomData.Uniform(random, 12 * 7, 3);
+        using var scope = NewDisposeScope();
+        Tensor student = TensorData.Matrix(s, 7, 12).t().requires_grad_(true);
+        Tensor teacher = TensorData.Matrix(t, 7, 12).t();
+        Tensor loss = GpuDistill.Losses.JensenShannon(student, teacher, 2.0, device: Device);
+        loss.backward();
+        (double expected, _) = JensenShannonReference.Compute(
+            TensorData.ToArray(student.detach()), TensorData.ToArray(teacher), 12, 7, 2.0, 0.5);
+        Assert.That(loss.item<float>(), Is.EqualTo(expected).Within(1e-4).Percent);
+        Assert.That(student.grad!.shape, Is.EqualTo(new long[] { 12, 7 }));
+    }
+}
