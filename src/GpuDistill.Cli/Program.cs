@@ -3,6 +3,9 @@ using GpuDistill.Experiments;
 using Spectre.Console;
 using Spectre.Console.Cli;
 
+// Two cores here; libtorch would otherwise pick its own count per process.
+TorchSharp.torch.set_num_threads(Environment.ProcessorCount);
+
 var app = new CommandApp();
 app.Configure(config =>
 {

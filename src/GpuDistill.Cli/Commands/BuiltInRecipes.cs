@@ -14,10 +14,10 @@ internal static class BuiltInRecipes
     {
         Name = dataDirectory is null ? "compare (embedded Fashion-MNIST subset)" : "compare (Fashion-MNIST)",
         Data = new DataSection { Directory = dataDirectory },
-        Teacher = new TeacherSection { Model = "teacher-cnn", Seed = 1, Training = new ScheduleSection { Epochs = 15 } },
+        Teacher = new TeacherSection { Model = "teacher-cnn", Seed = 1, Training = new ScheduleSection { Epochs = 12 } },
         Students = ["small-cnn"],
         Methods = [.. LossCatalog.Methods.Keys.Select(Method)],
-        Training = new ScheduleSection { Epochs = 15 },
+        Training = new ScheduleSection { Epochs = 12 },
         Seeds = [1, 2, 3],
     };
 
