@@ -3,8 +3,10 @@ using GpuDistill.Experiments;
 using Spectre.Console;
 using Spectre.Console.Cli;
 
-// Two cores here; libtorch would otherwise pick its own count per process.
-TorchSharp.torch.set_num_threads(Environment.ProcessorCount);
+// libtorch's intra-op threads: all cores by default; GPUDISTILL_THREADS=1 when other work shares the machine, since
+// its worker threads spin at barriers and slow to a crawl when they do not each have a core.
+string? threads = Environment.GetEnvironmentVariable("GPUDISTILL_THREADS");
+TorchSharp.torch.set_num_threads(int.TryParse(threads, out int n) && n > 0 ? n : Environment.ProcessorCount);
 
 var app = new CommandApp();
 app.Configure(config =>
