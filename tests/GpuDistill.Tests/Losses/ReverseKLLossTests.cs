@@ -74,11 +74,30 @@ public sealed class ReverseKLLossTests(AcceleratorKind kind) : AcceleratorTestBa
         (lossComposite * UpstreamGradient).backward();
 
         double[] compositeGrad = TensorData.ToArray(composite.grad!).Select(v => (double)v).ToArray();
+        // In saturated batches the float32 composite's q (r - KL) cancels (see SaturatedRowBeatsTheFloat32Composite),
+        // so the comparison uses the gradient floor.
+        double floor = Tolerance.GradientFloor(UpstreamGradient * temperature / y.Count(v => v != -100));
         Assert.Multiple(() =>
         {
             Assert.That(Tolerance.RelativeError(lossFused.item<float>(), lossComposite.item<float>()), Is.LessThan(1e-4));
-            Assert.That(Tolerance.RelativeMaxError(TensorData.ToArray(fused.grad!), compositeGrad), Is.LessThan(1e-4));
+            Assert.That(Tolerance.RelativeMaxError(TensorData.ToArray(fused.grad!), compositeGrad, floor), Is.LessThan(1e-4));
         });
+    }
+
+    [Test]
+    public void SaturatedRowBeatsTheFloat32Composite()
+    {
+        // A batch (seen in a random run) whose only counted row has q nearly one-hot: libtorch's float32 autograd of
+        // q (log q - log p) misses the float64 gradient by ~24% at the argmax; the kernel, centred on the argmax,
+        // stays within 1e-6 with no floor.
+        float[] s = [-4.5465484f, -3.8490102f, 4.4443016f, 0.1513486f, -0.5623614f, -6.2262573f];
+        float[] t = [2.0494158f, -6.6379666f, -1.6818637f, -6.502371f, -5.503818f, -5.5519967f];
+        int[] y = [0, -100];
+        using var scope = NewDisposeScope();
+        Tensor student = TensorData.Matrix(s, 2, 3, requiresGrad: true);
+        GpuDistill.Losses.ReverseKL(student, TensorData.Matrix(t, 2, 3), 0.5, TensorData.Labels(y), device: Device).backward();
+        (_, double[] expected) = ReverseKLReference.Compute(s, t, 2, 3, 0.5, y);
+        Assert.That(Tolerance.RelativeMaxError(TensorData.ToArray(student.grad!), expected), Is.LessThan(Tolerance.Kernel));
     }
 
     [Test]
