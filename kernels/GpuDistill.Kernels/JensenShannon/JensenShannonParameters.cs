@@ -16,8 +16,8 @@ public enum JensenShannonMode
 }
 
 /// <summary>
-/// Scalars of one fused generalised-JSD launch. The scales fold in T and the number of rows that count; beta's
-/// logarithms are taken in float64 on the host, so a beta near 0 or 1 keeps its exact log.
+/// Scalars of one fused generalised-JSD launch. The scales fold in T and the number of rows that count; log beta and
+/// log(1 - beta) are taken in float64 on the host (the latter as a log1p), so a beta near 0 or 1 keeps exact logs.
 /// </summary>
 public readonly struct JensenShannonParameters : IRowLossParameters
 {
@@ -45,7 +45,7 @@ public readonly struct JensenShannonParameters : IRowLossParameters
         Beta = (float)beta;
         OneMinusBeta = (float)(1 - beta);
         LogBeta = Mode == JensenShannonMode.Mixture ? (float)Math.Log(beta) : 0f;
-        LogOneMinusBeta = Mode == JensenShannonMode.Mixture ? (float)Math.Log(1 - beta) : 0f;
+        LogOneMinusBeta = Mode == JensenShannonMode.Mixture ? (float)LogOneMinus(beta) : 0f;
         HasLabels = hasLabels ? 1 : 0;
         IgnoreIndex = ignoreIndex;
     }
@@ -85,4 +85,12 @@ public readonly struct JensenShannonParameters : IRowLossParameters
 
     /// <summary>Label that marks a padding row.</summary>
     public int IgnoreIndex { get; }
+
+    /// <summary>log(1 - x), accurate also where 1 - x rounds to 1 (x below ~1e-16, where log(1 - x) = -x).</summary>
+    private static double LogOneMinus(double x)
+    {
+        // Goldberg's correction: u = fl(1 - x), and log(u) * (-x) / (u - 1) cancels its rounding.
+        double u = 1 - x;
+        return u == 1 ? -x : Math.Log(u) * (-x / (u - 1));
+    }
 }

@@ -17,11 +17,16 @@ public static class Tolerance
     /// </summary>
     /// <param name="magnitude">Size of the terms the loss is computed from, e.g. T^2 (1 + max|z| / T).</param>
     /// <param name="relative">The relative bound (<see cref="Kernel"/> against a float64 reference).</param>
-    public static void AssertLoss(double actual, double expected, double magnitude, double relative = Kernel)
-    {
-        double bound = Math.Max(relative * Math.Abs(expected), 1e-6 * magnitude);
-        Assert.That(Math.Abs(actual - expected), Is.LessThanOrEqualTo(bound), $"loss {actual:R} vs reference {expected:R}");
-    }
+    public static void AssertLoss(double actual, double expected, double magnitude, double relative = Kernel) =>
+        Assert.That(Math.Abs(actual - expected), Is.LessThanOrEqualTo(LossBound(expected, magnitude, relative)),
+            $"loss {actual:R} vs reference {expected:R}");
+
+    /// <summary>The absolute bound <see cref="AssertLoss"/> applies.</summary>
+    /// <param name="expected">The reference loss.</param>
+    /// <param name="magnitude">Size of the terms the loss is computed from.</param>
+    /// <param name="relative">The relative bound.</param>
+    public static double LossBound(double expected, double magnitude, double relative = Kernel) =>
+        Math.Max(relative * Math.Abs(expected), 1e-6 * magnitude);
 
     /// <summary>The magnitude of the terms of a softened-softmax loss: T^2 (1 + max|z| / T) + (1 + max|z|).</summary>
     public static double SoftmaxLossMagnitude(float[] student, float[] teacher, double temperature)

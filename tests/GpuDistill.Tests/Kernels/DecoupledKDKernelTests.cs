@@ -18,10 +18,14 @@ public sealed class DecoupledKDKernelTests(AcceleratorKind kind) : AcceleratorTe
     [Test, Combinatorial]
     public void RowPerThreadMatchesReference(
         [Range(0, 3)] int shape,
-        [Values(0.5, 1.0, 4.0, 20.0)] double temperature,
-        [Values(5.0, 1e4)] double scale,
-        [Values] bool ignoredRows) =>
-        Check(shape, temperature, scale, ignoredRows, SoftmaxKLLayout.RowPerThread);
+        [Values(0.5, 1.0, 4.0, 20.0)] double temperature)
+    {
+        // Scales and padding modes run inside one case (each launch takes milliseconds; fewer NUnit cases keep the
+        // suite fast, as every case is instantiated for each accelerator kind).
+        foreach (double scale in new[] { 5.0, 1e4 })
+        foreach (bool ignoredRows in new[] { false, true })
+            Check(shape, temperature, scale, ignoredRows, SoftmaxKLLayout.RowPerThread);
+    }
 
     [Test, Pairwise]
     public void RowPerGroupMatchesReference(
@@ -91,13 +95,14 @@ public sealed class DecoupledKDKernelTests(AcceleratorKind kind) : AcceleratorTe
             DecoupledKDReference.Compute(student, teacher, rows, classes, labels, temperature, Alpha, Beta, Warmup);
         (double loss, float[] gradient) = Run(student, teacher, labels, rows, classes, temperature, layout);
 
+        string what = $"shape {rows}x{classes}, T {temperature}, scale {scale}, padding {ignoredRows}, {layout}";
         Assert.Multiple(() =>
         {
-            Tolerance.AssertLoss(loss, expectedLoss,
-                Tolerance.SoftLossMagnitude(student, teacher, temperature, Warmup * (Alpha + Beta)));
+            Assert.That(loss, Is.EqualTo(expectedLoss).Within(Tolerance.LossBound(expectedLoss,
+                Tolerance.SoftLossMagnitude(student, teacher, temperature, Warmup * (Alpha + Beta)))), $"loss, {what}");
             Assert.That(Tolerance.RelativeMaxError(gradient, expectedGradient, Tolerance.GradientFloor(
                 Warmup * (Alpha + Beta) * temperature / Math.Max(1, RowKernelRun.Counted(rows, labels)))),
-                Is.LessThan(Tolerance.Kernel), "gradient");
+                Is.LessThan(Tolerance.Kernel), $"gradient, {what}");
         });
     }
 
