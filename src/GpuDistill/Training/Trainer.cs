@@ -41,8 +41,7 @@ public sealed class Trainer(TrainingOptions options, IProgress<TrainingProgress>
             throw new ArgumentException($"Loss '{loss}' needs a teacher, but none was given.", nameof(teacher));
 
         manual_seed(options.Seed);
-        using var optimizer = optim.SGD(model.parameters(), options.LearningRate, options.Momentum,
-            weight_decay: options.WeightDecay, nesterov: options.Momentum > 0);
+        var optimizer = new NesterovSgd(model.parameters(), options.LearningRate, options.Momentum, options.WeightDecay);
         var history = new List<EpochRecord>();
         if (resume && checkpointDirectory is not null)
             history = Restore(checkpointDirectory, model, optimizer);
@@ -57,8 +56,7 @@ public sealed class Trainer(TrainingOptions options, IProgress<TrainingProgress>
         for (int epoch = history.Count; epoch < options.Epochs; epoch++)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            double lr = options.LearningRate * 0.5 * (1 + Math.Cos(Math.PI * epoch / options.Epochs));
-            foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;
+            optimizer.LearningRate = options.LearningRate * 0.5 * (1 + Math.Cos(Math.PI * epoch / options.Epochs));
             EpochRecord record = RunEpoch(runName, model, loss, batcher, test, teacher, optimizer, epoch, cancellationToken);
             history.Add(record);
             if (checkpointDirectory is not null) Save(checkpointDirectory, model, optimizer, history);
@@ -67,7 +65,7 @@ public sealed class Trainer(TrainingOptions options, IProgress<TrainingProgress>
     }
 
     private EpochRecord RunEpoch(string runName, DistillModel model, WeightedLoss loss, ImageBatcher batcher,
-        ImageDataset test, TeacherOutputs? teacher, TorchSharp.Modules.SGD optimizer, int epoch, CancellationToken cancellationToken)
+        ImageDataset test, TeacherOutputs? teacher, NesterovSgd optimizer, int epoch, CancellationToken cancellationToken)
     {
         model.train();
         var sums = new Dictionary<string, double>();
@@ -91,9 +89,9 @@ public sealed class Trainer(TrainingOptions options, IProgress<TrainingProgress>
                 parts.Clear();
                 Tensor total = loss.Compute(new TermInputs(output.Logits, teacherLogits, batch.Labels, epoch, options.Epochs), parts);
                 long t3 = Stopwatch.GetTimestamp();
-                optimizer.zero_grad();
+                optimizer.ZeroGrad();
                 total.backward();
-                optimizer.step();
+                optimizer.Step();
                 long t4 = Stopwatch.GetTimestamp();
 
                 teacherTime += Stopwatch.GetElapsedTime(t0, t1).TotalSeconds;
@@ -130,15 +128,13 @@ public sealed class Trainer(TrainingOptions options, IProgress<TrainingProgress>
     /// Saves weights and optimiser state under names carrying the epoch, then the state file that points at them,
     /// then deletes the previous epoch's files: a run killed at any moment leaves a state file whose files exist.
     /// </summary>
-    private static void Save(string directory, DistillModel model, TorchSharp.Modules.SGD optimizer, List<EpochRecord> history)
+    private static void Save(string directory, DistillModel model, NesterovSgd optimizer, List<EpochRecord> history)
     {
         Directory.CreateDirectory(directory);
         int epoch = history.Count;
         string modelFile = $"epoch-{epoch}.model.pt", optimizerFile = $"epoch-{epoch}.optimizer.pt";
         Checkpoint.SaveAtomic(model, Path.Combine(directory, modelFile));
-        string optimizerTemp = Path.Combine(directory, optimizerFile + ".tmp");
-        optimizer.save_state_dict(optimizerTemp);
-        File.Move(optimizerTemp, Path.Combine(directory, optimizerFile), overwrite: true);
+        AtomicFile.Write(Path.Combine(directory, optimizerFile), optimizer.Save);
         var state = new CheckpointState(epoch, modelFile, optimizerFile, history);
         AtomicFile.WriteAllText(Path.Combine(directory, StateFile), JsonSerializer.Serialize(state, ResultJson.Options));
         foreach (string old in Directory.GetFiles(directory, "epoch-*.pt"))
@@ -148,7 +144,7 @@ public sealed class Trainer(TrainingOptions options, IProgress<TrainingProgress>
         }
     }
 
-    private static List<EpochRecord> Restore(string directory, DistillModel model, TorchSharp.Modules.SGD optimizer)
+    private static List<EpochRecord> Restore(string directory, DistillModel model, NesterovSgd optimizer)
     {
         string statePath = Path.Combine(directory, StateFile);
         if (!File.Exists(statePath)) return [];
@@ -156,7 +152,8 @@ public sealed class Trainer(TrainingOptions options, IProgress<TrainingProgress>
             ?? throw new InvalidDataException($"Checkpoint state '{statePath}' is empty.");
         if (!Checkpoint.TryLoad(model, Path.Combine(directory, state.ModelFile)))
             throw new InvalidDataException($"Checkpoint state '{statePath}' names '{state.ModelFile}', which is missing.");
-        optimizer.load_state_dict(Path.Combine(directory, state.OptimizerFile));
+        using (var reader = new BinaryReader(File.OpenRead(Path.Combine(directory, state.OptimizerFile))))
+            optimizer.Load(reader);
         return [.. state.History];
     }
 

@@ -1,5 +1,6 @@
 using System.Globalization;
 using GpuDistill.Training.Terms;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace GpuDistill.Training;
@@ -46,7 +47,10 @@ public sealed class WeightedLoss
             if (weight == 0) continue;
             Tensor value = term.Compute(inputs);
             parts[term.Name] = value.item<float>();
-            total = total is null ? value * weight : total + value * weight;
+            // An explicit Scalar that outlives the call (see NesterovSgd on short-lived implicit ones).
+            using Scalar w = weight.ToScalar();
+            Tensor weighted = value.mul(w);
+            total = total is null ? weighted : total.add(weighted);
         }
         return total ?? throw new InvalidOperationException("Every term of the loss has weight 0.");
     }
