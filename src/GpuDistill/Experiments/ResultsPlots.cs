@@ -28,7 +28,7 @@ public static class ResultsPlots
         var teacher = plot.Add.Scatter(teacherX, results.Teacher.Epochs.Select(e => e.TestAccuracy * 100).ToArray());
         teacher.LegendText = $"teacher ({results.Teacher.Model})";
         teacher.LinePattern = LinePattern.Dashed;
-        plot.Title($"Test accuracy per epoch (mean over seeds) - {results.Data}");
+        plot.Title("Test accuracy per epoch (mean over seeds)");
         plot.XLabel("epoch");
         plot.YLabel("test accuracy (%)");
         plot.ShowLegend(Alignment.LowerRight);

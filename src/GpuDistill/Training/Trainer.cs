@@ -44,7 +44,7 @@ public sealed class Trainer(TrainingOptions options, IProgress<TrainingProgress>
         var optimizer = new NesterovSgd(model.parameters(), options.LearningRate, options.Momentum, options.WeightDecay);
         var history = new List<EpochRecord>();
         if (resume && checkpointDirectory is not null)
-            history = Restore(checkpointDirectory, model, optimizer);
+            history = Restore(checkpointDirectory, model, optimizer, options.Epochs);
 
         var batcher = new ImageBatcher(train, options.BatchSize, new BatchOptions
         {
@@ -144,7 +144,7 @@ public sealed class Trainer(TrainingOptions options, IProgress<TrainingProgress>
         }
     }
 
-    private static List<EpochRecord> Restore(string directory, DistillModel model, NesterovSgd optimizer)
+    private static List<EpochRecord> Restore(string directory, DistillModel model, NesterovSgd optimizer, int epochs)
     {
         string statePath = Path.Combine(directory, StateFile);
         if (!File.Exists(statePath)) return [];
@@ -152,8 +152,12 @@ public sealed class Trainer(TrainingOptions options, IProgress<TrainingProgress>
             ?? throw new InvalidDataException($"Checkpoint state '{statePath}' is empty.");
         if (!Checkpoint.TryLoad(model, Path.Combine(directory, state.ModelFile)))
             throw new InvalidDataException($"Checkpoint state '{statePath}' names '{state.ModelFile}', which is missing.");
-        using (var reader = new BinaryReader(File.OpenRead(Path.Combine(directory, state.OptimizerFile))))
+        // A finished run needs its weights and history, not its optimiser.
+        if (state.CompletedEpochs < epochs)
+        {
+            using var reader = new BinaryReader(File.OpenRead(Path.Combine(directory, state.OptimizerFile)));
             optimizer.Load(reader);
+        }
         return [.. state.History];
     }
 
