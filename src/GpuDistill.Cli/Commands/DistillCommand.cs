@@ -28,12 +28,13 @@ internal sealed class DistillCommand : Command<DistillCommand.Settings>
         MethodSection method = settings.Loss is null
             ? BuiltInRecipes.Method(settings.Method)
             : new MethodSection { Name = settings.Method, Loss = settings.Loss };
-        Recipe recipe = settings.Apply(BuiltInRecipes.Compare(settings.Data)) with
+        Recipe defaults = settings.Apply(BuiltInRecipes.Compare(settings.Data));
+        Recipe recipe = defaults with
         {
             Name = $"distill-{method.Name}",
             Methods = [method],
             Students = [settings.Student],
-            Seeds = settings.Seeds is null ? [1] : settings.Apply(BuiltInRecipes.Compare(settings.Data)).Seeds,
+            Seeds = settings.Seeds is null ? [1] : defaults.Seeds,
         };
         return RecipeRunner.Run(recipe, settings.Out ?? Path.Combine("runs", "compare"), settings.Resume, cancellationToken);
     }
