@@ -1,3 +1,4 @@
+using GpuDistill.Interop;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -8,10 +9,9 @@ namespace GpuDistill.Training;
 /// by the trainer's checkpoints.
 /// </summary>
 /// <remarks>
-/// Written here rather than using TorchSharp's SGD because that one intermittently failed inside step() on this
-/// machine ("Expected false to be true" from c10::Scalar::toFloat, about once per few thousand steps of a fast
-/// model): it passes short-lived implicit Scalars to native code. Every Scalar here is created explicitly and stays
-/// alive until the step is done.
+/// Written here rather than using TorchSharp's SGD because that one passes short-lived implicit Scalars to native
+/// code, which the garbage collector may free during the call (see <see cref="Scalars"/>). Every Scalar here is
+/// explicit and stays alive until the step is done.
 /// </remarks>
 public sealed class NesterovSgd
 {
@@ -54,7 +54,8 @@ public sealed class NesterovSgd
         for (int i = 0; i < parameters.Length; i++)
         {
             TorchSharp.Modules.Parameter p = parameters[i];
-            Tensor? grad = p.grad;
+            // Held by a using variable so the wrapper stays alive (and its native handle valid) through every call below.
+            using Tensor? grad = p.grad;
             if (grad is null) continue;
             using var scope = NewDisposeScope();
             Tensor d = weightDecay != 0 ? grad.add(p, alpha: decay) : grad;
@@ -66,7 +67,7 @@ public sealed class NesterovSgd
                 }
                 else
                 {
-                    buffers[i]!.mul_(mom).add_(d);
+                    buffers[i]!.mul_(mom).add_(d, alpha: Scalars.One);
                 }
                 d = d.add(buffers[i]!, alpha: mom);
             }

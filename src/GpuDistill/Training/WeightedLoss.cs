@@ -1,4 +1,5 @@
 using System.Globalization;
+using GpuDistill.Interop;
 using GpuDistill.Training.Terms;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -47,10 +48,10 @@ public sealed class WeightedLoss
             if (weight == 0) continue;
             Tensor value = term.Compute(inputs);
             parts[term.Name] = value.item<float>();
-            // An explicit Scalar that outlives the call (see NesterovSgd on short-lived implicit ones).
+            // Explicit Scalars that outlive the calls (see Scalars on short-lived implicit ones).
             using Scalar w = weight.ToScalar();
             Tensor weighted = value.mul(w);
-            total = total is null ? weighted : total.add(weighted);
+            total = total is null ? weighted : total.add(weighted, alpha: Scalars.One);
         }
         return total ?? throw new InvalidOperationException("Every term of the loss has weight 0.");
     }
