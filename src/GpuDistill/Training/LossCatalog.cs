@@ -10,7 +10,7 @@ namespace GpuDistill.Training;
 public static class LossCatalog
 {
     /// <summary>Term names <see cref="CreateTerm"/> knows.</summary>
-    public static IReadOnlyList<string> TermNames { get; } = ["ce", "kd", "reverse-kl", "jsd", "dkd"];
+    public static IReadOnlyList<string> TermNames { get; } = ["ce", "kd", "reverse-kl", "jsd", "dkd", "fitnets"];
 
     /// <summary>The built-in methods and their weighted terms (RepDistiller/mdistiller weights).</summary>
     public static IReadOnlyDictionary<string, string> Methods { get; } = new Dictionary<string, string>
@@ -20,6 +20,7 @@ public static class LossCatalog
         ["reverse-kl"] = "reverse-kl:0.9,ce:0.1",
         ["jsd"] = "jsd:0.9,ce:0.1",
         ["dkd"] = "dkd:1,ce:1",
+        ["fitnets"] = "fitnets:100,ce:1",
     };
 
     /// <summary>Creates one term.</summary>
@@ -36,6 +37,7 @@ public static class LossCatalog
             "reverse-kl" => new ReverseKLTerm(settings.Temperature),
             "jsd" => new JensenShannonTerm(settings.Temperature, settings.JsdBeta),
             "dkd" => new DecoupledKDTerm(settings.Temperature, settings.DkdAlpha, settings.DkdBeta, settings.DkdWarmupEpochs),
+            "fitnets" => new FitNetsTerm(settings),
             _ => throw new ArgumentException($"Unknown loss term '{name}'; known: {string.Join(", ", TermNames)}.", nameof(name)),
         };
     }
