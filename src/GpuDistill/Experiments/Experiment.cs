@@ -148,7 +148,7 @@ public sealed class Experiment(Recipe recipe, string outputDirectory, IProgress<
                 group.Sum(r => r.Run.Epochs.Sum(e => e.Split.BackwardAndStep)) / epochs);
             TrainingRun first = group.First().Run;
             rows.Add(new SummaryRow(group.Key.Method, group.Key.Student, first.Loss, accuracies.Length, mean, std, gap,
-                first.Parameters, group.Average(r => r.Run.TrainSeconds), split));
+                first.Parameters, group.Average(r => r.Run.TrainSeconds), split, first.AdapterParameters));
         }
         return rows;
     }

@@ -30,8 +30,4 @@ public sealed record LossSettings
 
     /// <summary>Exponent p of attention maps (sum over channels of |f|^p).</summary>
     public double AttentionP { get; init; } = 2.0;
-
-    /// <summary>Attention-transfer form: "code" (RepDistiller/mdistiller: squared map difference, mean) or "paper"
-    /// (Zagoruyko and Komodakis: L2 norm of the map difference, per example).</summary>
-    public string AttentionForm { get; init; } = "code";
 }
