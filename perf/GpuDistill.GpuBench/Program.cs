@@ -1,0 +1,25 @@
+using System.Globalization;
+using GpuDistill.Accelerators;
+using GpuDistill.GpuBench;
+using ILGPU.Runtime.Cuda;
+
+// gpudistill-gpubench: see BenchOptions.Usage, perf/gpu/run.sh and the README's "GPU benchmark bundle".
+CudaDriverLocator.Register();
+if (args.Contains("--help") || args.Contains("-h"))
+{
+    Console.WriteLine(BenchOptions.Usage);
+    return 0;
+}
+
+BenchOptions options;
+try
+{
+    options = BenchOptions.Parse(args);
+}
+catch (ArgumentException e)
+{
+    Console.Error.WriteLine(e.Message);
+    return 2;
+}
+
+return options.SelfCheckOnly ? BundleRun.SelfCheckOnly(options, Console.Out) : BundleRun.Benchmark(options, Console.Out);
