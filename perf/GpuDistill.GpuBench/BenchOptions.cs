@@ -37,7 +37,7 @@ public sealed record BenchOptions(bool SelfCheckOnly, AcceleratorKind? Device, I
     /// <summary>Parses the arguments.</summary>
     /// <param name="args">The command line.</param>
     /// <returns>The options.</returns>
-    /// <exception cref="ArgumentException">For an unknown option or a bad value, naming it.</exception>
+    /// <exception cref="ArgumentException">For a bad value (the option is the parameter name) or an unknown option ("args").</exception>
     public static BenchOptions Parse(IReadOnlyList<string> args)
     {
         ArgumentNullException.ThrowIfNull(args);
@@ -59,7 +59,7 @@ public sealed record BenchOptions(bool SelfCheckOnly, AcceleratorKind? Device, I
                     {
                         "CPU" => AcceleratorKind.Cpu,
                         "CUDA" => AcceleratorKind.Cuda,
-                        string other => throw new ArgumentException($"--device: '{other}' is not a device; expected cpu or cuda.", nameof(args)),
+                        string other => throw new ArgumentException($"--device: '{other}' is not a device; expected cpu or cuda.", option),
                     };
                     break;
                 case "--sizes": sizes = BenchSize.ParseList(Value(args, ref i), "--sizes"); break;
@@ -77,7 +77,7 @@ public sealed record BenchOptions(bool SelfCheckOnly, AcceleratorKind? Device, I
     {
         string option = args[i];
         if (i + 1 >= args.Count || args[i + 1].StartsWith("--", StringComparison.Ordinal))
-            throw new ArgumentException($"{option} needs a value; run with --help for the options.", nameof(args));
+            throw new ArgumentException($"{option} needs a value; run with --help for the options.", option);
         return args[++i];
     }
 
@@ -86,7 +86,7 @@ public sealed record BenchOptions(bool SelfCheckOnly, AcceleratorKind? Device, I
         string option = args[i];
         string text = Value(args, ref i);
         if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int value) || (!allowZero && value == 0))
-            throw new ArgumentException($"{option}: '{text}' is not a {(allowZero ? "non-negative" : "positive")} integer.", nameof(args));
+            throw new ArgumentException($"{option}: '{text}' is not a {(allowZero ? "non-negative" : "positive")} integer.", option);
         return value;
     }
 }

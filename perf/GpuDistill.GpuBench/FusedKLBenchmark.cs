@@ -144,8 +144,7 @@ public static class FusedKLBenchmark
         long headroom = Math.Min(512L << 20, free / 20);
         if (required > free - headroom)
         {
-            return Skip(size, string.Create(CultureInfo.InvariantCulture,
-                $"needs {required / 1e9:F1} GB for student, teacher and gradient; {free / 1e9:F1} GB free"));
+            return Skip(size, $"needs {FormatBytes(required)} for student, teacher and gradient; {FormatBytes(free)} free");
         }
 
         MemoryBuffer1D<float, Stride1D.Dense>? s = null, t = null, g = null, r = null;
@@ -159,7 +158,8 @@ public static class FusedKLBenchmark
         }
         catch (Exception e) when (e is AcceleratorException or OutOfMemoryException)
         {
-            return Skip(size, $"allocation failed: {e.Message}");
+            // Out of memory despite the estimate, or a device error; the sizes after it still run where they can.
+            return Skip(size, $"{(r is null ? "allocation" : "run")} failed: {e.GetType().Name}: {e.Message}");
         }
         finally
         {
@@ -229,6 +229,13 @@ public static class FusedKLBenchmark
             Comparison.LossMagnitude(student, teacher, BenchSettings.Temperature) * rescale,
             BenchSettings.Temperature / size.Rows);
     }
+
+    /// <summary>Bytes in GB (10^9) from 1 GB up, in MB below.</summary>
+    /// <param name="bytes">A byte count.</param>
+    /// <returns>E.g. "25.8 GB" or "12.0 MB".</returns>
+    public static string FormatBytes(long bytes) => bytes >= 1_000_000_000
+        ? string.Create(CultureInfo.InvariantCulture, $"{bytes / 1e9:F1} GB")
+        : string.Create(CultureInfo.InvariantCulture, $"{bytes / 1e6:F1} MB");
 
     private static SizeResult Skip(BenchSize size, string reason) => new(size, reason, null, []);
 
