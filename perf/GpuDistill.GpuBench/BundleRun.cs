@@ -91,9 +91,11 @@ public static class BundleRun
         ArgumentNullException.ThrowIfNull(device);
         if (device.Accelerator is not CudaAccelerator cuda) return device.ToString();
         // Double data rate: two transfers per memory clock, over the bus width in bytes.
+        // (Newer drivers may report no memory clock; then there is no figure to show.)
         double peak = 2.0 * cuda.MemoryClockRate * 1e6 * cuda.MemoryBusWidth / 8 / 1e9;
+        string peakText = peak > 0 ? peak.ToString("F0", CultureInfo.InvariantCulture) + " GB/s" : "not reported";
         return string.Create(CultureInfo.InvariantCulture,
-            $"{cuda.Name}, {cuda.NumMultiprocessors} SMs, {cuda.MemorySize / 1e9:F1} GB, {cuda.Architecture}, PTX {cuda.InstructionSet}, driver {cuda.DriverVersion}, theoretical memory bandwidth {peak:F0} GB/s");
+            $"{cuda.Name}, {cuda.NumMultiprocessors} SMs, {cuda.MemorySize / 1e9:F1} GB, {cuda.Architecture}, PTX {cuda.InstructionSet}, driver {cuda.DriverVersion}, theoretical memory bandwidth {peakText}");
     }
 
     private static int ReportNoCuda(IReadOnlyList<DeviceInfo> present, TextWriter log)
