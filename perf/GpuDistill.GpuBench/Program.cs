@@ -1,7 +1,4 @@
-using System.Globalization;
-using GpuDistill.Accelerators;
 using GpuDistill.GpuBench;
-using ILGPU.Runtime.Cuda;
 
 // gpudistill-gpubench: see BenchOptions.Usage, perf/gpu/run.sh and the README's "GPU benchmark bundle".
 CudaDriverLocator.Register();
