@@ -13,8 +13,9 @@ namespace GpuDistill.GpuBench;
 /// <param name="CopyBytes">Size of each buffer of the device-to-device copy (capped at a quarter of free memory).</param>
 /// <param name="Budget">How long each measurement runs.</param>
 /// <param name="MemoryLimitBytes">Free memory to assume instead of asking the device (tests use it).</param>
+/// <param name="TimeLimitSeconds">Sizes not started by then are skipped, so the whole run stays within its budget.</param>
 public sealed record BenchSettings(IReadOnlyList<BenchSize> Sizes, long CopyBytes = 2L << 30,
-    DeviceTiming.Budget? Budget = null, long? MemoryLimitBytes = null)
+    DeviceTiming.Budget? Budget = null, long? MemoryLimitBytes = null, double TimeLimitSeconds = 300)
 {
     /// <summary>T of the benchmark (no labels, soft weight 1: the PyTorch composite's math).</summary>
     public const float Temperature = 4f;
@@ -104,9 +105,12 @@ public static class FusedKLBenchmark
         ArgumentNullException.ThrowIfNull(log);
         var launcher = new BenchLauncher(device.Accelerator);
         var results = new List<SizeResult>();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         foreach (BenchSize size in settings.Sizes)
         {
-            SizeResult result = RunSize(device, launcher, size, settings);
+            SizeResult result = clock.Elapsed.TotalSeconds > settings.TimeLimitSeconds
+                ? Skip(size, string.Create(CultureInfo.InvariantCulture, $"the sweep's time limit ({settings.TimeLimitSeconds:F0} s) was reached"))
+                : RunSize(device, launcher, size, settings);
             log.WriteLine(Describe(result));
             results.Add(result);
         }

@@ -195,7 +195,7 @@ public sealed class GpuBenchTests
     }
 
     [Test]
-    public void SizeThatDoesNotFitIsSkippedWithTheReason()
+    public void SizeThatDoesNotFitOrComesTooLateIsSkippedWithTheReason()
     {
         var settings = new BenchSettings([new BenchSize(1000, 1000)], MemoryLimitBytes: 1L << 20);
         using var log = new StringWriter();
@@ -206,6 +206,8 @@ public sealed class GpuBenchTests
             Assert.That(results.Single().Layouts, Is.Empty);
             Assert.That(log.ToString(), Does.Contain("skipped"));
         });
+        var late = new BenchSettings([new BenchSize(2, 3)], TimeLimitSeconds: -1);
+        Assert.That(FusedKLBenchmark.Run(Cpu, late, log).Single().Skipped, Does.Contain("time limit"));
         Assert.That(FusedKLBenchmark.RequiredBytes(new BenchSize(16384, 131072)), Is.EqualTo(3L * 16384 * 131072 * 4 + 16384 * 4));
     }
 
