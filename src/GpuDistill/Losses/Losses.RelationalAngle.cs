@@ -16,7 +16,8 @@ public static partial class Losses
     /// angles come from the B x B Gram matrix of the batch-centred embeddings, never as a B x B x B or B x B x D
     /// tensor. <c>loss.backward()</c> gives the student its gradient times the upstream gradient and the teacher
     /// nothing. Student and teacher may have different widths. With B &lt; 3 every angle is 0 or 1 in both, so the
-    /// loss is 0. RepDistiller weights it 50.
+    /// loss is 0. Two identical student examples make e_j - e_i = 0, where normalize divides by its eps: their
+    /// gradient is of order 1e12 / B^2 (finite; PyTorch's is the same). RepDistiller weights it 50.
     /// </remarks>
     /// <param name="student">Student embeddings [B, ...], B &gt;= 1, float32, CPU (flattened per example).</param>
     /// <param name="teacher">Teacher embeddings [B, ...], float32, CPU (never receives a gradient).</param>

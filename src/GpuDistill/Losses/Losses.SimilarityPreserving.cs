@@ -14,7 +14,9 @@ public static partial class Losses
     /// <remarks>
     /// Computed by the fused relation kernels (loss-spec 3.2); <c>loss.backward()</c> gives the student
     /// ((dG + dG^T) F) times the upstream gradient and the teacher nothing. Student and teacher may have different
-    /// feature widths: only their B x B Gram matrices meet. RepDistiller weights it 3000.
+    /// feature widths: only their B x B Gram matrices meet. An all-zero student example has a zero Gram row, which
+    /// the eps turns into G / 1e-12: its gradient is then of order 1e12 (finite; PyTorch's is the same).
+    /// RepDistiller weights it 3000.
     /// </remarks>
     /// <param name="student">Student features [B, ...], float32, CPU (flattened per example).</param>
     /// <param name="teacher">Teacher features [B, ...], float32, CPU (never receives a gradient).</param>
