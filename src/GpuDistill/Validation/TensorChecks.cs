@@ -183,4 +183,61 @@ internal static class TensorChecks
             throw new ArgumentOutOfRangeException(name, eps,
                 $"{name} must be finite and > 0, within float32's normal range [1.2e-38, 3.4e38].");
     }
+
+
+    // ---- Relation losses (SP, RKD, FSP, CC) ----------------------------------------------------------------------
+    // The relation kernels take [B, D] features on the CPU (GpuDistill moves them to the accelerator itself); their
+    // checks run up front, since the O(B D) scan is small next to the O(B^2 D) kernels.
+
+    /// <summary>
+    /// Requires a float32 CPU tensor [B, ...] of rank at least <paramref name="minRank"/>, not empty, whose
+    /// flattened width fits an int, and returns B and that width.
+    /// </summary>
+    public static (int Batch, int Width) RequireRelationFeatures(Tensor? tensor, string name, int minRank = 2)
+    {
+        ArgumentNullException.ThrowIfNull(tensor, name);
+        if (tensor.IsInvalid)
+            throw new ArgumentException($"{name} has been disposed.", name);
+        if (tensor.device_type != DeviceType.CPU)
+            throw new ArgumentException($"{name} must be a CPU tensor (GpuDistill moves data to the accelerator itself); got device {tensor.device}.", name);
+        if (tensor.dtype != ScalarType.Float32)
+            throw new ArgumentException($"{name} must be float32; got {tensor.dtype}.", name);
+        if (tensor.dim() < minRank)
+            throw new ArgumentException($"{name} must have rank {minRank} or more ([B, ...]); got shape {Shape(tensor)}.", name);
+        for (int d = 0; d < tensor.dim(); d++)
+        {
+            if (tensor.shape[d] == 0)
+                throw new ArgumentException($"{name} must not be empty; got shape {Shape(tensor)}.", name);
+        }
+        long width = tensor.numel() / tensor.shape[0];
+        if (tensor.shape[0] > int.MaxValue || width > int.MaxValue)
+            throw new ArgumentException($"{name} must have fewer than 2^31 examples and features per example; got shape {Shape(tensor)}.", name);
+        return ((int)tensor.shape[0], (int)width);
+    }
+
+    /// <summary>
+    /// Requires student and teacher features of one batch size B (at least <paramref name="minimumBatch"/>; the
+    /// message says <paramref name="why"/>), each checked by <see cref="RequireRelationFeatures"/> and finite, and
+    /// returns B and both flattened widths (which may differ).
+    /// </summary>
+    public static (int Batch, int StudentWidth, int TeacherWidth) RequireRelationPair(Tensor? student, string studentName,
+        Tensor? teacher, string teacherName, int minimumBatch, string why)
+    {
+        (int batch, int studentWidth) = RequireRelationFeatures(student, studentName);
+        (int teacherBatch, int teacherWidth) = RequireRelationFeatures(teacher, teacherName);
+        if (teacherBatch != batch)
+            throw new ArgumentException(
+                $"{teacherName} must have the batch size of {studentName} ({batch}); got shape {Shape(teacher!)}.", teacherName);
+        RequireRelationBatch(batch, studentName, minimumBatch, why);
+        RequireFinite(student!, studentName);
+        RequireFinite(teacher!, teacherName);
+        return (batch, studentWidth, teacherWidth);
+    }
+
+    /// <summary>Requires at least <paramref name="minimumBatch"/> examples; <paramref name="why"/> says what needs them.</summary>
+    public static void RequireRelationBatch(int batch, string name, int minimumBatch, string why)
+    {
+        if (batch < minimumBatch)
+            throw new ArgumentException($"{name} must hold at least {minimumBatch} examples ({why}); got batch size {batch}.", name);
+    }
 }
