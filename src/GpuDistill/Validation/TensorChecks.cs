@@ -67,6 +67,56 @@ internal static class TensorChecks
             throw new ArgumentOutOfRangeException(name, value, $"{name} must be in [0, 1].");
     }
 
+    // ---- Feature maps [B, C, H, W] (attention transfer) ----
+
+    /// <summary>
+    /// Requires an NCHW feature: float32, CPU, rank 4, not empty, fewer than 2^31 elements (the kernels index with
+    /// int). Returns B, C, H, W.
+    /// </summary>
+    public static (int Batch, int Channels, int Height, int Width) RequireFeature(Tensor? feature, string name)
+    {
+        RequireFloatCpu(feature, name, 4);
+        if (feature!.numel() > int.MaxValue)
+            throw new ArgumentException($"{name} must have fewer than 2^31 elements; got shape {Shape(feature)}.", name);
+        return ((int)feature.shape[0], (int)feature.shape[1], (int)feature.shape[2], (int)feature.shape[3]);
+    }
+
+    /// <summary>Requires two NCHW features with one batch size (channels and spatial sizes may differ).</summary>
+    public static void RequireFeaturePair(Tensor? student, string studentName, Tensor? teacher, string teacherName)
+    {
+        RequireFeature(student, studentName);
+        RequireFeature(teacher, teacherName);
+        if (student!.shape[0] != teacher!.shape[0])
+        {
+            throw new ArgumentException(
+                $"{teacherName} must have the batch size of {studentName} ({student.shape[0]}); got shape {Shape(teacher)}.", teacherName);
+        }
+    }
+
+    /// <summary>Requires a finite exponent above zero (the p of |f|^p).</summary>
+    public static void RequireExponent(double p, string name)
+    {
+        if (!double.IsFinite(p) || p <= 0)
+            throw new ArgumentOutOfRangeException(name, p, $"{name} must be finite and > 0.");
+    }
+
+    /// <summary>
+    /// Throws if an NCHW feature holds NaN or infinity, naming the first example that does (called when a result came
+    /// out non-finite).
+    /// </summary>
+    public static void RequireFiniteFeature(Tensor feature, string name)
+    {
+        using var scope = NewDisposeScope();
+        Tensor bad = feature.isfinite().logical_not();
+        if (bad.any().item<bool>())
+        {
+            long example = bad.flatten(1).any(1).nonzero()[0, 0].item<long>();
+            throw new ArgumentException($"{name} must be finite; it holds NaN or infinity (first in example {example}).", name);
+        }
+    }
+
+    // ---- end of feature maps ----
+
     /// <summary>
     /// Checks labels ([B], integer, CPU, each in [0, C) or the ignore index) and returns them as a contiguous int32
     /// tensor, with the number of rows that are not ignored.
