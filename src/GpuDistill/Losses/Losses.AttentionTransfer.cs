@@ -75,23 +75,6 @@ public static partial class Losses
             .MoveToOuterDisposeScope();
     }
 
-    /// <summary>
-    /// Shrinks whichever feature is larger in H or W to the common size (min H, min W) with adaptive average pooling,
-    /// the way RepDistiller matches feature maps before attention transfer; a feature already of that size is
-    /// returned as it is.
-    /// </summary>
-    private static (Tensor Student, Tensor Teacher) PoolToCommonSize(Tensor student, Tensor teacher)
-    {
-        long height = Math.Min(student.shape[2], teacher.shape[2]);
-        long width = Math.Min(student.shape[3], teacher.shape[3]);
-        return (PoolTo(student, height, width), PoolTo(teacher, height, width));
-
-        static Tensor PoolTo(Tensor feature, long height, long width) =>
-            feature.shape[2] == height && feature.shape[3] == width
-                ? feature
-                : nn.functional.adaptive_avg_pool2d(feature, [height, width]);
-    }
-
     private static void RequireForm(AttentionTransferForm form, string name)
     {
         if (!Enum.IsDefined(form))

@@ -59,23 +59,6 @@ public static partial class Losses
         return loss.MoveToOuterDisposeScope();
     }
 
-    /// <summary>
-    /// Average-pools the larger height and the larger width of two [B, C, H, W] maps to the smaller of each, so both
-    /// come out [.., .., min H, min W]; a map already that size is returned as it is.
-    /// </summary>
-    private static (Tensor Student, Tensor Teacher) PoolToCommonSize(Tensor student, Tensor teacher)
-    {
-        long height = Math.Min(student.shape[2], teacher.shape[2]);
-        long width = Math.Min(student.shape[3], teacher.shape[3]);
-        return (PoolTo(student, height, width), PoolTo(teacher, height, width));
-    }
-
-    /// <summary>adaptive_avg_pool2d to [height, width] when the map is not already that size.</summary>
-    private static Tensor PoolTo(Tensor map, long height, long width) =>
-        map.shape[2] == height && map.shape[3] == width
-            ? map
-            : nn.functional.adaptive_avg_pool2d(map, [height, width]);
-
     /// <summary>[B, C, H, W] to [B, C, HW], each row divided by max(||row||, 1e-12) (F.normalize over HW).</summary>
     private static Tensor NormalizeChannelRows(Tensor map)
     {
