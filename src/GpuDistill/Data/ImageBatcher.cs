@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using static TorchSharp.torch;
 
 namespace GpuDistill.Data;
@@ -78,22 +79,22 @@ public sealed class ImageBatcher
     private ImageBatch Make(ReadOnlySpan<int> indices, SeededRandom? augmentRandom)
     {
         int h = dataset.Height, w = dataset.Width, size = h * w;
-        // One fresh array per batch: the tensor may keep using it, so it is never reused.
-        var images = new float[indices.Length * size];
-        var labels = new long[indices.Length];
-        for (int i = 0; i < indices.Length; i++)
-        {
-            Span<float> target = images.AsSpan(i * size, size);
-            ReadOnlySpan<byte> source = dataset.Image(indices[i]);
-            if (augmentRandom is null) Normalise(source, target);
-            else Augment(source, target, h, w, augmentRandom);
-            labels[i] = dataset.Label(indices[i]);
-        }
-
-        Tensor x = tensor(images, [indices.Length, 1, h, w]);
+        // Written straight into the tensors' native memory: a managed array per batch would land on the large-object
+        // heap, which the GC collects rarely, and grow the process by gigabytes over a run.
+        Tensor x = empty([indices.Length, 1, h, w]);
         try
         {
-            Tensor y = tensor(labels, [indices.Length]);
+            Tensor y = empty([indices.Length], ScalarType.Int64);
+            Span<float> images = MemoryMarshal.Cast<byte, float>(x.bytes);
+            Span<long> labels = MemoryMarshal.Cast<byte, long>(y.bytes);
+            for (int i = 0; i < indices.Length; i++)
+            {
+                Span<float> target = images.Slice(i * size, size);
+                ReadOnlySpan<byte> source = dataset.Image(indices[i]);
+                if (augmentRandom is null) Normalise(source, target);
+                else Augment(source, target, h, w, augmentRandom);
+                labels[i] = dataset.Label(indices[i]);
+            }
             return new ImageBatch(x, y, indices.ToArray());
         }
         catch

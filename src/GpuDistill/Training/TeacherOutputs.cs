@@ -155,11 +155,12 @@ public sealed class TeacherOutputs : IDisposable
     private static Tensor Gather(float[] cache, long[] sampleShape, ImageBatch batch)
     {
         long size = SampleSize(sampleShape);
-        var values = new float[batch.Count * size];
+        // Copied straight into the tensor's native memory (no managed array per step: see ImageBatcher).
+        Tensor gathered = empty([batch.Count, .. sampleShape.Skip(1)]);
+        Span<float> target = MemoryMarshal.Cast<byte, float>(gathered.bytes);
         for (int i = 0; i < batch.Count; i++)
-            Array.Copy(cache, batch.Indices[i] * size, values, i * size, size);
-        long[] shape = [batch.Count, .. sampleShape.Skip(1)];
-        return tensor(values, shape);
+            cache.AsSpan((int)(batch.Indices[i] * size), (int)size).CopyTo(target.Slice((int)(i * size), (int)size));
+        return gathered;
     }
 
     private static long SampleSize(long[] shape) => shape.Skip(1).Aggregate(1L, (a, b) => a * b);
