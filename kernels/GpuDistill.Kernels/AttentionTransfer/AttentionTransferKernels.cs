@@ -111,13 +111,15 @@ public static class AttentionTransferKernels
     {
         int positions = m.Positions;
         AttentionMath.Run(thread, positions, positionsPerThread, out int b, out int first, out int end);
-        long map = (long)b * positions;
-        long index = (long)b * m.ExampleElements;
-        // Channel outer, position inner: a CPU thread writes contiguous runs; on a GPU each run is one position.
-        for (int c = 0; c < m.Channels; c++, index += positions)
+        long example = (long)b * m.ExampleElements;
+        for (int k = first; k < end; k++)
         {
-            for (int k = first; k < end; k++)
-                gradient[index + k] = mapGradient[map + k] * m.ChannelScale * AttentionMath.PowerDerivative(feature[index + k], m);
+            // g_v is read once per position, not once per element: on the CPU accelerator every view access costs a
+            // call, and on a GPU consecutive threads still touch consecutive addresses of each channel.
+            float scale = mapGradient[(long)b * positions + k] * m.ChannelScale;
+            long index = example + k;
+            for (int c = 0; c < m.Channels; c++, index += positions)
+                gradient[index] = scale * AttentionMath.PowerDerivative(feature[index], m);
         }
     }
 

@@ -63,10 +63,13 @@ internal sealed class AttentionMapFunction : autograd.SingleTensorFunction<Atten
                 "feature");
         }
 
-        // The returned map becomes the function's output; the backward gets its own copy, so that no saved tensor
-        // is an output of the node that saves it.
-        ctx.save_for_backward([f, map.clone(), norms]);
-        ctx.save_data(RequestKey, request);
+        if (feature.requires_grad)
+        {
+            // The returned map becomes the function's output; the backward gets its own copy, so that no saved
+            // tensor is an output of the node that saves it.
+            ctx.save_for_backward([f, map.clone(), norms]);
+            ctx.save_data(RequestKey, request);
+        }
         return map;
     }
 
