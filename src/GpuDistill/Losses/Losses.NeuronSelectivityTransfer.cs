@@ -29,7 +29,11 @@ public static partial class Losses
     /// <para>
     /// A TorchSharp composition, not an ILGPU kernel: the work is three batched Gram matrices, GEMM-shaped
     /// O(B C^2 HW), which bmm hands to libtorch's BLAS (cuBLAS on CUDA) and a hand-written ILGPU kernel would not
-    /// beat; the rest is a few elementwise passes.
+    /// beat; the rest is a few elementwise passes. Measured forward + backward, one libtorch thread on a shared
+    /// 2-core AMD EPYC (3 runs at load ~10, so wall times are ~2x the CPU time): 64 x 32 x 7 x 7 against a
+    /// 64 x 128 x 7 x 7 teacher 7-10 ms of CPU time; 64 x 64 x 32 x 32 against itself 95-135 ms, ~47 ms of it in the
+    /// bmm calls. A plain ILGPU Gram kernel (a thread per entry) on the CPU accelerator took 4.4 s for one
+    /// 64 x 64 x 1024 Gram matrix that bmm computes in 16 ms.
     /// </para>
     /// </remarks>
     /// <param name="student">Student feature map [B, C_s, H_s, W_s], float32, on any device.</param>
@@ -76,10 +80,10 @@ public static partial class Losses
     /// </summary>
     /// <remarks>
     /// Plain float32 norms overflow to infinity once the squares pass 3.4e38 (entries near 1e19), and x / inf is 0,
-    /// so huge features would silently normalise to zero. Rows whose entries are all within [-1, 1] are divided by
-    /// exactly 1, so the common case is unchanged to the bit. m carries no gradient: m ||x / m|| does not depend on
-    /// m, so the chain rule through x alone is exact. vector_norm's backward is 0 at a zero row, where a
-    /// sqrt(sum x^2) composite would give NaN.
+    /// so huge features would silently normalise to zero. Rows whose entries all lie in [-1, 1] are divided by
+    /// exactly 1 (unchanged to the bit), others cost a rounding or two. m carries no gradient: m ||x / m|| does not
+    /// depend on m, so the chain rule through x alone is exact. vector_norm's backward is 0 at a zero row, where a
+    /// sqrt(sum x^2) composite would give NaN. Shared by NST and PKT.
     /// </remarks>
     private static Tensor OverflowSafeNorm(Tensor x, long dim)
     {

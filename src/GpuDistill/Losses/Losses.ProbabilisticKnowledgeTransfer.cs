@@ -31,7 +31,10 @@ public static partial class Losses
     /// <para>
     /// A TorchSharp composition, not an ILGPU kernel: the work is the B x B Gram matrix X X^T and its gradient,
     /// GEMM-shaped O(B^2 D), which mm hands to libtorch's BLAS (cuBLAS on CUDA) and a hand-written ILGPU kernel would
-    /// not beat; the rest is elementwise work on B x B matrices.
+    /// not beat; the rest is elementwise work on B x B matrices. Measured forward + backward, one libtorch thread on
+    /// a shared 2-core AMD EPYC (3 runs at load ~10): B = 128 with D = 32 against a teacher of D = 128 0.6 ms (the
+    /// four GEMMs 0.09 ms, the rest libtorch's per-op cost); B = 1024, D = 4096 for both 460-490 ms of CPU time, of
+    /// which the four GEMMs take 355-385 ms.
     /// </para>
     /// </remarks>
     /// <param name="student">Student features [B, ...] (rank 2 or more, flattened to [B, D_s]), float32, on any device.</param>
