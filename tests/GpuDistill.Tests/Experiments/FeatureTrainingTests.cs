@@ -5,37 +5,20 @@ using GpuDistill.Training;
 namespace GpuDistill.Tests.Experiments;
 
 /// <summary>Feature terms in the trainer: teacher layers cached or live, learned adapters trained, saved and resumed.</summary>
-public sealed class FeatureTrainingTests
+public sealed class FeatureTrainingTests() : TrainingFixture(20, 10)
 {
-    private static ImageDataset train = null!;
-    private static ImageDataset test = null!;
-    private string directory = null!;
-
-    [OneTimeSetUp]
-    public void LoadData()
-    {
-        (ImageDataset fullTrain, ImageDataset fullTest) = FashionMnist.LoadEmbedded();
-        train = fullTrain.StratifiedSample(20, 3, "feature test slice");
-        test = fullTest.StratifiedSample(10, 3, "feature test slice");
-    }
-
-    [SetUp] public void CreateDirectory() => directory = Directory.CreateTempSubdirectory("gpudistill-features-").FullName;
-
-    [TearDown] public void DeleteDirectory() => Directory.Delete(directory, recursive: true);
-
-    private static TrainingOptions Options(int epochs) => new() { Epochs = epochs, BatchSize = 50, LearningRate = 0.05, Seed = 3 };
 
     [Test]
     public void CachedAndLiveTeacherLayersAgree()
     {
         using DistillModel teacher = ModelFactory.Create("teacher-cnn", 5);
         string[] layers = ["stage1", "stage3", "head:in"];
-        using TeacherOutputs cached = TeacherOutputs.Create(teacher, train, cache: true, layers);
-        using TeacherOutputs live = TeacherOutputs.Create(teacher, train, cache: false, layers);
+        using TeacherOutputs cached = TeacherOutputs.Create(teacher, Train, cache: true, layers);
+        using TeacherOutputs live = TeacherOutputs.Create(teacher, Train, cache: false, layers);
         Assert.That(cached.IsCached && !live.IsCached);
         Assert.That(cached.FeatureShapes["stage1"], Is.EqualTo(new long[] { 1, 32, 14, 14 }));
         Assert.That(cached.FeatureShapes["head:in"], Is.EqualTo(new long[] { 1, 128 }));
-        foreach (ImageBatch batch in new ImageBatcher(train, 64, new BatchOptions { Shuffle = true, Seed = 2 }).Epoch(0))
+        foreach (ImageBatch batch in new ImageBatcher(Train, 64, new BatchOptions { Shuffle = true, Seed = 2 }).Epoch(0))
         {
             using (batch)
             using (var scope = TorchSharp.torch.NewDisposeScope())
@@ -51,7 +34,7 @@ public sealed class FeatureTrainingTests
     public void TeacherOutputsFallBackToLiveBeyondTheBudget()
     {
         using DistillModel teacher = ModelFactory.Create("teacher-cnn", 5);
-        using TeacherOutputs outputs = TeacherOutputs.Create(teacher, train, cache: true, ["stage1"], cacheBudgetBytes: 1000);
+        using TeacherOutputs outputs = TeacherOutputs.Create(teacher, Train, cache: true, ["stage1"], cacheBudgetBytes: 1000);
         Assert.That(outputs.IsCached, Is.False);
     }
 
@@ -59,11 +42,11 @@ public sealed class FeatureTrainingTests
     public void FitNetsTrainsItsRegressorWithTheStudentAndResumesIt()
     {
         using DistillModel teacher = ModelFactory.Create("teacher-cnn", 5);
-        using TeacherOutputs outputs = TeacherOutputs.Create(teacher, train, cache: true, ["stage2"]);
+        using TeacherOutputs outputs = TeacherOutputs.Create(teacher, Train, cache: true, ["stage2"]);
         WeightedLoss loss = LossCatalog.ForMethod("fitnets", new LossSettings());
-        string checkpoint = Path.Combine(directory, "run");
+        string checkpoint = Path.Combine(RunDirectory, "run");
         using DistillModel student = ModelFactory.Create("small-cnn", 3);
-        TrainingRun run = new Trainer(Options(2)).Fit("fitnets", student, loss, train, test, outputs, checkpoint, resume: false);
+        TrainingRun run = new Trainer(Options(2)).Fit("fitnets", student, loss, Train, Test, outputs, checkpoint, resume: false);
 
         // The regressor maps the small CNN's stage2 (16 channels) to the teacher's (64): a 1x1 conv with bias, then BN.
         Assert.That(run.AdapterParameters, Is.EqualTo(16 * 64 + 64 + 2 * 64));
@@ -75,7 +58,7 @@ public sealed class FeatureTrainingTests
 
         using DistillModel again = ModelFactory.Create("small-cnn", 3);
         TrainingRun resumed = new Trainer(Options(3)).Fit("fitnets", again, LossCatalog.ForMethod("fitnets", new LossSettings()),
-            train, test, outputs, checkpoint, resume: true);
+            Train, Test, outputs, checkpoint, resume: true);
         Assert.That(resumed.Epochs, Has.Count.EqualTo(3));
         Assert.That(resumed.Epochs[2].Terms["fitnets"], Is.LessThan(run.Epochs[0].Terms["fitnets"]), "the resumed regressor is the trained one");
     }
@@ -84,10 +67,10 @@ public sealed class FeatureTrainingTests
     public void AFeatureTermOnATeacherWithoutThoseLayersSaysWhich()
     {
         using DistillModel teacher = ModelFactory.Create("teacher-cnn", 5);
-        using TeacherOutputs outputs = TeacherOutputs.Create(teacher, train, cache: true);
+        using TeacherOutputs outputs = TeacherOutputs.Create(teacher, Train, cache: true);
         using DistillModel student = ModelFactory.Create("small-cnn", 3);
         var error = Assert.Throws<ArgumentException>(() => new Trainer(Options(1)).Fit("fitnets", student,
-            LossCatalog.ForMethod("fitnets", new LossSettings()), train, test, outputs, null, false))!;
+            LossCatalog.ForMethod("fitnets", new LossSettings()), Train, Test, outputs, null, false))!;
         Assert.That(error.Message, Does.Contain("stage2"));
     }
 
@@ -95,11 +78,11 @@ public sealed class FeatureTrainingTests
     public void AWrongStudentLayerIsNamed()
     {
         using DistillModel teacher = ModelFactory.Create("teacher-cnn", 5);
-        using TeacherOutputs outputs = TeacherOutputs.Create(teacher, train, cache: true, ["stage2"]);
+        using TeacherOutputs outputs = TeacherOutputs.Create(teacher, Train, cache: true, ["stage2"]);
         using DistillModel student = ModelFactory.Create("small-cnn", 3);
         var settings = new LossSettings { StudentLayers = ["stage9"], TeacherLayers = ["stage2"] };
         var error = Assert.Throws<ArgumentException>(() => new Trainer(Options(1)).Fit("fitnets", student,
-            LossCatalog.ForMethod("fitnets", settings), train, test, outputs, null, false))!;
+            LossCatalog.ForMethod("fitnets", settings), Train, Test, outputs, null, false))!;
         Assert.That(error.Message, Does.Contain("stage9").And.Contain("stage1"));
     }
 }

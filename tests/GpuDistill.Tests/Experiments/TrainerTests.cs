@@ -5,36 +5,19 @@ using GpuDistill.Training;
 namespace GpuDistill.Tests.Experiments;
 
 /// <summary>The trainer on a slice of the embedded data: learning, resuming, checkpoints that survive a kill.</summary>
-public sealed class TrainerTests
+public sealed class TrainerTests() : TrainingFixture(40, 20)
 {
-    private static ImageDataset train = null!;
-    private static ImageDataset test = null!;
-    private string directory = null!;
-
-    [OneTimeSetUp]
-    public void LoadData()
-    {
-        (ImageDataset fullTrain, ImageDataset fullTest) = FashionMnist.LoadEmbedded();
-        train = fullTrain.StratifiedSample(40, 3, "trainer test slice");
-        test = fullTest.StratifiedSample(20, 3, "trainer test slice");
-    }
-
-    [SetUp] public void CreateDirectory() => directory = Directory.CreateTempSubdirectory("gpudistill-trainer-").FullName;
-
-    [TearDown] public void DeleteDirectory() => Directory.Delete(directory, recursive: true);
-
-    private static TrainingOptions Options(int epochs) => new() { Epochs = epochs, BatchSize = 50, LearningRate = 0.05, Seed = 3 };
 
     [Test]
     public void ResumeContinuesFromTheLastCompletedEpoch()
     {
         WeightedLoss loss = LossCatalog.ForMethod("none", new LossSettings());
-        string checkpoint = Path.Combine(directory, "run");
+        string checkpoint = Path.Combine(RunDirectory, "run");
         using DistillModel first = ModelFactory.Create("mlp", 3);
-        TrainingRun two = new Trainer(Options(2)).Fit("first", first, loss, train, test, null, checkpoint, resume: false);
+        TrainingRun two = new Trainer(Options(2)).Fit("first", first, loss, Train, Test, null, checkpoint, resume: false);
 
         using DistillModel second = ModelFactory.Create("mlp", 99);
-        TrainingRun three = new Trainer(Options(3)).Fit("second", second, loss, train, test, null, checkpoint, resume: true);
+        TrainingRun three = new Trainer(Options(3)).Fit("second", second, loss, Train, Test, null, checkpoint, resume: true);
 
         Assert.That(three.Epochs, Has.Count.EqualTo(3));
         Assert.That(three.Epochs.Take(2).Select(e => e.TestAccuracy), Is.EqualTo(two.Epochs.Select(e => e.TestAccuracy)));
@@ -47,26 +30,26 @@ public sealed class TrainerTests
     public void AFinishedRunIsNotTrainedAgain()
     {
         WeightedLoss loss = LossCatalog.ForMethod("none", new LossSettings());
-        string checkpoint = Path.Combine(directory, "run");
+        string checkpoint = Path.Combine(RunDirectory, "run");
         using DistillModel model = ModelFactory.Create("mlp", 3);
-        TrainingRun done = new Trainer(Options(1)).Fit("a", model, loss, train, test, null, checkpoint, resume: false);
+        TrainingRun done = new Trainer(Options(1)).Fit("a", model, loss, Train, Test, null, checkpoint, resume: false);
         using DistillModel again = ModelFactory.Create("mlp", 3);
-        TrainingRun reloaded = new Trainer(Options(1)).Fit("a", again, loss, train, test, null, checkpoint, resume: true);
+        TrainingRun reloaded = new Trainer(Options(1)).Fit("a", again, loss, Train, Test, null, checkpoint, resume: true);
         Assert.That(reloaded.Epochs.Single().Seconds, Is.EqualTo(done.Epochs.Single().Seconds), "history comes from the checkpoint");
-        Assert.That(Evaluation.Accuracy(again, test), Is.EqualTo(done.FinalAccuracy), "weights come from the checkpoint");
+        Assert.That(Evaluation.Accuracy(again, Test), Is.EqualTo(done.FinalAccuracy), "weights come from the checkpoint");
     }
 
     [Test]
     public void DistillationNeverTouchesTheTeacher()
     {
         using DistillModel teacher = ModelFactory.Create("mlp", 5);
-        new Trainer(Options(1)).Fit("teacher", teacher, LossCatalog.ForMethod("none", new LossSettings()), train, test, null, null, false);
+        new Trainer(Options(1)).Fit("teacher", teacher, LossCatalog.ForMethod("none", new LossSettings()), Train, Test, null, null, false);
         foreach (var p in teacher.parameters()) p.grad = null; // as a teacher loaded from disk
         float[] before = teacher.parameters().SelectMany(p => p.data<float>().ToArray()).ToArray();
 
-        TeacherOutputs outputs = TeacherOutputs.Create(teacher, train, cache: false);
+        TeacherOutputs outputs = TeacherOutputs.Create(teacher, Train, cache: false);
         using DistillModel student = ModelFactory.Create("mlp", 6);
-        new Trainer(Options(1)).Fit("kd", student, LossCatalog.ForMethod("kd", new LossSettings()), train, test, outputs, null, false);
+        new Trainer(Options(1)).Fit("kd", student, LossCatalog.ForMethod("kd", new LossSettings()), Train, Test, outputs, null, false);
 
         Assert.Multiple(() =>
         {
@@ -80,9 +63,9 @@ public sealed class TrainerTests
     public void CachedAndLiveTeacherLogitsAgree()
     {
         using DistillModel teacher = ModelFactory.Create("small-cnn", 5);
-        TeacherOutputs cached = TeacherOutputs.Create(teacher, train, cache: true);
-        TeacherOutputs live = TeacherOutputs.Create(teacher, train, cache: false);
-        foreach (ImageBatch batch in new ImageBatcher(train, 64, new BatchOptions { Shuffle = true, Seed = 2 }).Epoch(0))
+        TeacherOutputs cached = TeacherOutputs.Create(teacher, Train, cache: true);
+        TeacherOutputs live = TeacherOutputs.Create(teacher, Train, cache: false);
+        foreach (ImageBatch batch in new ImageBatcher(Train, 64, new BatchOptions { Shuffle = true, Seed = 2 }).Epoch(0))
         {
             using (batch)
             {
@@ -97,11 +80,11 @@ public sealed class TrainerTests
     public void KDStudentLearns()
     {
         using DistillModel teacher = ModelFactory.Create("small-cnn", 5);
-        new Trainer(Options(4)).Fit("teacher", teacher, LossCatalog.ForMethod("none", new LossSettings()), train, test, null, null, false);
+        new Trainer(Options(4)).Fit("teacher", teacher, LossCatalog.ForMethod("none", new LossSettings()), Train, Test, null, null, false);
         using DistillModel student = ModelFactory.Create("mlp", 6);
-        double before = Evaluation.Accuracy(student, test);
-        TrainingRun run = new Trainer(Options(4)).Fit("kd", student, LossCatalog.ForMethod("kd", new LossSettings()), train, test,
-            TeacherOutputs.Create(teacher, train, cache: true), null, false);
+        double before = Evaluation.Accuracy(student, Test);
+        TrainingRun run = new Trainer(Options(4)).Fit("kd", student, LossCatalog.ForMethod("kd", new LossSettings()), Train, Test,
+            TeacherOutputs.Create(teacher, Train, cache: true), null, false);
         Assert.That(run.FinalAccuracy, Is.GreaterThan(before + 0.2), $"accuracy {before:P1} -> {run.FinalAccuracy:P1}");
         Assert.That(run.Epochs[0].Terms.Keys, Is.EquivalentTo(new[] { "kd", "ce" }));
     }
