@@ -12,7 +12,9 @@ internal sealed record Timing(double MedianMs, double P20Ms, double P80Ms, int R
     /// <summary>As <see cref="Measure(Action, int, int, double, int)"/>, with an untimed <paramref name="setup"/> before each run.</summary>
     public static Timing Measure(Action? setup, Action action, int warmup = 2, int minRepeats = 10, double minSeconds = 0.5, int maxRepeats = 200)
     {
-        for (int i = 0; i < warmup; i++)
+        // Warm up for a number of runs and at least 0.2 s, so tiered compilation has re-compiled the hot code.
+        var warming = Stopwatch.StartNew();
+        for (int i = 0; i < warmup || (i < maxRepeats && warming.Elapsed.TotalSeconds < 0.2); i++)
         {
             setup?.Invoke();
             action();
@@ -33,12 +35,18 @@ internal sealed record Timing(double MedianMs, double P20Ms, double P80Ms, int R
     /// Times several actions in interleaved rounds (one run of each per round), so that a machine whose speed drifts
     /// (other jobs starting or stopping) affects every action alike; used where small differences between them matter.
     /// </summary>
-    public static Timing[] MeasureInterleaved(IReadOnlyList<Action> actions, int warmup, int rounds)
+    /// <param name="actions">What to time.</param>
+    /// <param name="warmup">Untimed rounds first.</param>
+    /// <param name="minRounds">Rounds at least.</param>
+    /// <param name="maxRounds">Rounds at most.</param>
+    /// <param name="maxSeconds">Time after which no round starts once <paramref name="minRounds"/> are done.</param>
+    public static Timing[] MeasureInterleaved(IReadOnlyList<Action> actions, int warmup, int minRounds, int maxRounds, double maxSeconds)
     {
         for (int i = 0; i < warmup; i++)
             foreach (Action action in actions) action();
         var samples = actions.Select(_ => new List<double>()).ToArray();
-        for (int round = 0; round < rounds; round++)
+        var clock = Stopwatch.StartNew();
+        for (int round = 0; round < maxRounds && (round < minRounds || clock.Elapsed.TotalSeconds < maxSeconds); round++)
         {
             for (int a = 0; a < actions.Count; a++)
             {

@@ -60,8 +60,8 @@ internal static class TrainingStepBenchmark
         names.Add(DistillPrefix + "torchsharp-composite");
         actions.Add(() => DistillStep(student, teacher, optimizer, images, labels, (s, t) => CompositeKD(s, t, labels)));
 
-        int rounds = settings.Quick ? 30 : 120;
-        Timing[] timings = Timing.MeasureInterleaved(actions, warmup: 3, rounds);
+        Timing[] timings = Timing.MeasureInterleaved(actions, warmup: 3, minRounds: 10, maxRounds: settings.Quick ? 40 : 200,
+            maxSeconds: settings.Quick ? 15 : 60);
         double reference = timings[0].MedianMs + timings[1].MedianMs;
         for (int i = 0; i < names.Count; i++)
             yield return new ResultRow(Kernel, names[i], $"batch {Batch}", "step", timings[i], 0, reference);

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using GpuDistill.DecoupledKD;
 using GpuDistill.Rows;
 
@@ -18,6 +19,7 @@ internal readonly unsafe struct HostDecoupledKD(DecoupledKDParameters p) : IHost
     private readonly DecoupledKDParameters p = p;
 
     /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Row(in HostRowBatch batch, int row, float* scratch)
     {
         int classes = batch.Classes;

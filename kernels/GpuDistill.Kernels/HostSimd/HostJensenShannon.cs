@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using GpuDistill.JensenShannon;
 using GpuDistill.Rows;
@@ -41,6 +42,7 @@ internal readonly unsafe struct HostJensenShannon(JensenShannonParameters p) : I
         };
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private float Mixture(float* student, float* teacher, float* gradient, float* scratch, int classes)
     {
         if (!HostLogSoftmaxPair.Measure(student, teacher, gradient, classes, p.InverseTemperature, out HostLogSoftmaxPair logs))

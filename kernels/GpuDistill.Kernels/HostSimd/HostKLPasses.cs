@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace GpuDistill.HostSimd;
@@ -45,6 +46,7 @@ internal static unsafe class HostKLPasses
     /// <param name="inverseTemperature">1/T.</param>
     /// <param name="withHard">Whether to gather S_hard.</param>
     /// <param name="sums">Running sums.</param>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Accumulate(float* student, float* teacher, float* expStudent, float* expTeacher, int count,
         float maxS, float maxT, float inverseTemperature, bool withHard, ref HostKLSums sums)
     {
@@ -90,6 +92,7 @@ internal static unsafe class HostKLPasses
     /// <param name="teacherScale">Multiplies e_t (e.g. gradScale / S_t).</param>
     /// <param name="maxS">Student max (hard term).</param>
     /// <param name="hardOverSum">hardScale / S_hard, or 0 for no hard term.</param>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void WriteGradient(float* gradient, float* expTeacher, float* student, int count,
         float studentScale, float teacherScale, float maxS, float hardOverSum)
     {

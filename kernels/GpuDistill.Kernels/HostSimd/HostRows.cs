@@ -120,6 +120,7 @@ internal static unsafe class HostRows
     /// <param name="maxStudent">Row max of the student logits.</param>
     /// <param name="maxTeacher">Row max of the teacher logits.</param>
     /// <returns>True when both rows are finite.</returns>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static bool MaxPair(float* student, float* teacher, int classes, out float maxStudent, out float maxTeacher)
     {
         Vector256<float> ms = Vector256.Create(float.NegativeInfinity), mt = ms;
@@ -163,6 +164,7 @@ internal static unsafe class HostRows
         return m.ToScalar();
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void RunRows<TLoss>(HostRowBatch batch, TLoss loss, int start, int end) where TLoss : struct, IHostRowLoss
     {
         float[] scratch = scratchRow is { } cached && cached.Length >= batch.Classes ? cached : (scratchRow = new float[batch.Classes]);

@@ -22,6 +22,10 @@ namespace GpuDistill.HostSimd;
 /// definition for GPUs; this backend is tested against the same float64 references.
 /// </para>
 /// <para>
+/// The row passes are compiled fully optimised on first use (AggressiveOptimization): tiered compilation would run
+/// the first calls' vector code unoptimised, tens of times slower (seen in the perf suite's first timings).
+/// </para>
+/// <para>
 /// A <see cref="Accelerators.ComputeDevice"/> of kind <see cref="Accelerators.AcceleratorKind.Simd"/> routes the row
 /// losses here and every other kernel to ILGPU's CPU accelerator.
 /// </para>

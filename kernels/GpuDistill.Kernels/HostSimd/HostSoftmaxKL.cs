@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using GpuDistill.Rows;
 using GpuDistill.SoftmaxKL;
 
@@ -50,6 +51,7 @@ internal readonly unsafe struct HostSoftmaxKL(SoftmaxKLParameters p) : IHostRowL
     /// <param name="gradScale">Multiplies q - p (w T / N).</param>
     /// <param name="hardScale">Multiplies the cross-entropy and its gradient (w_hard / N); 0 for none.</param>
     /// <returns>The row's share of the batch loss.</returns>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Process(float* student, float* teacher, float* gradient, float* scratch, int classes,
         int label, float inverseTemperature, float lossScale, float gradScale, float hardScale)
     {
