@@ -131,8 +131,8 @@ internal static unsafe class HostRows
         {
             Vector256<float> s = Vector256.Load(student + c);
             Vector256<float> t = Vector256.Load(teacher + c);
-            ms = Vector256.Max(ms, s);
-            mt = Vector256.Max(mt, t);
+            ms = Vector256.MaxNative(ms, s);
+            mt = Vector256.MaxNative(mt, t);
             check += s * Vector256<float>.Zero + t * Vector256<float>.Zero;
         }
         float maxS = HorizontalMax(ms), maxT = HorizontalMax(mt), sum = Vector256.Sum(check);
