@@ -20,6 +20,7 @@ internal readonly unsafe struct HostJensenShannon(JensenShannonParameters p) : I
     private readonly JensenShannonParameters p = p;
 
     /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Row(in HostRowBatch batch, int row, float* scratch)
     {
         int classes = batch.Classes;

@@ -20,6 +20,7 @@ internal readonly unsafe struct HostReverseKL(ReverseKLParameters p) : IHostRowL
     private readonly ReverseKLParameters p = p;
 
     /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Row(in HostRowBatch batch, int row, float* scratch)
     {
         int classes = batch.Classes;

@@ -19,6 +19,7 @@ internal readonly unsafe struct HostSoftmaxKL(SoftmaxKLParameters p) : IHostRowL
     private readonly SoftmaxKLParameters p = p;
 
     /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Row(in HostRowBatch batch, int row, float* scratch)
     {
         int classes = batch.Classes;

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace GpuDistill.HostSimd;
 
@@ -108,8 +109,7 @@ internal static unsafe class SimdMath
     public static Vector256<float> KeepFirst(Vector256<float> value, int count)
     {
         if (count == Width) return value;
-        Vector256<int> lanes = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
-        return Vector256.ConditionalSelect(Vector256.LessThan(lanes, Vector256.Create(count)).AsSingle(), value, Vector256<float>.Zero);
+        return Vector256.ConditionalSelect(FirstLanes(count), value, Vector256<float>.Zero);
     }
 
     /// <summary>The lane sum in double (the block sums of a row are added in double).</summary>
@@ -122,8 +122,19 @@ internal static unsafe class SimdMath
         return Vector256.Sum(low + high);
     }
 
+    /// <summary>All-ones in the lanes below <paramref name="count"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> FirstLanes(int count) =>
+        Vector256.LessThan(Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7), Vector256.Create(count)).AsSingle();
+
     private static Vector256<float> LoadPartial(float* source, int count, float pad)
     {
+        if (Avx.IsSupported)
+        {
+            // A masked load reads only the lanes asked for, so it never touches memory past the row.
+            Vector256<float> mask = FirstLanes(count);
+            return Vector256.ConditionalSelect(mask, Avx.MaskLoad(source, mask), Vector256.Create(pad));
+        }
         float* lanes = stackalloc float[Width];
         for (int i = 0; i < Width; i++) lanes[i] = i < count ? source[i] : pad;
         return Vector256.Load(lanes);
@@ -131,6 +142,11 @@ internal static unsafe class SimdMath
 
     private static void StorePartial(float* target, Vector256<float> value, int count)
     {
+        if (Avx.IsSupported)
+        {
+            Avx.MaskStore(target, FirstLanes(count), value);
+            return;
+        }
         for (int i = 0; i < count; i++) target[i] = value.GetElement(i);
     }
 }
