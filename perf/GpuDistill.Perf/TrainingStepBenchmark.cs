@@ -28,6 +28,12 @@ internal static class TrainingStepBenchmark
     /// <summary>Prefix of the distillation steps' backend names.</summary>
     public const string DistillPrefix = "distill step, KD on ";
 
+    /// <summary>Backend name of the cross-entropy call alone.</summary>
+    public const string CrossEntropy = "cross-entropy (torchsharp)";
+
+    /// <summary>Prefix of the KD+CE loss calls' backend names.</summary>
+    public const string LossCallPrefix = "KD+CE on ";
+
     public static IEnumerable<ResultRow> Run(BenchmarkSettings settings)
     {
         using var outer = NewDisposeScope();
@@ -71,16 +77,16 @@ internal static class TrainingStepBenchmark
         Tensor teacherLogits = randn(Batch, DistillModel.ClassCount);
         Timing ce = Timing.Measure(() => LossCall(studentLogits, () => nn.functional.cross_entropy(studentLogits, labels)),
             minSeconds: settings.MinSeconds);
-        yield return new ResultRow(Kernel, "cross-entropy (torchsharp)", $"{Batch}x10", "loss fwd+bwd", ce, 0, double.NaN);
+        yield return new ResultRow(Kernel, CrossEntropy, $"{Batch}x10", "loss fwd+bwd", ce, 0, double.NaN);
         foreach ((string name, ComputeDevice device) in settings.Devices)
         {
             Timing kd = Timing.Measure(() => LossCall(studentLogits, () => GpuDistill.Losses.SoftmaxKL(studentLogits, teacherLogits,
                 Temperature, labels, softWeight: 0.9, hardWeight: 0.1, device: device)), minSeconds: settings.MinSeconds);
-            yield return new ResultRow(Kernel, "KD+CE on " + name, $"{Batch}x10", "loss fwd+bwd", kd, 0, double.NaN);
+            yield return new ResultRow(Kernel, LossCallPrefix + name, $"{Batch}x10", "loss fwd+bwd", kd, 0, double.NaN);
         }
         Timing composite = Timing.Measure(() => LossCall(studentLogits, () => CompositeKD(studentLogits, teacherLogits, labels)),
             minSeconds: settings.MinSeconds);
-        yield return new ResultRow(Kernel, "KD+CE torchsharp-composite", $"{Batch}x10", "loss fwd+bwd", composite, 0, double.NaN);
+        yield return new ResultRow(Kernel, LossCallPrefix + "torchsharp-composite", $"{Batch}x10", "loss fwd+bwd", composite, 0, double.NaN);
     }
 
     private static void LossCall(Tensor studentLogits, Func<Tensor> loss)
