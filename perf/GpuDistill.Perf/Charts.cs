@@ -57,7 +57,7 @@ internal static class Charts
         if (logTicks)
         {
             double[] ticks = [-2, -1, 0, 1, 2, 3, 4];
-            plot.Axes.Left.SetTicks(ticks, ticks.Select(t => Math.Pow(10, t).ToString("G4", System.Globalization.CultureInfo.InvariantCulture)).ToArray());
+            plot.Axes.Left.SetTicks(ticks, ticks.Select(t => Math.Pow(10, t).ToString(t < 0 ? "0.##" : "0", System.Globalization.CultureInfo.InvariantCulture)).ToArray());
             plot.Axes.SetLimitsY(-2, 4);
         }
         else

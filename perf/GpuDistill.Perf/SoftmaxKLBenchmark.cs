@@ -50,6 +50,15 @@ internal static class SoftmaxKLBenchmark
         Timing floor = Timing.Measure(() => StreamingFloor.Run(s, t, g), minSeconds: minSeconds);
         yield return new ResultRow(Kernel, "streaming-floor", size, "read 2 + write 1", floor, threeArrays, double.NaN, floor.MedianMs);
 
+        // Every implementation that returns a new [B, C] tensor (a gradient, a product) pays this on top of its arithmetic:
+        // libtorch allocates it afresh (past 32 MB glibc maps new pages every time) and the first write faults them in.
+        Timing allocation = Timing.Measure(() =>
+        {
+            using var step = NewDisposeScope();
+            zeros(rows, classes);
+        }, minSeconds: minSeconds);
+        yield return new ResultRow(Kernel, "libtorch new tensor", size, "allocate + first write", allocation, n, double.NaN, floor.MedianMs);
+
         Dictionary<string, Timing> composite = TimeModes(student, () => Composite(student, teacher, rows), minSeconds);
         foreach ((string mode, Timing timing) in composite)
             yield return new ResultRow(Kernel, "torchsharp-composite", size, mode, timing, BytesOf(mode, threeArrays, twoArrays),
