@@ -155,7 +155,10 @@ public sealed class ComputeDevice : IDisposable
 
             Device device = ofKind[index];
             Accelerator accelerator = device.CreateAccelerator(context);
-            return new ComputeDevice(context, accelerator, kind, reason + $"; using {device.Name}");
+            string where = kind == AcceleratorKind.Simd
+                ? $"; row losses on the host SIMD backend, other kernels on {device.Name}"
+                : $"; using {device.Name}";
+            return new ComputeDevice(context, accelerator, kind, reason + where);
         }
         catch
         {
@@ -195,7 +198,8 @@ public sealed class ComputeDevice : IDisposable
     }
 
     /// <inheritdoc/>
-    public override string ToString() => $"{Kind}: {Accelerator.Name}";
+    public override string ToString() =>
+        Kind == AcceleratorKind.Simd ? $"Simd: host SIMD row losses, {Accelerator.Name}" : $"{Kind}: {Accelerator.Name}";
 
     /// <inheritdoc/>
     public void Dispose()
