@@ -42,7 +42,8 @@ internal sealed record Timing(double MedianMs, double P20Ms, double P80Ms, int R
     /// <param name="maxSeconds">Time after which no round starts once <paramref name="minRounds"/> are done.</param>
     public static Timing[] MeasureInterleaved(IReadOnlyList<Action> actions, int warmup, int minRounds, int maxRounds, double maxSeconds)
     {
-        for (int i = 0; i < warmup; i++)
+        var warming = Stopwatch.StartNew();
+        for (int i = 0; i < warmup || warming.Elapsed.TotalSeconds < 0.2; i++)
             foreach (Action action in actions) action();
         var samples = actions.Select(_ => new List<double>()).ToArray();
         var clock = Stopwatch.StartNew();
