@@ -3,7 +3,7 @@
 # Each task is a thin wrapper over the dotnet command printed before it runs.
 param(
     [Parameter(Position = 0)]
-    [ValidateSet('build', 'test', 'bench', 'pack')]
+    [ValidateSet('build', 'test', 'bench', 'pack', 'bundle')]
     [string] $Task = 'build',
 
     # Extra arguments passed through to the underlying command (e.g. bench -- --quick).
@@ -25,4 +25,9 @@ switch ($Task) {
     'test'  { Invoke-Dotnet (@('test', 'GpuDistill.sln') + $Rest) }
     'bench' { Invoke-Dotnet (@('run', '-c', 'Release', '--project', 'perf/GpuDistill.Perf', '--') + $Rest) }
     'pack'  { Invoke-Dotnet (@('pack', 'GpuDistill.sln', '-c', 'Release', '-o', 'artifacts/packages') + $Rest) }
+    # The portable GPU benchmark: artifacts/gpu-bundle/ and artifacts/gpu-bundle.tar.gz (perf/GpuDistill.GpuBench/GpuBundle.targets).
+    'bundle' {
+        Invoke-Dotnet (@('publish', 'perf/GpuDistill.GpuBench/GpuDistill.GpuBench.csproj', '-c', 'Release', '-r', 'linux-x64',
+            '-p:GpuBundle=true', '-p:SelfContained=true', '-p:PublishSingleFile=true', '-p:EnableCompressionInSingleFile=true') + $Rest)
+    }
 }

@@ -14,7 +14,7 @@ internal sealed class CompareCommand : Command<CompareCommand.Settings>
     internal sealed class Settings : ExperimentSettings
     {
         [CommandOption("--methods <LIST>")]
-        [Description("Comma-separated methods: none, kd, reverse-kl, jsd, dkd (default: all).")]
+        [Description("Comma-separated methods: none, kd, reverse-kl, jsd, dkd, fitnets (default: none,kd,reverse-kl,jsd,dkd).")]
         public string? Methods { get; init; }
     }
 

@@ -28,7 +28,8 @@ internal sealed class ConsoleProgress : IProgress<TrainingProgress>
 
     public void Report(TrainingProgress value)
     {
-        string terms = string.Join(' ', value.Terms.Select(t => string.Create(CultureInfo.InvariantCulture, $"{t.Key} {t.Value:F3}")));
+        // G3: feature terms range from 1e-5 (PKT) to 10 (DKD); a fixed number of decimals would show 0.000.
+        string terms = string.Join(' ', value.Terms.Select(t => string.Create(CultureInfo.InvariantCulture, $"{t.Key} {t.Value:G3}")));
         string line = string.Create(CultureInfo.InvariantCulture,
             $"{value.Run} e{value.Epoch}/{value.Epochs} {terms} train {value.TrainAccuracy:P1} {value.ImagesPerSecond:F0} img/s");
         if (value.TestAccuracy is double test) line += string.Create(CultureInfo.InvariantCulture, $" test {test:P2}");

@@ -11,7 +11,7 @@ internal sealed class DistillCommand : Command<DistillCommand.Settings>
     internal sealed class Settings : ExperimentSettings
     {
         [CommandOption("-m|--method <METHOD>")]
-        [Description("none, kd, reverse-kl, jsd or dkd (default kd).")]
+        [Description("A built-in method: none, kd, reverse-kl, jsd, dkd, fitnets (default kd).")]
         public string Method { get; init; } = "kd";
 
         [CommandOption("--loss <TERMS>")]

@@ -45,6 +45,14 @@ internal class ExperimentSettings : CommandSettings
     [Description("Comma-separated student models: small-cnn, mlp, teacher-cnn.")]
     public string? Students { get; init; }
 
+    [CommandOption("--student-layers <PATHS>")]
+    [Description("Student layers (module paths, e.g. stage1,stage2; 'head:in' for a module's input) for feature methods. Default: each method's own.")]
+    public string? StudentLayers { get; init; }
+
+    [CommandOption("--teacher-layers <PATHS>")]
+    [Description("Teacher layers for feature methods, paired with --student-layers by position.")]
+    public string? TeacherLayers { get; init; }
+
     [CommandOption("--augment")]
     [Description("Random flips and crops of the training images.")]
     public bool Augment { get; init; }
@@ -62,7 +70,12 @@ internal class ExperimentSettings : CommandSettings
             Accelerator = Accelerator ?? recipe.Accelerator,
             Students = Students is null ? recipe.Students : Split(Students),
             Seeds = Seeds is null ? recipe.Seeds : Split(Seeds).Select(s => int.Parse(s, System.Globalization.CultureInfo.InvariantCulture)).ToArray(),
-            Loss = recipe.Loss with { Temperature = Temperature ?? recipe.Loss.Temperature },
+            Loss = recipe.Loss with
+            {
+                Temperature = Temperature ?? recipe.Loss.Temperature,
+                StudentLayers = StudentLayers is null ? recipe.Loss.StudentLayers : Split(StudentLayers),
+                TeacherLayers = TeacherLayers is null ? recipe.Loss.TeacherLayers : Split(TeacherLayers),
+            },
             Teacher = recipe.Teacher with
             {
                 Training = recipe.Teacher.Training with { Epochs = TeacherEpochs ?? recipe.Teacher.Training.Epochs },

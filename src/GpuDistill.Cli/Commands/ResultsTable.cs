@@ -17,7 +17,7 @@ internal static class ResultsTable
         {
             table.AddRow(Markup.Escape(r.Method), Markup.Escape(r.Student), Markup.Escape(r.Loss), F($"{r.Seeds}"),
                 F($"{r.MeanAccuracy * 100:F2}% ± {r.StdAccuracy * 100:F2}"), r.GapRecovered is double g ? F($"{g:P0}") : "-",
-                F($"{r.Parameters:N0}"), F($"{r.TrainSeconds:F0} s"));
+                Markup.Escape(r.ParametersText), F($"{r.TrainSeconds:F0} s"));
         }
         AnsiConsole.Write(table);
         AnsiConsole.MarkupLine($"results: [link]{Markup.Escape(Path.GetFullPath(directory))}[/] (results.md, results.csv, results.json, *.png)");

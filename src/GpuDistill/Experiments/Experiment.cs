@@ -3,6 +3,7 @@ using GpuDistill.Accelerators;
 using GpuDistill.Data;
 using GpuDistill.Models;
 using GpuDistill.Training;
+using GpuDistill.Training.Terms;
 
 namespace GpuDistill.Experiments;
 
@@ -26,17 +27,20 @@ public sealed class Experiment(Recipe recipe, string outputDirectory, IProgress<
         AtomicFile.WriteAllText(Path.Combine(outputDirectory, "recipe.json"), RecipeLoader.ToJson(recipe));
         (DistillModel teacher, TrainingRun teacherRun) = TrainOrLoadTeacher(train, test, cancellationToken);
         log($"teacher {teacherRun.Model}: {teacherRun.FinalAccuracy:P2} test accuracy, {teacher.ParameterCount:N0} parameters");
-        TeacherOutputs teacherOutputs = TeacherOutputs.Create(teacher, train, cache: !recipe.Data.Augment);
+        using TeacherOutputs teacherOutputs = TeacherOutputs.Create(teacher, train, cache: !recipe.Data.Augment, TeacherLayers(teacher));
+        log($"teacher outputs: {(teacherOutputs.IsCached ? "computed once and cached" : "computed live each step")}" +
+            (teacherOutputs.FeatureShapes.Count == 0 ? "" : $", with layers {string.Join(", ", teacherOutputs.FeatureShapes.Keys)}"));
 
         var runs = new List<MethodRun>();
         foreach (string student in recipe.Students)
         {
             foreach (MethodSection method in recipe.Methods)
             {
-                WeightedLoss loss = LossCatalog.Parse(method.Loss, recipe.Loss);
                 foreach (int seed in recipe.Seeds)
                 {
                     string name = $"{method.Name}/{student}/seed{seed}";
+                    // A fresh loss per run: terms with learned adapters build them for their run.
+                    WeightedLoss loss = LossCatalog.Parse(method.Loss, recipe.Loss);
                     using DistillModel model = ModelFactory.Create(student, seed);
                     var trainer = new Trainer(recipe.Training.ToOptions(seed, recipe.Data.Augment), progress);
                     TrainingRun run = trainer.Fit(name, model, loss, train, test, loss.NeedsTeacher ? teacherOutputs : null,
@@ -51,6 +55,25 @@ public sealed class Experiment(Recipe recipe, string outputDirectory, IProgress<
         ResultsWriter.Write(results, outputDirectory);
         teacher.Dispose();
         return results;
+    }
+
+    /// <summary>Every teacher layer a feature term of the recipe reads, for every student of the recipe.</summary>
+    private HashSet<string> TeacherLayers(DistillModel teacher)
+    {
+        var layers = new HashSet<string>(StringComparer.Ordinal);
+        foreach (string student in recipe.Students)
+        {
+            using DistillModel model = ModelFactory.Create(student, 0);
+            foreach (MethodSection method in recipe.Methods)
+            {
+                foreach (IFeatureTerm term in LossCatalog.Parse(method.Loss, recipe.Loss).Terms.Select(t => t.Term).OfType<IFeatureTerm>())
+                {
+                    term.Bind(model, teacher);
+                    layers.UnionWith(term.TeacherLayers);
+                }
+            }
+        }
+        return layers;
     }
 
     /// <summary>Trains the recipe's teacher (or finds it trained) and nothing else.</summary>
@@ -125,7 +148,7 @@ public sealed class Experiment(Recipe recipe, string outputDirectory, IProgress<
                 group.Sum(r => r.Run.Epochs.Sum(e => e.Split.BackwardAndStep)) / epochs);
             TrainingRun first = group.First().Run;
             rows.Add(new SummaryRow(group.Key.Method, group.Key.Student, first.Loss, accuracies.Length, mean, std, gap,
-                first.Parameters, group.Average(r => r.Run.TrainSeconds), split));
+                first.Parameters, group.Average(r => r.Run.TrainSeconds), split, first.AdapterParameters));
         }
         return rows;
     }

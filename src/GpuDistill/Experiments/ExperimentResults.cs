@@ -30,5 +30,13 @@ public sealed record MethodRun(string Method, string Student, TrainingRun Run);
 /// <param name="Parameters">Student parameters.</param>
 /// <param name="TrainSeconds">Mean training time of one run.</param>
 /// <param name="StepSplit">Mean seconds per epoch in each part of the step.</param>
+/// <param name="AdapterParameters">Parameters of learned adapters trained with the student (not deployed).</param>
 public sealed record SummaryRow(string Method, string Student, string Loss, int Seeds, double MeanAccuracy,
-    double StdAccuracy, double? GapRecovered, long Parameters, double TrainSeconds, StepTimeSplit StepSplit);
+    double StdAccuracy, double? GapRecovered, long Parameters, double TrainSeconds, StepTimeSplit StepSplit,
+    long AdapterParameters = 0)
+{
+    /// <summary>Parameters as shown in tables: the student's, plus learned adapters' when there are any.</summary>
+    public string ParametersText => AdapterParameters == 0
+        ? Parameters.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)
+        : string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{Parameters:N0} (+{AdapterParameters:N0} adapter)");
+}

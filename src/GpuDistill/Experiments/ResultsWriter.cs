@@ -52,7 +52,7 @@ public static class ResultsWriter
         {
             string gap = r.GapRecovered is double g ? g.ToString("P0", CultureInfo.InvariantCulture) : "-";
             sb.AppendLine(CultureInfo.InvariantCulture,
-                $"| {r.Method} | {r.Student} | `{r.Loss}` | {r.Seeds} | {r.MeanAccuracy * 100:F2}% ± {r.StdAccuracy * 100:F2} | {gap} | {r.Parameters:N0} | {r.TrainSeconds:F0} s |");
+                $"| {r.Method} | {r.Student} | `{r.Loss}` | {r.Seeds} | {r.MeanAccuracy * 100:F2}% ± {r.StdAccuracy * 100:F2} | {gap} | {r.ParametersText} | {r.TrainSeconds:F0} s |");
         }
         sb.AppendLine();
         sb.AppendLine("Gap recovered = (method − student alone) / (teacher − student alone), on mean accuracies.");

@@ -46,6 +46,15 @@ public abstract class DistillModel : Module<Tensor, ModelOutput>
     /// <summary>D, the width of <see cref="ModelOutput.Pooled"/>.</summary>
     public abstract long EmbeddingSize { get; }
 
+    /// <summary>
+    /// Module paths (for <see cref="Features.FeatureCapture"/>) of the layers behind <see cref="FeatureNames"/>, in network
+    /// order: the default layers of feature-based methods.
+    /// </summary>
+    public virtual IReadOnlyList<string> FeatureLayers => FeatureNames;
+
+    /// <summary>The layer path of the embedding the classifier head reads (the head's input).</summary>
+    public virtual string EmbeddingLayer => "head:in";
+
     /// <summary>Number of trainable and frozen parameters (buffers such as batch-norm running statistics excluded).</summary>
     public long ParameterCount => parameters().Sum(p => p.numel());
 

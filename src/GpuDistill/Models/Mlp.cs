@@ -48,6 +48,10 @@ public sealed class Mlp : DistillModel
     public override IReadOnlyList<string> FeatureNames => LayerNames;
 
     /// <inheritdoc/>
+    /// <remarks>The linear layers: their outputs are the hidden features before the ReLU.</remarks>
+    public override IReadOnlyList<string> FeatureLayers => ["fc1", "fc2"];
+
+    /// <inheritdoc/>
     public override long EmbeddingSize => fc2.out_features;
 
     /// <inheritdoc/>

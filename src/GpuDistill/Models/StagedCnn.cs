@@ -87,11 +87,11 @@ public abstract class StagedCnn : DistillModel
         var layers = new List<Module<Tensor, Tensor>>
         {
             Conv2d(inChannels, width, 3, padding: 1, bias: false),
-            BatchNorm2d(width),
+            new BatchNormalization2d(width),
             // In place: batch norm's backward needs its input, not its output, so overwriting the output is safe.
             ReLU(inplace: true),
             Conv2d(width, width, 3, padding: 1, bias: false),
-            BatchNorm2d(width),
+            new BatchNormalization2d(width),
             ReLU(inplace: true),
         };
         if (pool) layers.Add(MaxPool2d(2));

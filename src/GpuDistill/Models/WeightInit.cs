@@ -36,9 +36,8 @@ internal static class WeightInit
                     Uniform(linear.weight!, bound, generator);
                     if (linear.bias is not null) Uniform(linear.bias, bound, generator);
                     break;
-                case BatchNorm2d bn:
-                    bn.reset_parameters();
-                    bn.reset_running_stats();
+                case BatchNormalization2d bn:
+                    bn.ResetParameters();
                     break;
                 default:
                     break;

@@ -1,3 +1,4 @@
+using GpuDistill.AttentionTransfer;
 using System.Globalization;
 using GpuDistill.Training.Terms;
 
@@ -10,7 +11,7 @@ namespace GpuDistill.Training;
 public static class LossCatalog
 {
     /// <summary>Term names <see cref="CreateTerm"/> knows.</summary>
-    public static IReadOnlyList<string> TermNames { get; } = ["ce", "kd", "reverse-kl", "jsd", "dkd"];
+    public static IReadOnlyList<string> TermNames { get; } = ["ce", "kd", "reverse-kl", "jsd", "dkd", "fitnets", "at", "at-paper", "nst", "pkt"];
 
     /// <summary>The built-in methods and their weighted terms (RepDistiller/mdistiller weights).</summary>
     public static IReadOnlyDictionary<string, string> Methods { get; } = new Dictionary<string, string>
@@ -20,6 +21,10 @@ public static class LossCatalog
         ["reverse-kl"] = "reverse-kl:0.9,ce:0.1",
         ["jsd"] = "jsd:0.9,ce:0.1",
         ["dkd"] = "dkd:1,ce:1",
+        ["fitnets"] = "fitnets:100,ce:1",
+        ["at"] = "at:1000,ce:1",
+        ["nst"] = "nst:50,ce:1",
+        ["pkt"] = "pkt:30000,ce:1",
     };
 
     /// <summary>Creates one term.</summary>
@@ -36,6 +41,11 @@ public static class LossCatalog
             "reverse-kl" => new ReverseKLTerm(settings.Temperature),
             "jsd" => new JensenShannonTerm(settings.Temperature, settings.JsdBeta),
             "dkd" => new DecoupledKDTerm(settings.Temperature, settings.DkdAlpha, settings.DkdBeta, settings.DkdWarmupEpochs),
+            "fitnets" => new FitNetsTerm(settings),
+            "at" => new AttentionTransferTerm(settings, AttentionTransferForm.Code),
+            "at-paper" => new AttentionTransferTerm(settings, AttentionTransferForm.Paper),
+            "nst" => new NeuronSelectivityTransferTerm(settings),
+            "pkt" => new ProbabilisticKnowledgeTransferTerm(settings),
             _ => throw new ArgumentException($"Unknown loss term '{name}'; known: {string.Join(", ", TermNames)}.", nameof(name)),
         };
     }

@@ -20,4 +20,14 @@ public sealed record LossSettings
 
     /// <summary>Epochs over which DKD ramps up (mdistiller uses 20 of 240; scale it to the run).</summary>
     public int DkdWarmupEpochs { get; init; } = 3;
+
+    /// <summary>Student layers (module paths) for feature terms; null for each term's default.</summary>
+    public IReadOnlyList<string>? StudentLayers { get; init; }
+
+    /// <summary>Teacher layers (module paths) for feature terms, paired with <see cref="StudentLayers"/> by position;
+    /// null for each term's default.</summary>
+    public IReadOnlyList<string>? TeacherLayers { get; init; }
+
+    /// <summary>Exponent p of attention maps (sum over channels of |f|^p).</summary>
+    public double AttentionP { get; init; } = 2.0;
 }

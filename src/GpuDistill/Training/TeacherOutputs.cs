@@ -1,73 +1,171 @@
 using System.Runtime.InteropServices;
 using GpuDistill.Data;
+using GpuDistill.Features;
 using GpuDistill.Models;
 using static TorchSharp.torch;
 
 namespace GpuDistill.Training;
 
 /// <summary>
-/// The frozen teacher's logits for a training batch. Without augmentation an image's logits never change, so they
-/// are computed once for the whole training set (in eval mode, without gradient) and looked up by index; with
-/// augmentation the teacher runs on each batch as the student sees it.
+/// The frozen teacher's outputs for a training batch: its logits and, for feature terms, the layers they read.
+/// Without augmentation an image's outputs never change, so they are computed once for the whole training set (in
+/// eval mode, without gradient) and looked up by index, as long as they fit the cache budget; with augmentation, or
+/// beyond the budget, the teacher runs on each batch as the student sees it.
 /// </summary>
-public sealed class TeacherOutputs
+public sealed class TeacherOutputs : IDisposable
 {
-    private readonly DistillModel teacher;
-    private readonly float[]? cache;
+    /// <summary>Default cache budget: 6 GiB (the full Fashion-MNIST with every stage of the teacher CNN is ~3.8 GB).</summary>
+    public const long DefaultCacheBudgetBytes = 6L << 30;
+
+    private readonly float[]? logitCache;
+    private readonly Dictionary<string, float[]>? featureCache;
+    private readonly FeatureCapture? liveCapture;
     private readonly int classes;
 
-    private TeacherOutputs(DistillModel teacher, float[]? cache, int classes)
+    private TeacherOutputs(DistillModel teacher, int classes, IReadOnlyDictionary<string, long[]> shapes,
+        float[]? logitCache, Dictionary<string, float[]>? featureCache, FeatureCapture? liveCapture)
     {
-        this.teacher = teacher;
-        this.cache = cache;
+        Model = teacher;
         this.classes = classes;
+        FeatureShapes = shapes;
+        this.logitCache = logitCache;
+        this.featureCache = featureCache;
+        this.liveCapture = liveCapture;
     }
 
-    /// <summary>Whether the logits were computed once up front.</summary>
-    public bool IsCached => cache is not null;
+    /// <summary>The teacher (eval mode, no gradients).</summary>
+    public DistillModel Model { get; }
+
+    /// <summary>Whether the outputs were computed once up front.</summary>
+    public bool IsCached => logitCache is not null;
+
+    /// <summary>The layers available to feature terms, with one sample's shape [1, ...] each.</summary>
+    public IReadOnlyDictionary<string, long[]> FeatureShapes { get; }
 
     /// <summary>Prepares the teacher's outputs for <paramref name="train"/>.</summary>
     /// <param name="teacher">The trained teacher; it is put in eval mode and never gets a gradient.</param>
     /// <param name="train">The training set.</param>
-    /// <param name="cache">Compute all logits now (only right when batches are not augmented).</param>
-    /// <returns>The source of teacher logits.</returns>
-    public static TeacherOutputs Create(DistillModel teacher, ImageDataset train, bool cache)
+    /// <param name="cache">Compute everything now (only right when batches are not augmented).</param>
+    /// <param name="layers">Teacher layers (module paths) that feature terms read; none for logits only.</param>
+    /// <param name="cacheBudgetBytes">Largest cache allowed; beyond it the teacher runs live.</param>
+    /// <returns>The source of teacher outputs.</returns>
+    public static TeacherOutputs Create(DistillModel teacher, ImageDataset train, bool cache,
+        IReadOnlyCollection<string>? layers = null, long cacheBudgetBytes = DefaultCacheBudgetBytes)
     {
         ArgumentNullException.ThrowIfNull(teacher);
         ArgumentNullException.ThrowIfNull(train);
         teacher.eval();
         foreach (var p in teacher.parameters()) p.requires_grad = false;
-        if (!cache) return new TeacherOutputs(teacher, null, train.ClassCount);
+        layers ??= [];
+        var capture = layers.Count > 0 ? new FeatureCapture(teacher, layers) : null;
+        try
+        {
+            IReadOnlyDictionary<string, long[]> shapes = capture is null ? new Dictionary<string, long[]>() : ProbeShapes(teacher, train, capture);
+            long perImage = train.ClassCount + shapes.Values.Sum(s => s.Skip(1).Aggregate(1L, (a, b) => a * b));
+            long total = perImage * train.Count;
+            bool fits = total * sizeof(float) <= cacheBudgetBytes && shapes.Values.All(s => s.Skip(1).Aggregate(1L, (a, b) => a * b) * train.Count <= Array.MaxLength);
+            if (!cache || !fits)
+            {
+                var live = new TeacherOutputs(teacher, train.ClassCount, shapes, null, null, capture);
+                capture = null;
+                return live;
+            }
+            return Precompute(teacher, train, shapes, capture);
+        }
+        finally
+        {
+            capture?.Dispose();
+        }
+    }
 
-        var all = new float[(long)train.Count * train.ClassCount];
-        var batcher = new ImageBatcher(train, 1000);
+    /// <summary>The teacher's logits [B, C] and captured layers for <paramref name="batch"/>, detached; they belong to
+    /// the caller's dispose scope.</summary>
+    public TeacherBatch Get(ImageBatch batch)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        if (logitCache is null)
+        {
+            using var noGrad = no_grad();
+            Tensor logits = Model.ForwardLogits(batch.Images);
+            var features = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+            if (liveCapture is not null)
+            {
+                foreach (string layer in liveCapture.Layers) features[layer] = liveCapture[layer].alias();
+                liveCapture.Clear();
+            }
+            return new TeacherBatch(logits, features);
+        }
+        var cached = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        foreach ((string layer, float[] values) in featureCache!)
+            cached[layer] = Gather(values, FeatureShapes[layer], batch);
+        return new TeacherBatch(Gather(logitCache, [1, classes], batch), cached);
+    }
+
+    /// <summary>The teacher's logits [B, C] for <paramref name="batch"/>, detached.</summary>
+    public Tensor Logits(ImageBatch batch) => Get(batch).Logits;
+
+    /// <summary>Removes the live capture's hooks from the teacher.</summary>
+    public void Dispose() => liveCapture?.Dispose();
+
+    private static Dictionary<string, long[]> ProbeShapes(DistillModel teacher, ImageDataset train, FeatureCapture capture)
+    {
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        ImageBatch first = new ImageBatcher(train, 1).Epoch(0).First();
+        using (first)
+        {
+            teacher.ForwardLogits(first.Images);
+            var shapes = capture.Layers.ToDictionary(l => l, l => capture[l].shape, StringComparer.Ordinal);
+            capture.Clear();
+            return shapes;
+        }
+    }
+
+    private static TeacherOutputs Precompute(DistillModel teacher, ImageDataset train, IReadOnlyDictionary<string, long[]> shapes, FeatureCapture? capture)
+    {
+        var logits = new float[(long)train.Count * train.ClassCount];
+        var features = shapes.ToDictionary(kv => kv.Key, kv => new float[SampleSize(kv.Value) * train.Count], StringComparer.Ordinal);
         using var noGrad = no_grad();
         int done = 0;
-        foreach (ImageBatch batch in batcher.Epoch(0))
+        foreach (ImageBatch batch in new ImageBatcher(train, 500).Epoch(0))
         {
             using (batch)
             using (var scope = NewDisposeScope())
             {
-                Tensor logits = teacher.ForwardLogits(batch.Images).contiguous();
-                MemoryMarshal.Cast<byte, float>(logits.bytes).CopyTo(all.AsSpan(done * train.ClassCount));
+                Copy(teacher.ForwardLogits(batch.Images), logits, (long)done * train.ClassCount);
+                if (capture is not null)
+                {
+                    foreach ((string layer, float[] target) in features)
+                        Copy(capture[layer], target, done * SampleSize(shapes[layer]));
+                    capture.Clear();
+                }
                 done += batch.Count;
             }
         }
-        return new TeacherOutputs(teacher, all, train.ClassCount);
+        return new TeacherOutputs(teacher, train.ClassCount, shapes, logits, features, null);
     }
 
-    /// <summary>The teacher's logits [B, C] for <paramref name="batch"/>, detached.</summary>
-    public Tensor Logits(ImageBatch batch)
+    private static void Copy(Tensor source, float[] target, long offset)
     {
-        ArgumentNullException.ThrowIfNull(batch);
-        if (cache is null)
-        {
-            using var noGrad = no_grad();
-            return teacher.ForwardLogits(batch.Images);
-        }
-        var values = new float[batch.Count * classes];
-        for (int i = 0; i < batch.Count; i++)
-            Array.Copy(cache, (long)batch.Indices[i] * classes, values, (long)i * classes, classes);
-        return tensor(values, [batch.Count, classes]);
+        using Tensor dense = source.contiguous();
+        ReadOnlySpan<float> values = MemoryMarshal.Cast<byte, float>(dense.bytes);
+        values.CopyTo(target.AsSpan((int)offset, values.Length));
     }
+
+    private static Tensor Gather(float[] cache, long[] sampleShape, ImageBatch batch)
+    {
+        long size = SampleSize(sampleShape);
+        var values = new float[batch.Count * size];
+        for (int i = 0; i < batch.Count; i++)
+            Array.Copy(cache, batch.Indices[i] * size, values, i * size, size);
+        long[] shape = [batch.Count, .. sampleShape.Skip(1)];
+        return tensor(values, shape);
+    }
+
+    private static long SampleSize(long[] shape) => shape.Skip(1).Aggregate(1L, (a, b) => a * b);
 }
+
+/// <summary>The teacher's outputs for one batch.</summary>
+/// <param name="Logits">Logits [B, C], detached.</param>
+/// <param name="Features">Captured layers by path, detached.</param>
+public sealed record TeacherBatch(Tensor Logits, IReadOnlyDictionary<string, Tensor> Features);

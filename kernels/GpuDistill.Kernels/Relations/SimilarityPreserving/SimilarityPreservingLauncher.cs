@@ -1,0 +1,68 @@
+using GpuDistill.Accelerators;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace GpuDistill.Relations.SimilarityPreserving;
+
+/// <summary>
+/// Host side of the similarity-preserving kernels for one accelerator: loads them once, checks the views, runs the
+/// four launches with B x B scratch matrices and waits for them. Get it with <see cref="For"/>.
+/// </summary>
+public sealed class SimilarityPreservingLauncher
+{
+    private readonly Accelerator accelerator;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int, int> gram;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float> rows;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> gradient;
+
+    private SimilarityPreservingLauncher(Accelerator accelerator)
+    {
+        this.accelerator = accelerator;
+        gram = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(
+            SimilarityPreservingKernels.Gram);
+        rows = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, int, float>(SimilarityPreservingKernels.Rows);
+        gradient = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, int, int>(SimilarityPreservingKernels.Gradient);
+    }
+
+    /// <summary>The launcher of <paramref name="device"/>, created and compiled on first use.</summary>
+    /// <param name="device">The device to launch on.</param>
+    /// <returns>The cached launcher.</returns>
+    public static SimilarityPreservingLauncher For(ComputeDevice device)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        return device.GetKernels(a => new SimilarityPreservingLauncher(a));
+    }
+
+    /// <summary>Computes the loss (as per-row shares) and d loss / d student, and synchronises.</summary>
+    /// <param name="student">Student features, [B*Ds] row-major.</param>
+    /// <param name="teacher">Teacher features, [B*Dt] row-major.</param>
+    /// <param name="gradient">Output d loss / d student, [B*Ds].</param>
+    /// <param name="rowLoss">Output per-row loss, [B]; the batch loss is their sum.</param>
+    /// <param name="batch">B.</param>
+    /// <param name="studentWidth">Ds.</param>
+    /// <param name="teacherWidth">Dt.</param>
+    public void Run(ArrayView<float> student, ArrayView<float> teacher, ArrayView<float> gradient,
+        ArrayView<float> rowLoss, int batch, int studentWidth, int teacherWidth)
+    {
+        RelationLaunch.RequirePositive(batch, nameof(batch));
+        RelationLaunch.RequirePositive(studentWidth, nameof(studentWidth));
+        RelationLaunch.RequirePositive(teacherWidth, nameof(teacherWidth));
+        RelationLaunch.RequireLength(student, (long)batch * studentWidth, nameof(student));
+        RelationLaunch.RequireLength(teacher, (long)batch * teacherWidth, nameof(teacher));
+        RelationLaunch.RequireLength(gradient, (long)batch * studentWidth, nameof(gradient));
+        RelationLaunch.RequireLength(rowLoss, batch, nameof(rowLoss));
+        int pairs = RelationLaunch.Threads(batch, batch, "batch");
+        int entries = RelationLaunch.Threads(batch, studentWidth, nameof(student));
+
+        using var gramS = RelationLaunch.Scratch(accelerator, pairs);
+        using var gramT = RelationLaunch.Scratch(accelerator, pairs);
+        gram(pairs, student, gramS.View, batch, studentWidth);
+        gram(pairs, teacher, gramT.View, batch, teacherWidth);
+        using var gramGradient = RelationLaunch.Scratch(accelerator, pairs);
+        rows(batch, gramS.View, gramT.View, gramGradient.View, rowLoss, batch, 1f / ((float)batch * batch));
+        this.gradient(entries, student, gramGradient.View, gradient, batch, studentWidth);
+        accelerator.Synchronize();
+    }
+}

@@ -1,0 +1,92 @@
+using System.Globalization;
+using GpuDistill.Accelerators;
+
+namespace GpuDistill.GpuBench;
+
+/// <summary>The command line of gpudistill-gpubench.</summary>
+/// <param name="SelfCheckOnly">Run the self-check and stop.</param>
+/// <param name="Device">cpu or cuda; null for the mode's default (self-check: cpu and cuda when present; benchmark: cuda).</param>
+/// <param name="Sizes">Benchmark sizes.</param>
+/// <param name="OutputDirectory">Where the CSV goes.</param>
+/// <param name="Seed">Seed of the self-check's inputs.</param>
+/// <param name="CopyBytes">Bytes per buffer of the copy-bandwidth measurement.</param>
+/// <param name="Quick">Short measurements (smoke runs, not figures to report).</param>
+public sealed record BenchOptions(bool SelfCheckOnly, AcceleratorKind? Device, IReadOnlyList<BenchSize> Sizes,
+    string OutputDirectory, int Seed, long CopyBytes, bool Quick)
+{
+    /// <summary>The usage text.</summary>
+    public const string Usage = """
+        gpudistill-gpubench: the fused KL kernel on a GPU against the float64 reference, the device's copy bandwidth
+        and the streaming floor.
+
+          gpudistill-gpubench --self-check [--device cpu|cuda]   check the kernel on the CPU accelerator (and CUDA when
+                                                                 present); exit 1 on a mismatch
+          gpudistill-gpubench [options]                          on CUDA: self-check, copy bandwidth, fused KL timings
+
+        options:
+          --sizes BxC,...   benchmark sizes (default 4096x1000,256x32000,64x128256,4096x32000,16384x32000,
+                            4096x131072,16384x131072; a size that does not fit in free memory is skipped)
+          --out DIR         where gpu-bench.csv is written (default gpu-bench-results)
+          --device KIND     cuda (default) or cpu (a smoke run of the same code on the CPU accelerator)
+          --seed N          seed of the self-check inputs (default: fresh, printed)
+          --copy-mb N       MB per buffer of the copy measurement (default 2048)
+          --quick           short measurements
+        exit codes: 0 all matched, 1 a result did not match the reference, 2 bad arguments, 3 no CUDA device
+        """;
+
+    /// <summary>Parses the arguments.</summary>
+    /// <param name="args">The command line.</param>
+    /// <returns>The options.</returns>
+    /// <exception cref="ArgumentException">For a bad value (the option is the parameter name) or an unknown option ("args").</exception>
+    public static BenchOptions Parse(IReadOnlyList<string> args)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        bool selfCheck = false, quick = false;
+        AcceleratorKind? device = null;
+        IReadOnlyList<BenchSize> sizes = BenchSize.Default;
+        string output = "gpu-bench-results";
+        int seed = Random.Shared.Next();
+        long copyBytes = 2L << 30;
+        for (int i = 0; i < args.Count; i++)
+        {
+            string option = args[i];
+            switch (option)
+            {
+                case "--self-check": selfCheck = true; break;
+                case "--quick": quick = true; break;
+                case "--device":
+                    device = Value(args, ref i).ToUpperInvariant() switch
+                    {
+                        "CPU" => AcceleratorKind.Cpu,
+                        "CUDA" => AcceleratorKind.Cuda,
+                        string other => throw new ArgumentException($"--device: '{other}' is not a device; expected cpu or cuda.", option),
+                    };
+                    break;
+                case "--sizes": sizes = BenchSize.ParseList(Value(args, ref i), "--sizes"); break;
+                case "--out": output = Value(args, ref i); break;
+                case "--seed": seed = PositiveInt(args, ref i, allowZero: true); break;
+                case "--copy-mb": copyBytes = PositiveInt(args, ref i, allowZero: false) * (1L << 20); break;
+                default:
+                    throw new ArgumentException($"unknown option '{option}'; run with --help for the options.", nameof(args));
+            }
+        }
+        return new BenchOptions(selfCheck, device, sizes, output, seed, copyBytes, quick);
+    }
+
+    private static string Value(IReadOnlyList<string> args, ref int i)
+    {
+        string option = args[i];
+        if (i + 1 >= args.Count || args[i + 1].StartsWith("--", StringComparison.Ordinal))
+            throw new ArgumentException($"{option} needs a value; run with --help for the options.", option);
+        return args[++i];
+    }
+
+    private static int PositiveInt(IReadOnlyList<string> args, ref int i, bool allowZero)
+    {
+        string option = args[i];
+        string text = Value(args, ref i);
+        if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int value) || (!allowZero && value == 0))
+            throw new ArgumentException($"{option}: '{text}' is not a {(allowZero ? "non-negative" : "positive")} integer.", option);
+        return value;
+    }
+}

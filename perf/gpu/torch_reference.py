@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""The fused KL kernel's math as a PyTorch composite on the GPU, timed at the GPU bundle's sizes; prints JSON.
+
+    loss = kl_div(log_softmax(s / T), softmax(t / T), reduction="batchmean") * T^2;  loss.backward()
+
+is Hinton's KD as a PyTorch user writes it. One launch of GpuDistill's fused kernel computes the same per-row loss and
+the gradient d loss / d s. Timing: CUDA events around samples of back-to-back steps after a warm-up, median per step.
+
+    torch_reference.py [--sizes BxC,... | --bench-csv gpu-bench.csv] [--out torch.json] [--quick]
+    torch_reference.py merge gpu-bench.csv torch.json comparison.csv     (run.sh: the table with the ratio)
+"""
+import argparse
+import csv
+import json
+import statistics
+import sys
+
+
+def parse_sizes(text):
+    sizes = []
+    for entry in text.split(","):
+        entry = entry.strip()
+        if not entry:
+            continue
+        rows, _, classes = entry.lower().partition("x")
+        if not (rows.isdigit() and classes.isdigit()) or int(rows) <= 0 or int(classes) <= 0:
+            raise SystemExit(f"--sizes: '{entry}' is not a size; expected ROWSxCLASSES, e.g. 4096x32000")
+        sizes.append((int(rows), int(classes)))
+    if not sizes:
+        raise SystemExit("--sizes: no sizes given")
+    return sizes
+
+
+def bench_sizes(path):
+    """The sizes the bundle measured: its best fused rows (skipped sizes have none)."""
+    with open(path, newline="") as file:
+        rows = [r for r in csv.DictReader(file) if r["kind"] == "fused-kl" and r["best"] == "1"]
+    return ",".join(dict.fromkeys(r["size"] for r in rows))
+
+
+def merge(bench_csv, torch_json, out_csv):
+    """Prints the fused kernel's best time next to PyTorch's at each size, with PyTorch / fused, and writes a CSV."""
+    with open(bench_csv, newline="") as file:
+        bench = {r["size"]: r for r in csv.DictReader(file) if r["kind"] == "fused-kl" and r["best"] == "1"}
+    with open(torch_json) as file:
+        torch = json.load(file)
+    print(f"fused KL (one launch) vs the PyTorch composite on {torch['device']} (torch {torch['torch']}):")
+    print(f"  {torch['math']}; float32, T = {torch['temperature']:g}")
+    print(f"{'size':<13} {'layout':<11} {'fused ms':>9} {'PyTorch ms':>11} {'PyTorch / fused':>16}")
+    lines = ["size,layout,fused_ms,torch_ms,speedup,note"]
+    for result in torch["results"]:
+        size = result["size"]
+        fused = bench.get(size)
+        if fused is None:
+            continue
+        fused_ms = float(fused["median_ms"])
+        if "median_ms" in result:
+            ratio = result["median_ms"] / fused_ms
+            print(f"{size:<13} {fused['layout']:<11} {fused_ms:9.3f} {result['median_ms']:11.3f} {ratio:15.2f}x")
+            lines.append(f"{size},{fused['layout']},{fused_ms:.6g},{result['median_ms']:.6g},{ratio:.4g},")
+        else:
+            print(f"{size:<13} {fused['layout']:<11} {fused_ms:9.3f} {'-':>11} {'-':>16}  PyTorch: {result['error']}")
+            lines.append(f"{size},{fused['layout']},{fused_ms:.6g},,,{result['error']}")
+    with open(out_csv, "w") as file:
+        file.write("\n".join(lines) + "\n")
+    print(f"wrote {out_csv}")
+
+
+def time_composite(torch, rows, classes, temperature, min_samples, min_seconds, max_seconds):
+    import torch.nn.functional as F
+
+    generator = torch.Generator(device="cuda").manual_seed(rows * 1_000_003 + classes)
+    student = (torch.rand(rows, classes, device="cuda", generator=generator) * 20 - 10).requires_grad_(True)
+    teacher = torch.rand(rows, classes, device="cuda", generator=generator) * 20 - 10
+
+    def step():
+        student.grad = None
+        loss = F.kl_div(F.log_softmax(student / temperature, dim=1), F.softmax(teacher / temperature, dim=1),
+                        reduction="batchmean") * (temperature * temperature)
+        loss.backward()
+
+    def run(count):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(count):
+            step()
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end) / count
+
+    torch.cuda.reset_peak_memory_stats()
+    step()
+    torch.cuda.synchronize()
+    single = run(1)
+    batch = max(1, min(1000, int(5.0 / max(single, 1e-3)) + 1))
+    samples, elapsed = [], 0.0
+    while len(samples) < 50 and (len(samples) < min_samples or elapsed < min_seconds * 1000) \
+            and not (len(samples) >= min_samples and elapsed > max_seconds * 1000):
+        per_step = run(batch)
+        samples.append(per_step)
+        elapsed += per_step * batch
+    samples.sort()
+    quantile = lambda q: samples[min(len(samples) - 1, int(round(q * (len(samples) - 1))))]
+    return {
+        "median_ms": statistics.median(samples),
+        "p20_ms": quantile(0.2),
+        "p80_ms": quantile(0.8),
+        "samples": len(samples),
+        "steps_per_sample": batch,
+        "peak_gb": torch.cuda.max_memory_allocated() / 1e9,
+    }
+
+
+def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "merge":
+        if len(sys.argv) != 5:
+            raise SystemExit("usage: torch_reference.py merge gpu-bench.csv torch.json comparison.csv")
+        merge(*sys.argv[2:5])
+        return
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="4096x1000,256x32000,64x128256,4096x32000,16384x32000,4096x131072,16384x131072")
+    parser.add_argument("--bench-csv", help="time the sizes this gpu-bench.csv measured (instead of --sizes)")
+    parser.add_argument("--temperature", type=float, default=4.0)
+    parser.add_argument("--out", help="also write the JSON here")
+    parser.add_argument("--quick", action="store_true", help="short measurements")
+    options = parser.parse_args()
+    sizes = parse_sizes(bench_sizes(options.bench_csv) if options.bench_csv else options.sizes)
+
+    import torch
+    if not torch.cuda.is_available():
+        raise SystemExit("PyTorch sees no CUDA device")
+    oom = getattr(torch.cuda, "OutOfMemoryError", RuntimeError)
+    min_samples, min_seconds, max_seconds = (3, 0.0, 0.5) if options.quick else (7, 0.3, 3.0)
+
+    results = []
+    for rows, classes in sizes:
+        size = f"{rows}x{classes}"
+        try:
+            result = {"size": size, "rows": rows, "classes": classes}
+            result.update(time_composite(torch, rows, classes, options.temperature, min_samples, min_seconds, max_seconds))
+            print(f"  {size:<13} {result['median_ms']:.3f} ms (peak {result['peak_gb']:.1f} GB)", file=sys.stderr)
+        except oom as error:
+            if "out of memory" not in str(error).lower():
+                raise
+            result = {"size": size, "rows": rows, "classes": classes, "error": "out of memory"}
+            print(f"  {size:<13} out of memory", file=sys.stderr)
+        results.append(result)
+        torch.cuda.empty_cache()
+
+    report = {
+        "device": torch.cuda.get_device_name(0),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "temperature": options.temperature,
+        "math": "kl_div(log_softmax(s/T), softmax(t/T), batchmean) * T^2, backward",
+        "results": results,
+    }
+    text = json.dumps(report, indent=2)
+    if options.out:
+        with open(options.out, "w") as file:
+            file.write(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

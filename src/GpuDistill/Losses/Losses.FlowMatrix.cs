@@ -1,0 +1,88 @@
+using GpuDistill.Accelerators;
+using GpuDistill.Autograd;
+using GpuDistill.Validation;
+using static TorchSharp.torch;
+
+namespace GpuDistill;
+
+public static partial class Losses
+{
+    /// <summary>
+    /// FSP, the flow of solution procedure (Yim et al., CVPR 2017): per example the C2 x C1 flow matrix
+    /// G[c2, c1] = (1/HW) sum_k top[c2, k] bottom[c1, k] between two layers of one network, and the mean over
+    /// B C2 C1 of (G_s - G_t)^2.
+    /// </summary>
+    /// <remarks>
+    /// Within each network the larger of the two maps is average-pooled (adaptive_avg_pool2d) to the smaller, per
+    /// dimension, as RepDistiller does for its square maps; the pooling is a TorchSharp op, so autograd chains the
+    /// kernel's gradients through it. Student and teacher need the same channel counts (C1 and C2); their spatial
+    /// sizes may differ. <c>loss.backward()</c> gives both student layers their gradients times the upstream
+    /// gradient and the teacher nothing. RepDistiller uses it (weight 50) only to initialise the student; sum the
+    /// loss over consecutive layer pairs for its full form.
+    /// </remarks>
+    /// <param name="studentBottom">Student's lower layer [B, C1, H, W], float32, CPU.</param>
+    /// <param name="studentTop">Student's upper layer [B, C2, H', W'], float32, CPU.</param>
+    /// <param name="teacherBottom">Teacher's lower layer [B, C1, h, w], float32, CPU (never receives a gradient).</param>
+    /// <param name="teacherTop">Teacher's upper layer [B, C2, h', w'], float32, CPU (never receives a gradient).</param>
+    /// <param name="device">Accelerator to run on; <see cref="ComputeDevice.Default"/> when null.</param>
+    /// <returns>A scalar float32 tensor.</returns>
+    public static Tensor FlowMatrix(Tensor studentBottom, Tensor studentTop, Tensor teacherBottom, Tensor teacherTop,
+        ComputeDevice? device = null)
+    {
+        TensorChecks.RequireFloatCpu(studentBottom, nameof(studentBottom), 4);
+        TensorChecks.RequireFloatCpu(studentTop, nameof(studentTop), 4);
+        TensorChecks.RequireFloatCpu(teacherBottom, nameof(teacherBottom), 4);
+        TensorChecks.RequireFloatCpu(teacherTop, nameof(teacherTop), 4);
+        long batch = studentBottom.shape[0];
+        RequireBatch(studentTop, nameof(studentTop));
+        RequireBatch(teacherBottom, nameof(teacherBottom));
+        RequireBatch(teacherTop, nameof(teacherTop));
+        if (teacherBottom.shape[1] != studentBottom.shape[1])
+        {
+            throw new ArgumentException(
+                $"FSP compares flow matrices entry by entry, so {nameof(teacherBottom)} must have the channels of {nameof(studentBottom)} ({studentBottom.shape[1]}); got shape {TensorChecks.Shape(teacherBottom)}.",
+                nameof(teacherBottom));
+        }
+        if (teacherTop.shape[1] != studentTop.shape[1])
+        {
+            throw new ArgumentException(
+                $"FSP compares flow matrices entry by entry, so {nameof(teacherTop)} must have the channels of {nameof(studentTop)} ({studentTop.shape[1]}); got shape {TensorChecks.Shape(teacherTop)}.",
+                nameof(teacherTop));
+        }
+        TensorChecks.RequireRelationFeatures(studentBottom, nameof(studentBottom));
+        TensorChecks.RequireRelationFeatures(studentTop, nameof(studentTop));
+        TensorChecks.RequireRelationFeatures(teacherBottom, nameof(teacherBottom));
+        TensorChecks.RequireRelationFeatures(teacherTop, nameof(teacherTop));
+        TensorChecks.RequireFinite(studentBottom, nameof(studentBottom));
+        TensorChecks.RequireFinite(studentTop, nameof(studentTop));
+        TensorChecks.RequireFinite(teacherBottom, nameof(teacherBottom));
+        TensorChecks.RequireFinite(teacherTop, nameof(teacherTop));
+
+        // Not disposed here: autograd and the caller's dispose scope own the pooled and reshaped maps.
+        (Tensor sb, Tensor st) = PooledPair(studentBottom, studentTop);
+        (Tensor tb, Tensor tt) = PooledPair(teacherBottom, teacherTop);
+        return FlowMatrixFunction.apply(sb, st, tb, tt, new FlowMatrixRequest(device ?? ComputeDevice.Default));
+
+        void RequireBatch(Tensor t, string name)
+        {
+            if (t.shape[0] != batch)
+                throw new ArgumentException($"{name} must have the batch size of {nameof(studentBottom)} ({batch}); got shape {TensorChecks.Shape(t)}.", name);
+        }
+    }
+
+    /// <summary>Pools the larger of two maps to the smaller per dimension and returns both as [B, C, HW].</summary>
+    private static (Tensor Bottom, Tensor Top) PooledPair(Tensor bottom, Tensor top)
+    {
+        long height = Math.Min(bottom.shape[2], top.shape[2]);
+        long width = Math.Min(bottom.shape[3], top.shape[3]);
+        return (Flow(bottom), Flow(top));
+
+        Tensor Flow(Tensor map)
+        {
+            Tensor pooled = map.shape[2] == height && map.shape[3] == width
+                ? map
+                : nn.functional.adaptive_avg_pool2d(map, [height, width]);
+            return pooled.reshape(map.shape[0], map.shape[1], height * width);
+        }
+    }
+}

@@ -1,0 +1,79 @@
+using GpuDistill.Interop;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace GpuDistill.Models;
+
+/// <summary>
+/// Batch normalisation of [B, C, H, W] maps, with the state of <c>torch.nn.BatchNorm2d</c> under the same names
+/// (weight, bias, running_mean, running_var, num_batches_tracked), so checkpoints are interchangeable.
+/// </summary>
+/// <remarks>
+/// Used instead of TorchSharp's BatchNorm2d, whose training forward counts batches with
+/// <c>num_batches_tracked.add_(1)</c>: a temporary Scalar that the garbage collector may free while libtorch reads it
+/// (see <see cref="Scalars"/>). Seen here as "Expected false to be true" from c10::Scalar::toLong, and as "For
+/// integral input tensors, argument alpha must not be a floating point" when the freed memory was reused, once per
+/// few thousand steps. This one counts with a Scalar that lives as long as the process.
+/// </remarks>
+public sealed class BatchNormalization2d : Module<Tensor, Tensor>
+{
+    private readonly Parameter weight;
+    private readonly Parameter bias;
+    private readonly Tensor runningMean;
+    private readonly Tensor runningVar;
+    private readonly Tensor batchesTracked;
+    private readonly double eps;
+    private readonly double momentum;
+
+    /// <summary>Creates the layer with weight 1, bias 0 and running statistics 0 and 1.</summary>
+    /// <param name="features">Channels C.</param>
+    /// <param name="eps">Added to the variance.</param>
+    /// <param name="momentum">Weight of the batch statistics in the running ones.</param>
+    public BatchNormalization2d(long features, double eps = 1e-5, double momentum = 0.1)
+        : base("BatchNorm2d")
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(features);
+        Features = features;
+        this.eps = eps;
+        this.momentum = momentum;
+        weight = new Parameter(ones(features));
+        bias = new Parameter(zeros(features));
+        runningMean = zeros(features);
+        runningVar = ones(features);
+        batchesTracked = zeros(1, ScalarType.Int64).squeeze();
+        register_parameter("weight", weight);
+        register_parameter("bias", bias);
+        register_buffer("running_mean", runningMean);
+        register_buffer("running_var", runningVar);
+        register_buffer("num_batches_tracked", batchesTracked);
+    }
+
+    /// <summary>Channels C.</summary>
+    public long Features { get; }
+
+    /// <summary>Weight 1, bias 0, running statistics 0 and 1, no batches counted.</summary>
+    public void ResetParameters()
+    {
+        using var noGrad = no_grad();
+        weight.fill_(Scalars.One);
+        bias.zero_();
+        runningMean.zero_();
+        runningVar.fill_(Scalars.One);
+        batchesTracked.zero_();
+    }
+
+    /// <inheritdoc/>
+    public override Tensor forward(Tensor input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        if (input.dim() != 4 || input.shape[1] != Features)
+            throw new ArgumentException($"BatchNorm2d({Features}) expects [B, {Features}, H, W]; got [{string.Join(", ", input.shape)}].", nameof(input));
+        if (training)
+        {
+            using var noGrad = no_grad();
+            batchesTracked.add_(Scalars.OneInteger, alpha: Scalars.OneInteger);
+        }
+        return functional.batch_norm(input, runningMean, runningVar, weight, bias, training, momentum, eps);
+    }
+}

@@ -1,0 +1,27 @@
+using GpuDistill.Models;
+using static TorchSharp.torch;
+
+namespace GpuDistill.Training.Terms;
+
+/// <summary>
+/// Probabilistic knowledge transfer (Passalis and Tefas 2018; loss-spec 2.4): the student's cosine-similarity
+/// distribution over the batch matches the teacher's (KL). Default layer: the embedding each classifier head reads,
+/// so student and teacher may differ in width.
+/// </summary>
+/// <param name="settings">Layers named by the user, if any.</param>
+public sealed class ProbabilisticKnowledgeTransferTerm(LossSettings settings) : PairedFeatureTerm(settings)
+{
+    /// <inheritdoc/>
+    public override string Name => "pkt";
+
+    /// <inheritdoc/>
+    protected override IReadOnlyList<string> DefaultLayers(DistillModel model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        return [model.EmbeddingLayer];
+    }
+
+    /// <inheritdoc/>
+    protected override Tensor PairLoss(int index, Tensor student, Tensor teacher) =>
+        Losses.ProbabilisticKnowledgeTransfer(student, teacher);
+}

@@ -1,0 +1,76 @@
+using GpuDistill.Accelerators;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace GpuDistill.Tests.Generic;
+
+/// <summary>Runs a relation launcher straight on test arrays and compares its output with a float64 reference.</summary>
+public static class RelationalKernelRun
+{
+    /// <summary>A launcher call on device views: student, teacher, gradient, per-row loss.</summary>
+    public delegate void Launch(ArrayView<float> student, ArrayView<float> teacher, ArrayView<float> gradient,
+        ArrayView<float> rowLoss);
+
+    /// <summary>The loss (row shares summed in float64) and the gradient of one call.</summary>
+    public static (double Loss, float[] Gradient) Run(ComputeDevice device, float[] student, float[] teacher,
+        int batch, Launch launch)
+    {
+        Accelerator accelerator = device.Accelerator;
+        using var s = accelerator.Allocate1D(student);
+        using var t = accelerator.Allocate1D(teacher);
+        using var g = accelerator.Allocate1D<float>(student.Length);
+        using var r = accelerator.Allocate1D<float>(batch);
+        launch(s.View, t.View, g.View, r.View);
+        return (r.GetAsArray1D().Sum(v => (double)v), g.GetAsArray1D());
+    }
+
+    /// <summary>
+    /// Asserts loss and gradient against the reference: the loss to <paramref name="tolerance"/> relative (or that
+    /// much of <paramref name="lossFloor"/> absolute, for losses that are differences of larger terms), the gradient
+    /// to <paramref name="tolerance"/> of its largest entry (or of <paramref name="gradientFloor"/>); both finite.
+    /// </summary>
+    public static void AssertMatches((double Loss, float[] Gradient) actual, (double Loss, double[] Gradient) expected,
+        string what, double tolerance, double lossFloor = 0, double gradientFloor = 1e-30)
+    {
+        double lossError = Math.Abs(actual.Loss - expected.Loss) / Math.Max(Math.Abs(expected.Loss), Math.Max(lossFloor, 1e-30));
+        double gradientError = Tolerance.RelativeMaxError(actual.Gradient, expected.Gradient, gradientFloor);
+        TestContext.Out.WriteLine($"{what}: loss {actual.Loss:R} vs {expected.Loss:R} (rel. error {lossError:E2}), gradient rel. error {gradientError:E2}");
+        Assert.Multiple(() =>
+        {
+            Assert.That(double.IsFinite(actual.Loss), $"loss finite, {what}");
+            Assert.That(actual.Gradient.All(float.IsFinite), $"gradient finite, {what}");
+            Assert.That(lossError, Is.LessThan(tolerance), $"loss, {what}");
+            Assert.That(gradientError, Is.LessThan(tolerance), $"gradient, {what}");
+        });
+    }
+
+    /// <summary>The largest Euclidean norm of a row of features [B, D] (at least 1e-30).</summary>
+    public static double MaxRowNorm(float[] features, int batch, int width)
+    {
+        double max = 1e-30;
+        for (int i = 0; i < batch; i++)
+        {
+            double sum = 0;
+            for (int d = 0; d < width; d++) sum += (double)features[i * width + d] * features[i * width + d];
+            max = Math.Max(max, Math.Sqrt(sum));
+        }
+        return max;
+    }
+
+    /// <summary>Features [B, D] uniform in [-scale, scale] with every row a copy of the first.</summary>
+    public static float[] EqualRows(Random random, int batch, int width, double scale)
+    {
+        float[] row = RandomData.Uniform(random, width, scale);
+        var values = new float[batch * width];
+        for (int i = 0; i < batch; i++) row.CopyTo(values, i * width);
+        return values;
+    }
+
+    /// <summary>Features [B, D] uniform in [-scale, scale] with row <paramref name="zeroRow"/> set to 0.</summary>
+    public static float[] WithZeroRow(Random random, int batch, int width, double scale, int zeroRow)
+    {
+        float[] values = RandomData.Uniform(random, batch * width, scale);
+        Array.Clear(values, zeroRow * width, width);
+        return values;
+    }
+}

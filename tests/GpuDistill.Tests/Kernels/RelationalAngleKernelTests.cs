@@ -1,0 +1,82 @@
+using GpuDistill.Accelerators;
+using GpuDistill.Relations.RelationalAngle;
+using GpuDistill.Tests.Generic;
+using GpuDistill.Tests.References;
+
+namespace GpuDistill.Tests.Kernels;
+
+/// <summary>The RKD angle kernels, straight through the launcher, against the float64 reference (which loops over
+/// every triple with the D-vectors themselves, not the Gram matrix the kernels use).</summary>
+[TestFixtureSource(typeof(TestDevices), nameof(TestDevices.Kinds))]
+public sealed class RelationalAngleKernelTests(AcceleratorKind kind) : AcceleratorTestBase(kind)
+{
+    /// <summary>Float32 angles from the centred Gram matrix against float64 unit vectors: measured below 1.1e-6.</summary>
+    private const double Bound = 2e-5;
+
+    [TestCase(1, 5, 3)]
+    [TestCase(2, 7, 4)]
+    [TestCase(3, 16, 33)]
+    [TestCase(37, 19, 8)]
+    [TestCase(256, 6, 4)]
+    public void MatchesReference(int batch, int studentWidth, int teacherWidth)
+    {
+        Random random = RandomData.NewRandom();
+        // The offset case is where an uncentred Gram matrix would cancel: |e|^2 ~ 1e6 D against differences of ~1.
+        // B = 256 runs it alone (the CPU simulator takes seconds per call there).
+        (double, float)[] cases = batch > 64 ? [(1.0, 1000f)] : [(1.0, 0f), (300.0, 0f), (1.0, 1000f)];
+        foreach ((double scale, float offset) in cases)
+        {
+            float[] s = RandomData.Uniform(random, batch * studentWidth, scale).Select(v => v + offset).ToArray();
+            float[] t = RandomData.Uniform(random, batch * teacherWidth, 1);
+            Check(s, t, batch, studentWidth, teacherWidth, $"B {batch}, Ds {studentWidth}, Dt {teacherWidth}, scale {scale}, offset {offset}");
+        }
+    }
+
+    [Test]
+    public void EqualFeaturesGiveFiniteResults()
+    {
+        // Every student direction is the zero vector: all angles 0, no gradient.
+        Random random = RandomData.NewRandom();
+        float[] equal = RelationalKernelRun.EqualRows(random, 5, 6, 2);
+        float[] other = RandomData.Uniform(random, 5 * 4, 1);
+        Check(equal, other, 5, 6, 4, "equal student rows");
+        Check(other, equal, 5, 4, 6, "equal teacher rows");
+    }
+
+    [Test]
+    public void ZeroFeatureRowGivesFiniteResults()
+    {
+        Random random = RandomData.NewRandom();
+        Check(RelationalKernelRun.WithZeroRow(random, 6, 5, 1, 2), RandomData.Uniform(random, 6 * 3, 1), 6, 5, 3, "zero student row");
+    }
+
+    [Test]
+    public void DuplicateExampleMatchesReference()
+    {
+        // e_3 = e_1 exactly: u_13 and u_31 are normalize(0) = 0 and their gradient is gu / 1e-12, as in PyTorch. The
+        // Gram form sees the duplicate exactly (identical centred rows give identical dot products), so it agrees.
+        Random random = RandomData.NewRandom();
+        float[] s = RandomData.Uniform(random, 6 * 5, 1);
+        Array.Copy(s, 5, s, 15, 5);
+        float[] t = RandomData.Uniform(random, 6 * 4, 1);
+        Check(s, t, 6, 5, 4, "duplicate student example");
+    }
+
+    [Test]
+    public void ScratchIsQuadraticInTheBatchNotCubic()
+    {
+        // B = 256, D = 512: 9 B x B float matrices and the means, 2.4 MB, against 8.6 GB for B^3 x D floats.
+        long bytes = RelationalAngleLauncher.ScratchBytes(256, 512, 512);
+        Assert.That(bytes, Is.EqualTo(4L * (9 * 256 * 256 + 1024)));
+    }
+
+    private void Check(float[] s, float[] t, int batch, int studentWidth, int teacherWidth, string what)
+    {
+        var actual = RelationalKernelRun.Run(Device, s, t, batch, (sv, tv, g, r) =>
+            RelationalAngleLauncher.For(Device).Run(sv, tv, g, r, batch, studentWidth, teacherWidth));
+        var expected = RelationalAngleReference.Compute(ReferenceMath.ToDouble(s), ReferenceMath.ToDouble(t),
+            batch, studentWidth, teacherWidth);
+        double gradientFloor = 1.0 / ((double)batch * batch * RelationalKernelRun.MaxRowNorm(s, batch, studentWidth));
+        RelationalKernelRun.AssertMatches(actual, expected, what, Bound, lossFloor: 1e-2, gradientFloor);
+    }
+}

@@ -1,0 +1,66 @@
+using GpuDistill.Accelerators;
+using GpuDistill.Relations.RelationalDistance;
+using GpuDistill.Tests.Generic;
+using GpuDistill.Tests.References;
+
+namespace GpuDistill.Tests.Kernels;
+
+/// <summary>The RKD distance kernels, straight through the launcher, against the float64 reference.</summary>
+[TestFixtureSource(typeof(TestDevices), nameof(TestDevices.Kinds))]
+public sealed class RelationalDistanceKernelTests(AcceleratorKind kind) : AcceleratorTestBase(kind)
+{
+    /// <summary>Float32 distance sums and means against float64.</summary>
+    private const double Bound = 2e-5;
+
+    [TestCase(2, 7, 4)]
+    [TestCase(3, 16, 33)]
+    [TestCase(37, 19, 8)]
+    [TestCase(256, 24, 40)]
+    public void MatchesReference(int batch, int studentWidth, int teacherWidth)
+    {
+        Random random = RandomData.NewRandom();
+        foreach ((double scale, float offset) in new[] { (1.0, 0f), (300.0, 0f), (1.0, 1000f) })
+        {
+            float[] s = RandomData.Uniform(random, batch * studentWidth, scale).Select(v => v + offset).ToArray();
+            float[] t = RandomData.Uniform(random, batch * teacherWidth, 1);
+            Check(s, t, batch, studentWidth, teacherWidth, $"B {batch}, Ds {studentWidth}, Dt {teacherWidth}, scale {scale}, offset {offset}");
+        }
+    }
+
+    [Test]
+    public void EqualFeaturesGiveFiniteResults()
+    {
+        // Every student pair is clamped: distances 1e-6, mean 1e-6, no gradient anywhere.
+        Random random = RandomData.NewRandom();
+        float[] equal = RelationalKernelRun.EqualRows(random, 5, 6, 2);
+        float[] other = RandomData.Uniform(random, 5 * 4, 1);
+        Check(equal, other, 5, 6, 4, "equal student rows");
+        Check(other, equal, 5, 4, 6, "equal teacher rows");
+    }
+
+    [Test]
+    public void ZeroFeatureRowGivesFiniteResults()
+    {
+        Random random = RandomData.NewRandom();
+        Check(RelationalKernelRun.WithZeroRow(random, 6, 5, 1, 2), RandomData.Uniform(random, 6 * 3, 1), 6, 5, 3, "zero student row");
+    }
+
+    [Test]
+    public void OneExampleIsRejected()
+    {
+        Assert.That(() => RelationalKernelRun.Run(Device, [1, 2], [3], 1, (s, t, g, r) =>
+            RelationalDistanceLauncher.For(Device).Run(s, t, g, r, 1, 2, 1)),
+            Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contains("at least 2"));
+    }
+
+    private void Check(float[] s, float[] t, int batch, int studentWidth, int teacherWidth, string what)
+    {
+        var actual = RelationalKernelRun.Run(Device, s, t, batch, (sv, tv, g, r) =>
+            RelationalDistanceLauncher.For(Device).Run(sv, tv, g, r, batch, studentWidth, teacherWidth));
+        var expected = RelationalDistanceReference.Compute(ReferenceMath.ToDouble(s), ReferenceMath.ToDouble(t),
+            batch, studentWidth, teacherWidth);
+        // The normalised distances are of size 1, so float32 resolves the loss to ~1e-7 of 1 / B^2 per entry.
+        double gradientFloor = 1.0 / ((double)batch * batch * RelationalKernelRun.MaxRowNorm(s, batch, studentWidth));
+        RelationalKernelRun.AssertMatches(actual, expected, what, Bound, lossFloor: 1e-2, gradientFloor);
+    }
+}
