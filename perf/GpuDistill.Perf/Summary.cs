@@ -12,7 +12,7 @@ internal static class Summary
     {
         var sb = new StringBuilder();
         sb.AppendLine("# GpuDistill performance summary").AppendLine();
-        sb.AppendLine(Inv($"Machine: {machine}. {(quick ? "Quick run (--quick): fewer sizes, shorter timing." : "Full run.")}"));
+        sb.AppendLine(Inv($"Machine: {machine}. {(quick ? "Quick run (--quick): fewer sizes, shorter timing, no relation kernels." : "Full run.")}"));
         sb.AppendLine("Medians after warm-up. \"fwd+bwd\" is one loss call through the TorchSharp autograd bridge plus its "
             + "backward, copies between tensors and accelerator buffers included (the CPU backends read the tensors' memory, "
             + "so they copy nothing); \"kernel only\" is the computation alone on buffers filled once.");
