@@ -14,16 +14,16 @@ namespace GpuDistill.HostSimd;
 /// </summary>
 /// <remarks>
 /// <para>
-/// Why a backend of its own: ILGPU's CPU accelerator simulates warps and groups with host threads. Measured on this
-/// project's 2-core machine (perf/GpuDistill.Perf), its best layout (a thread per row) took 0.126 ms at 256 x 10, where
-/// the TorchSharp composite takes less, because a launch alone costs more than the work; 25 ms at 4096 x 1000 and
-/// 41 ms at 256 x 32000, 18x above the memory floor, because the kernel code is scalar (no SIMD) and a group per row
-/// spends seconds in simulated barriers. ILGPU 1.5.3 has no vectorising CPU backend. The ILGPU kernels stay the one
-/// definition for GPUs; this backend is tested against the same float64 references.
+/// Why a backend of its own: ILGPU's CPU accelerator simulates warps and groups with host threads, runs the kernels'
+/// scalar code (ILGPU 1.5.3 has no vectorising CPU backend) and pays a fixed cost per launch; a group per row spends
+/// its time in simulated barriers (0.4 s per call at 256 x 10). Measured on this project's 2-core machine
+/// (docs/perf, kernel alone on arrays, fused KL at T = 4): its best layout took 0.57 ms at 256 x 10, 154 ms at
+/// 4096 x 1000 and 281 ms at 256 x 32000, 20 to 50 times the memory floor; this backend took 0.021, 12 and 39 ms. The
+/// ILGPU kernels stay the one definition for GPUs; this backend is tested against the same float64 references.
 /// </para>
 /// <para>
 /// The row passes are compiled fully optimised on first use (AggressiveOptimization): tiered compilation would run
-/// the first calls' vector code unoptimised, tens of times slower (seen in the perf suite's first timings).
+/// the first calls' vector code unoptimised (a 256 x 10 call took about twice as long, measured).
 /// </para>
 /// <para>
 /// A <see cref="Accelerators.ComputeDevice"/> of kind <see cref="Accelerators.AcceleratorKind.Simd"/> routes the row
