@@ -2,7 +2,7 @@ using System.Globalization;
 using GpuDistill.Accelerators;
 using GpuDistill.Perf;
 
-// gpudistill perf: dotnet run -c Release --project perf/GpuDistill.Perf -- [--quick] [--out DIR] [--cpu-shapes] [--only NAME]
+// gpudistill perf: dotnet run -c Release --project perf/GpuDistill.Perf -- [--quick] [--out DIR] [--cpu-shapes] [--only NAME,NAME]
 bool quick = args.Contains("--quick");
 bool cpuShapes = args.Contains("--cpu-shapes");
 string outDir = Option("--out") ?? Path.Combine("artifacts", "perf");
@@ -29,7 +29,7 @@ Console.WriteLine($"machine: {machine}");
 Console.WriteLine($"{"kernel",-11} {"backend",-36} {"size",-11} {"mode",-24} {"median ms",10} {"p20",9} {"p80",9} {"GB/s",7} {"vs comp.",9} {"floor",6}");
 foreach ((string name, Func<BenchmarkSettings, IEnumerable<ResultRow>> benchmark) in Suite.Benchmarks)
 {
-    if (only is not null && !name.Equals(only, StringComparison.OrdinalIgnoreCase)) continue;
+    if (only is not null && !only.Split(',').Contains(name, StringComparer.OrdinalIgnoreCase)) continue;
     foreach (ResultRow row in benchmark(settings))
     {
         rows.Add(row);
