@@ -3,7 +3,7 @@ namespace GpuDistill.Accelerators;
 /// <summary>The accelerator families GpuDistill can run its kernels on.</summary>
 public enum AcceleratorKind
 {
-    /// <summary>The best device present: CUDA, then OpenCL, then the CPU.</summary>
+    /// <summary>The best device present: CUDA, then OpenCL, then the vectorised host backend (<see cref="Simd"/>).</summary>
     Auto,
 
     /// <summary>ILGPU's CPU accelerator (always present).</summary>
@@ -14,4 +14,11 @@ public enum AcceleratorKind
 
     /// <summary>An OpenCL 2.0-capable device.</summary>
     OpenCL,
+
+    /// <summary>
+    /// The vectorised host backend (<see cref="HostSimd.HostSimdRowLoss"/>): the row losses run as SIMD C# on the
+    /// host threads, straight on the tensors' memory; every other kernel runs on ILGPU's CPU accelerator. Always
+    /// present.
+    /// </summary>
+    Simd,
 }

@@ -31,10 +31,13 @@ public sealed class ComputeDevice : IDisposable
     /// <summary>The ILGPU context this device was created from.</summary>
     public Context Context { get; }
 
-    /// <summary>The accelerator the kernels run on.</summary>
+    /// <summary>The accelerator the kernels run on (ILGPU's CPU accelerator for <see cref="AcceleratorKind.Simd"/>).</summary>
     public Accelerator Accelerator { get; }
 
-    /// <summary>The family of <see cref="Accelerator"/> (never <see cref="AcceleratorKind.Auto"/>).</summary>
+    /// <summary>
+    /// The family of <see cref="Accelerator"/>, or <see cref="AcceleratorKind.Simd"/> (never
+    /// <see cref="AcceleratorKind.Auto"/>).
+    /// </summary>
     public AcceleratorKind Kind { get; }
 
     /// <summary>Why this accelerator was taken (for <c>auto</c>, which one and what else was present).</summary>
@@ -44,11 +47,14 @@ public sealed class ComputeDevice : IDisposable
     public Lock LaunchLock { get; } = new();
 
     /// <summary>True when kernel buffers can alias host memory (no copy between tensors and the device).</summary>
-    public bool SharesHostMemory => Kind == AcceleratorKind.Cpu;
+    public bool SharesHostMemory => Kind is AcceleratorKind.Cpu or AcceleratorKind.Simd;
+
+    /// <summary>True when the row losses run on the vectorised host backend instead of an ILGPU kernel.</summary>
+    public bool UsesHostSimd => Kind == AcceleratorKind.Simd;
 
     /// <summary>
     /// The device the losses use when none is given. Created on first use from the environment variable
-    /// <c>GPUDISTILL_ACCELERATOR</c> (cpu, cuda, opencl or auto; auto when unset).
+    /// <c>GPUDISTILL_ACCELERATOR</c> (cpu, simd, cuda, opencl or auto; auto when unset).
     /// </summary>
     public static ComputeDevice Default
     {
@@ -78,7 +84,7 @@ public sealed class ComputeDevice : IDisposable
         }
     }
 
-    /// <summary>Parses <c>cpu</c>, <c>cuda</c>, <c>opencl</c> or <c>auto</c>, optionally with <c>:index</c>.</summary>
+    /// <summary>Parses <c>cpu</c>, <c>simd</c>, <c>cuda</c>, <c>opencl</c> or <c>auto</c>, optionally with <c>:index</c>.</summary>
     /// <param name="name">The accelerator name, e.g. <c>cuda:1</c>.</param>
     /// <returns>The opened device.</returns>
     public static ComputeDevice Open(string name)
@@ -89,10 +95,11 @@ public sealed class ComputeDevice : IDisposable
         {
             "AUTO" => AcceleratorKind.Auto,
             "CPU" => AcceleratorKind.Cpu,
+            "SIMD" => AcceleratorKind.Simd,
             "CUDA" => AcceleratorKind.Cuda,
             "OPENCL" or "CL" => AcceleratorKind.OpenCL,
             _ => throw new ArgumentException(
-                $"Unknown accelerator '{name}': expected cpu, cuda, opencl or auto (optionally with ':index').", nameof(name)),
+                $"Unknown accelerator '{name}': expected cpu, simd, cuda, opencl or auto (optionally with ':index').", nameof(name)),
         };
         int index = 0;
         if (parts.Length == 2 && !int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out index))
@@ -125,9 +132,11 @@ public sealed class ComputeDevice : IDisposable
             string reason;
             if (kind == AcceleratorKind.Auto)
             {
+                // Without a GPU the host SIMD backend: measured faster than ILGPU's CPU accelerator at every size of
+                // the perf suite (docs/perf/summary.md), and the same CPU accelerator still runs every other kernel.
                 kind = present.Any(d => d.AcceleratorType == AcceleratorType.Cuda) ? AcceleratorKind.Cuda
                     : present.Any(d => d.AcceleratorType == AcceleratorType.OpenCL) ? AcceleratorKind.OpenCL
-                    : AcceleratorKind.Cpu;
+                    : AcceleratorKind.Simd;
                 reason = $"auto selected {kind} (present: {Describe(present)})";
             }
             else
@@ -135,7 +144,9 @@ public sealed class ComputeDevice : IDisposable
                 reason = $"{kind} requested";
             }
 
-            List<Device> ofKind = present.Where(d => KindOf(d.AcceleratorType) == kind).ToList();
+            // The host backend runs every kernel it does not cover on the CPU accelerator.
+            AcceleratorKind ilgpuKind = kind == AcceleratorKind.Simd ? AcceleratorKind.Cpu : kind;
+            List<Device> ofKind = present.Where(d => KindOf(d.AcceleratorType) == ilgpuKind).ToList();
             if (index >= ofKind.Count)
             {
                 throw new ArgumentException(
@@ -144,7 +155,10 @@ public sealed class ComputeDevice : IDisposable
 
             Device device = ofKind[index];
             Accelerator accelerator = device.CreateAccelerator(context);
-            return new ComputeDevice(context, accelerator, kind, reason + $"; using {device.Name}");
+            string where = kind == AcceleratorKind.Simd
+                ? $"; row losses on the host SIMD backend, other kernels on {device.Name}"
+                : $"; using {device.Name}";
+            return new ComputeDevice(context, accelerator, kind, reason + where);
         }
         catch
         {
@@ -184,7 +198,8 @@ public sealed class ComputeDevice : IDisposable
     }
 
     /// <inheritdoc/>
-    public override string ToString() => $"{Kind}: {Accelerator.Name}";
+    public override string ToString() =>
+        Kind == AcceleratorKind.Simd ? $"Simd: host SIMD row losses, {Accelerator.Name}" : $"{Kind}: {Accelerator.Name}";
 
     /// <inheritdoc/>
     public void Dispose()

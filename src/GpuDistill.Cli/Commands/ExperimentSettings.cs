@@ -16,7 +16,7 @@ internal class ExperimentSettings : CommandSettings
     public string? Out { get; init; }
 
     [CommandOption("--accelerator <KIND>")]
-    [Description("cpu, cuda, opencl or auto (default).")]
+    [Description("cpu, simd, cuda, opencl or auto (default).")]
     public string? Accelerator { get; init; }
 
     [CommandOption("--epochs <N>")]

@@ -1,4 +1,6 @@
+using System.Runtime.InteropServices;
 using GpuDistill.Accelerators;
+using GpuDistill.HostSimd;
 using GpuDistill.Interop;
 using GpuDistill.Rows;
 using GpuDistill.SoftmaxKL;
@@ -21,7 +23,7 @@ internal sealed record RowLossRequest<TParameters>(
 /// <summary>
 /// Autograd function over a fused row-loss kernel (student and teacher logits [B, C] in; per-row loss and the
 /// student's gradient out, in one launch). Moves the tensors to the device, launches, and sums the row losses in
-/// float64. Its apply arguments are (student, teacher, <see cref="RowLossRequest{TParameters}"/>).
+/// float64. On a <see cref="AcceleratorKind.Simd"/> device the losses the host backend covers run there instead. Its apply arguments are (student, teacher, <see cref="RowLossRequest{TParameters}"/>).
 /// </summary>
 /// <typeparam name="TSelf">The concrete function.</typeparam>
 /// <typeparam name="TParameters">The loss's launch scalars.</typeparam>
@@ -55,17 +57,28 @@ internal abstract class RowLossFunction<TSelf, TParameters> : FusedLossFunction<
         Tensor gradient = empty_like(s);
         using Tensor rowLoss = empty(p.Rows, ScalarType.Float32);
 
-        lock (device.LaunchLock)
+        if (device.UsesHostSimd && HostSimdRowLoss.Supports<TParameters>())
         {
-            using var ds = DeviceArray<float>.ForInput(device, s);
-            using var dt = DeviceArray<float>.ForInput(device, t);
-            using var dl = request.Labels is null ? null : DeviceArray<int>.ForInput(device, request.Labels);
-            using var dg = DeviceArray<float>.ForOutput(device, gradient);
-            using var dr = DeviceArray<float>.ForOutput(device, rowLoss);
-            Launch(device, ds.View, dt.View, dl?.View ?? default, dg.View, dr.View, p, request.Layout);
-            device.Accelerator.Synchronize();
-            dg.CopyToTensor();
-            dr.CopyToTensor();
+            // The host backend reads and writes the tensors' own memory on the calling threads: no views, no launch,
+            // no lock (calls share nothing).
+            HostSimdRowLoss.Run(MemoryMarshal.Cast<byte, float>(s.bytes), MemoryMarshal.Cast<byte, float>(t.bytes),
+                request.Labels is null ? default : MemoryMarshal.Cast<byte, int>(request.Labels.bytes),
+                MemoryMarshal.Cast<byte, float>(gradient.bytes), MemoryMarshal.Cast<byte, float>(rowLoss.bytes), p);
+        }
+        else
+        {
+            lock (device.LaunchLock)
+            {
+                using var ds = DeviceArray<float>.ForInput(device, s);
+                using var dt = DeviceArray<float>.ForInput(device, t);
+                using var dl = request.Labels is null ? null : DeviceArray<int>.ForInput(device, request.Labels);
+                using var dg = DeviceArray<float>.ForOutput(device, gradient);
+                using var dr = DeviceArray<float>.ForOutput(device, rowLoss);
+                Launch(device, ds.View, dt.View, dl?.View ?? default, dg.View, dr.View, p, request.Layout);
+                device.Accelerator.Synchronize();
+                dg.CopyToTensor();
+                dr.CopyToTensor();
+            }
         }
 
         double loss = RowLosses.Sum(rowLoss);

@@ -33,7 +33,7 @@ public sealed record Recipe
     /// <summary>Each student and method is trained once per seed.</summary>
     public IReadOnlyList<int> Seeds { get; init; } = [1, 2, 3];
 
-    /// <summary>cpu, cuda, opencl or auto.</summary>
+    /// <summary>cpu, simd, cuda, opencl or auto.</summary>
     public string Accelerator { get; init; } = "auto";
 }
 

@@ -81,8 +81,8 @@ public static class RecipeLoader
         if (recipe.Loss.JsdBeta is < 0 or > 1) Fail("loss.jsdBeta", "must be in [0, 1].");
         CheckSchedule(recipe.Training, "training", Fail);
         CheckSchedule(recipe.Teacher.Training, "teacher.training", Fail);
-        if (recipe.Accelerator.Split(':')[0].ToUpperInvariant() is not ("AUTO" or "CPU" or "CUDA" or "OPENCL"))
-            Fail("accelerator", $"'{recipe.Accelerator}' is not cpu, cuda, opencl or auto.");
+        if (recipe.Accelerator.Split(':')[0].ToUpperInvariant() is not ("AUTO" or "CPU" or "SIMD" or "CUDA" or "OPENCL"))
+            Fail("accelerator", $"'{recipe.Accelerator}' is not cpu, simd, cuda, opencl or auto.");
     }
 
     private static void CheckSchedule(ScheduleSection schedule, string key, Action<string, string> fail)

@@ -15,13 +15,19 @@ public sealed class TestDevices
     /// <summary>Every kind a fixture is instantiated for; absent ones are reported as skipped.</summary>
     public static IEnumerable<AcceleratorKind> Kinds => [AcceleratorKind.Cpu, AcceleratorKind.Cuda, AcceleratorKind.OpenCL];
 
+    /// <summary>
+    /// The kinds a loss-through-the-bridge fixture runs on: <see cref="Kinds"/> and the host SIMD backend, which only
+    /// the bridge dispatches to (its own row functions are tested directly in Kernels/SimdRowLossTests).
+    /// </summary>
+    public static IEnumerable<AcceleratorKind> BridgeKinds => [.. Kinds, AcceleratorKind.Simd];
+
     /// <summary>The shared device of <paramref name="kind"/>, or an ignored test when it is absent.</summary>
     public static ComputeDevice Get(AcceleratorKind kind)
     {
         lock (Opened)
         {
             if (Opened.TryGetValue(kind, out ComputeDevice? device)) return device;
-            if (!Present.Value.Any(d => d.Kind == kind))
+            if (kind != AcceleratorKind.Simd && !Present.Value.Any(d => d.Kind == kind))
             {
                 string present = string.Join(", ", Present.Value.Select(d => $"{d.Kind} '{d.Name}'"));
                 Assert.Ignore($"No {kind} accelerator on this machine (present: {present}).");

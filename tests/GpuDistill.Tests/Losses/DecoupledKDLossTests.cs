@@ -10,7 +10,7 @@ namespace GpuDistill.Tests.Losses;
 /// upstream 2.5, no teacher gradient, mdistiller's defaults, and agreement with mdistiller's formulation (binary
 /// masked sums, -1000 target mask) written in TorchSharp ops and differentiated by libtorch in float64.
 /// </summary>
-[TestFixtureSource(typeof(TestDevices), nameof(TestDevices.Kinds))]
+[TestFixtureSource(typeof(TestDevices), nameof(TestDevices.BridgeKinds))]
 public sealed class DecoupledKDLossTests(AcceleratorKind kind) : AcceleratorTestBase(kind)
 {
     private const double UpstreamGradient = 2.5;

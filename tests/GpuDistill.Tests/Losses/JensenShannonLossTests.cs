@@ -10,7 +10,7 @@ namespace GpuDistill.Tests.Losses;
 /// upstream 2.5, no teacher gradient, and agreement with the same math in TorchSharp ops (log M by logsumexp),
 /// differentiated by libtorch in float64.
 /// </summary>
-[TestFixtureSource(typeof(TestDevices), nameof(TestDevices.Kinds))]
+[TestFixtureSource(typeof(TestDevices), nameof(TestDevices.BridgeKinds))]
 public sealed class JensenShannonLossTests(AcceleratorKind kind) : AcceleratorTestBase(kind)
 {
     private const double UpstreamGradient = 2.5;

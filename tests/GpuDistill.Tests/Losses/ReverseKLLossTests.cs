@@ -10,7 +10,7 @@ namespace GpuDistill.Tests.Losses;
 /// student as 2.5 times the float64 reference gradient and the teacher not at all; and the loss and gradient agree
 /// with the same math written in TorchSharp ops (log_softmax) differentiated by libtorch in float64.
 /// </summary>
-[TestFixtureSource(typeof(TestDevices), nameof(TestDevices.Kinds))]
+[TestFixtureSource(typeof(TestDevices), nameof(TestDevices.BridgeKinds))]
 public sealed class ReverseKLLossTests(AcceleratorKind kind) : AcceleratorTestBase(kind)
 {
     private const double UpstreamGradient = 2.5;

@@ -11,7 +11,7 @@ namespace GpuDistill.Tests.Losses;
 /// <see cref="GpuDistill.Losses.SoftmaxKL"/> through TorchSharp autograd: values and gradients against the float64
 /// reference and against TorchSharp's own log_softmax + kl_div + cross_entropy composite.
 /// </summary>
-[TestFixtureSource(typeof(TestDevices), nameof(TestDevices.Kinds))]
+[TestFixtureSource(typeof(TestDevices), nameof(TestDevices.BridgeKinds))]
 public sealed class SoftmaxKLLossTests(AcceleratorKind kind) : AcceleratorTestBase(kind)
 {
     private const double UpstreamGradient = 2.5;
