@@ -219,8 +219,12 @@ public sealed class ComputeDevice : IDisposable
     /// </summary>
     private static CPUDevice DefaultCpuShape => new(4, 1, Environment.ProcessorCount);
 
-    private static Context CreateContext(CPUDevice cpuShape) =>
-        Context.Create(builder => builder.CPU(cpuShape).Cuda().OpenCL().EnableAlgorithms());
+    private static Context CreateContext(CPUDevice cpuShape)
+    {
+        // Driver-only machines have libcuda.so.1 but not libcuda.so, which ILGPU asks for.
+        CudaDriverLocator.Register();
+        return Context.Create(builder => builder.CPU(cpuShape).Cuda().OpenCL().EnableAlgorithms());
+    }
 
     private static AcceleratorKind KindOf(AcceleratorType type) => type switch
     {

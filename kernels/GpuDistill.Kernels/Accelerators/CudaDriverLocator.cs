@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Runtime.Loader;
 
-namespace GpuDistill.GpuBench;
+namespace GpuDistill.Accelerators;
 
 /// <summary>
 /// Lets ILGPU find the CUDA driver on machines that only have <c>libcuda.so.1</c>. ILGPU imports the driver as
