@@ -17,6 +17,22 @@ internal static class RelationLaunch
             throw new ArgumentException($"{name} has {view.Length} elements; expected {expected}.", name);
     }
 
+    /// <summary>
+    /// Checks the views of a student/teacher relation launch: B, Ds and Dt positive; student and gradient [B*Ds],
+    /// teacher [B*Dt], per-row loss [B].
+    /// </summary>
+    public static void RequirePairViews(ArrayView<float> student, ArrayView<float> teacher, ArrayView<float> gradient,
+        ArrayView<float> rowLoss, int batch, int studentWidth, int teacherWidth)
+    {
+        RequirePositive(batch, nameof(batch));
+        RequirePositive(studentWidth, nameof(studentWidth));
+        RequirePositive(teacherWidth, nameof(teacherWidth));
+        RequireLength(student, (long)batch * studentWidth, nameof(student));
+        RequireLength(teacher, (long)batch * teacherWidth, nameof(teacher));
+        RequireLength(gradient, (long)batch * studentWidth, nameof(gradient));
+        RequireLength(rowLoss, batch, nameof(rowLoss));
+    }
+
     /// <summary>Throws unless <paramref name="value"/> is positive.</summary>
     /// <param name="value">A dimension.</param>
     /// <param name="name">Its name.</param>

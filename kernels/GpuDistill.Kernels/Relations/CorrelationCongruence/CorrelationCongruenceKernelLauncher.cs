@@ -53,13 +53,7 @@ public sealed class CorrelationCongruenceKernelLauncher
     public void Run(ArrayView<float> student, ArrayView<float> teacher, ArrayView<float> gradient,
         ArrayView<float> rowLoss, int batch, int studentWidth, int teacherWidth, CorrelationKernelParameters p)
     {
-        RelationLaunch.RequirePositive(batch, nameof(batch));
-        RelationLaunch.RequirePositive(studentWidth, nameof(studentWidth));
-        RelationLaunch.RequirePositive(teacherWidth, nameof(teacherWidth));
-        RelationLaunch.RequireLength(student, (long)batch * studentWidth, nameof(student));
-        RelationLaunch.RequireLength(teacher, (long)batch * teacherWidth, nameof(teacher));
-        RelationLaunch.RequireLength(gradient, (long)batch * studentWidth, nameof(gradient));
-        RelationLaunch.RequireLength(rowLoss, batch, nameof(rowLoss));
+        RelationLaunch.RequirePairViews(student, teacher, gradient, rowLoss, batch, studentWidth, teacherWidth);
         int pairs = RelationLaunch.Threads(batch, batch, "batch");
         int entries = RelationLaunch.Threads(batch, studentWidth, nameof(student));
 

@@ -69,13 +69,7 @@ public sealed class RelationalAngleLauncher
     public void Run(ArrayView<float> student, ArrayView<float> teacher, ArrayView<float> gradient,
         ArrayView<float> rowLoss, int batch, int studentWidth, int teacherWidth)
     {
-        RelationLaunch.RequirePositive(batch, nameof(batch));
-        RelationLaunch.RequirePositive(studentWidth, nameof(studentWidth));
-        RelationLaunch.RequirePositive(teacherWidth, nameof(teacherWidth));
-        RelationLaunch.RequireLength(student, (long)batch * studentWidth, nameof(student));
-        RelationLaunch.RequireLength(teacher, (long)batch * teacherWidth, nameof(teacher));
-        RelationLaunch.RequireLength(gradient, (long)batch * studentWidth, nameof(gradient));
-        RelationLaunch.RequireLength(rowLoss, batch, nameof(rowLoss));
+        RelationLaunch.RequirePairViews(student, teacher, gradient, rowLoss, batch, studentWidth, teacherWidth);
         int count = RelationLaunch.Threads(batch, batch, "batch");
         int entries = RelationLaunch.Threads(batch, studentWidth, nameof(student));
         float scale = (float)(1.0 / ((double)batch * batch * batch));

@@ -56,12 +56,7 @@ public sealed class RelationalDistanceLauncher
     {
         if (batch < 2)
             throw new ArgumentOutOfRangeException(nameof(batch), batch, "batch must be at least 2: RKD compares pairs of examples.");
-        RelationLaunch.RequirePositive(studentWidth, nameof(studentWidth));
-        RelationLaunch.RequirePositive(teacherWidth, nameof(teacherWidth));
-        RelationLaunch.RequireLength(student, (long)batch * studentWidth, nameof(student));
-        RelationLaunch.RequireLength(teacher, (long)batch * teacherWidth, nameof(teacher));
-        RelationLaunch.RequireLength(gradient, (long)batch * studentWidth, nameof(gradient));
-        RelationLaunch.RequireLength(rowLoss, batch, nameof(rowLoss));
+        RelationLaunch.RequirePairViews(student, teacher, gradient, rowLoss, batch, studentWidth, teacherWidth);
         int pairs = RelationLaunch.Threads(batch, batch, "batch");
         int entries = RelationLaunch.Threads(batch, studentWidth, nameof(student));
 
