@@ -42,7 +42,7 @@ internal class ExperimentSettings : CommandSettings
     public string? Seeds { get; init; }
 
     [CommandOption("--students <LIST>")]
-    [Description("Comma-separated student models: small-cnn, mlp, teacher-cnn.")]
+    [Description("Comma-separated student models: small-cnn, mid-cnn, mlp, teacher-cnn.")]
     public string? Students { get; init; }
 
     [CommandOption("--student-layers <PATHS>")]

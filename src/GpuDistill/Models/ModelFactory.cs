@@ -7,11 +7,12 @@ public static class ModelFactory
         new(StringComparer.OrdinalIgnoreCase)
         {
             [TeacherCnn.ArchitectureName] = seed => new TeacherCnn(seed),
+            [MidCnn.ArchitectureName] = seed => new MidCnn(seed),
             [SmallCnn.ArchitectureName] = seed => new SmallCnn(seed),
             [Mlp.ArchitectureName] = seed => new Mlp(seed),
         };
 
-    /// <summary>The valid names: <c>"teacher-cnn"</c>, <c>"small-cnn"</c>, <c>"mlp"</c>.</summary>
+    /// <summary>The valid names: <c>"teacher-cnn"</c>, <c>"mid-cnn"</c>, <c>"small-cnn"</c>, <c>"mlp"</c>.</summary>
     public static IReadOnlyList<string> Names { get; } = [.. Builders.Keys];
 
     /// <summary>Builds the named architecture with weights drawn only from <paramref name="seed"/>.</summary>

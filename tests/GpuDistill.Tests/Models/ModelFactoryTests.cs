@@ -8,7 +8,7 @@ public sealed class ModelFactoryTests
 {
     [Test]
     public void NamesAreTheThreeArchitectures() =>
-        Assert.That(ModelFactory.Names, Is.EquivalentTo(new[] { "teacher-cnn", "small-cnn", "mlp" }));
+        Assert.That(ModelFactory.Names, Is.EquivalentTo(new[] { "teacher-cnn", "mid-cnn", "small-cnn", "mlp" }));
 
     [TestCase("teacher-cnn", typeof(TeacherCnn))]
     [TestCase("Teacher-CNN", typeof(TeacherCnn))]
