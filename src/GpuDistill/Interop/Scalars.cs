@@ -18,6 +18,9 @@ internal static class Scalars
     /// <summary>1.0, the default alpha of add and sub.</summary>
     public static Scalar One { get; } = 1.0.ToScalar();
 
+    /// <summary>-1.0, the alpha of a subtraction written as <c>a.add(b, MinusOne)</c> (sub has no alpha overload).</summary>
+    public static Scalar MinusOne { get; } = (-1.0).ToScalar();
+
     /// <summary>1 as an integer, for integer tensors (a floating alpha on an integer tensor is an error).</summary>
     public static Scalar OneInteger { get; } = 1L.ToScalar();
 }

@@ -14,7 +14,8 @@ public static partial class Losses
     /// <remarks>
     /// Computed by the fused relation kernels (loss-spec 3.1) in O(B^3 + B^2 D) time and O(B^2 + B D) memory: the
     /// angles come from the B x B Gram matrix of the batch-centred embeddings, never as a B x B x B or B x B x D
-    /// tensor. <c>loss.backward()</c> gives the student its gradient times the upstream gradient and the teacher
+    /// tensor. On a host <c>simd</c> device <see cref="RelationComposites"/> computes it with libtorch instead
+    /// (faster on a CPU, but it does materialise both tensors). <c>loss.backward()</c> gives the student its gradient times the upstream gradient and the teacher
     /// nothing. Student and teacher may have different widths. With B &lt; 3 every angle is 0 or 1 in both, so the
     /// loss is 0. Two identical student examples make e_j - e_i = 0, where normalize divides by its eps: their
     /// gradient is of order 1e12 / B^2 (finite; PyTorch's is the same). RepDistiller weights it 50.
@@ -29,6 +30,9 @@ public static partial class Losses
         // Not disposed here: autograd and the caller's dispose scope own the flattened views.
         Tensor flatStudent = student.flatten(1);
         Tensor flatTeacher = teacher.flatten(1);
-        return RelationalAngleFunction.apply(flatStudent, flatTeacher, new RelationalRequest(device ?? ComputeDevice.Default));
+        ComputeDevice target = device ?? ComputeDevice.Default;
+        return target.UsesHostSimd
+            ? RelationComposites.RelationalAngle(flatStudent, flatTeacher)
+            : RelationalAngleFunction.apply(flatStudent, flatTeacher, new RelationalRequest(target));
     }
 }

@@ -13,7 +13,7 @@ public static partial class Losses
     /// distance.
     /// </summary>
     /// <remarks>
-    /// Computed by the fused relation kernels (loss-spec 3.1); <c>loss.backward()</c> gives the student its gradient
+    /// Computed by the fused relation kernels (on a host <c>simd</c> device by <see cref="RelationComposites"/>, libtorch GEMMs) (loss-spec 3.1); <c>loss.backward()</c> gives the student its gradient
     /// times the upstream gradient and the teacher nothing; pairs closer than 1e-6 (the clamp) pass no gradient.
     /// Student and teacher may have different widths. RepDistiller weights it 25 (plus 50 times the angle term).
     /// </remarks>
@@ -28,6 +28,9 @@ public static partial class Losses
         // Not disposed here: autograd and the caller's dispose scope own the flattened views.
         Tensor flatStudent = student.flatten(1);
         Tensor flatTeacher = teacher.flatten(1);
-        return RelationalDistanceFunction.apply(flatStudent, flatTeacher, new RelationalRequest(device ?? ComputeDevice.Default));
+        ComputeDevice target = device ?? ComputeDevice.Default;
+        return target.UsesHostSimd
+            ? RelationComposites.RelationalDistance(flatStudent, flatTeacher)
+            : RelationalDistanceFunction.apply(flatStudent, flatTeacher, new RelationalRequest(target));
     }
 }

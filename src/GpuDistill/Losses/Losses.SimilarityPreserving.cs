@@ -12,7 +12,7 @@ public static partial class Losses
     /// batch's Gram matrix F F^T of flattened features with each row L2-normalised (eps 1e-12).
     /// </summary>
     /// <remarks>
-    /// Computed by the fused relation kernels (loss-spec 3.2); <c>loss.backward()</c> gives the student
+    /// Computed by the fused relation kernels (on a host <c>simd</c> device by <see cref="RelationComposites"/>, libtorch GEMMs) (loss-spec 3.2); <c>loss.backward()</c> gives the student
     /// ((dG + dG^T) F) times the upstream gradient and the teacher nothing. Student and teacher may have different
     /// feature widths: only their B x B Gram matrices meet. An all-zero student example has a zero Gram row, which
     /// the eps turns into G / 1e-12: its gradient is then of order 1e12 (finite; PyTorch's is the same).
@@ -28,6 +28,9 @@ public static partial class Losses
         // Not disposed here: autograd and the caller's dispose scope own the flattened views.
         Tensor flatStudent = student.flatten(1);
         Tensor flatTeacher = teacher.flatten(1);
-        return SimilarityPreservingFunction.apply(flatStudent, flatTeacher, new RelationalRequest(device ?? ComputeDevice.Default));
+        ComputeDevice target = device ?? ComputeDevice.Default;
+        return target.UsesHostSimd
+            ? RelationComposites.SimilarityPreserving(flatStudent, flatTeacher)
+            : SimilarityPreservingFunction.apply(flatStudent, flatTeacher, new RelationalRequest(target));
     }
 }

@@ -11,7 +11,8 @@ namespace GpuDistill.Training;
 public static class LossCatalog
 {
     /// <summary>Term names <see cref="CreateTerm"/> knows.</summary>
-    public static IReadOnlyList<string> TermNames { get; } = ["ce", "kd", "reverse-kl", "jsd", "dkd", "fitnets", "at", "at-paper", "nst", "pkt"];
+    public static IReadOnlyList<string> TermNames { get; } = ["ce", "kd", "reverse-kl", "jsd", "dkd", "fitnets", "at", "at-paper", "nst", "pkt",
+        "sp", "rkd-distance", "rkd-angle", "fsp", "cc", "irg"];
 
     /// <summary>The built-in methods and their weighted terms (RepDistiller/mdistiller weights).</summary>
     public static IReadOnlyDictionary<string, string> Methods { get; } = new Dictionary<string, string>
@@ -25,6 +26,11 @@ public static class LossCatalog
         ["at"] = "at:1000,ce:1",
         ["nst"] = "nst:50,ce:1",
         ["pkt"] = "pkt:30000,ce:1",
+        ["sp"] = "sp:3000,ce:1",
+        ["rkd"] = "rkd-distance:25,rkd-angle:50,ce:1",
+        ["fsp"] = "fsp:50,ce:1",
+        ["cc"] = "cc:0.02,ce:1",
+        ["irg"] = "irg:1,ce:1",
     };
 
     /// <summary>Creates one term.</summary>
@@ -46,6 +52,12 @@ public static class LossCatalog
             "at-paper" => new AttentionTransferTerm(settings, AttentionTransferForm.Paper),
             "nst" => new NeuronSelectivityTransferTerm(settings),
             "pkt" => new ProbabilisticKnowledgeTransferTerm(settings),
+            "sp" => new SimilarityPreservingTerm(settings),
+            "rkd-distance" => new RelationalDistanceTerm(settings),
+            "rkd-angle" => new RelationalAngleTerm(settings),
+            "fsp" => new FlowMatrixTerm(settings),
+            "cc" => new CorrelationCongruenceTerm(settings),
+            "irg" => new InstanceRelationGraphTerm(settings),
             _ => throw new ArgumentException($"Unknown loss term '{name}'; known: {string.Join(", ", TermNames)}.", nameof(name)),
         };
     }

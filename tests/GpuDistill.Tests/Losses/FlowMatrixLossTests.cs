@@ -12,7 +12,7 @@ namespace GpuDistill.Tests.Losses;
 /// float64 reference gradients (through the pooling), the teacher none; and loss and gradients agree with the same
 /// math in TorchSharp ops (adaptive_avg_pool2d, bmm) in float64, also where the pooling windows overlap.
 /// </summary>
-[TestFixtureSource(typeof(TestDevices), nameof(TestDevices.Kinds))]
+[TestFixtureSource(typeof(TestDevices), nameof(TestDevices.BridgeKinds))]
 public sealed class FlowMatrixLossTests(AcceleratorKind kind) : AcceleratorTestBase(kind)
 {
     private const double UpstreamGradient = 2.5;

@@ -11,7 +11,7 @@ namespace GpuDistill.Tests.Losses;
 /// TorchSharp autograd: upstream gradient 2.5 against the float64 references and against the same math in TorchSharp
 /// ops (which materialises B x B x D and B x B x B); the angle loss also at B = 256, D = 512.
 /// </summary>
-[TestFixtureSource(typeof(TestDevices), nameof(TestDevices.Kinds))]
+[TestFixtureSource(typeof(TestDevices), nameof(TestDevices.BridgeKinds))]
 public sealed class RelationalLossTests(AcceleratorKind kind) : AcceleratorTestBase(kind)
 {
     private const double UpstreamGradient = 2.5;

@@ -11,7 +11,7 @@ namespace GpuDistill.Tests.Losses;
 /// reaches the student as 2.5 times the float64 reference gradient and the teacher not at all; loss and gradient
 /// agree with the same math in TorchSharp ops differentiated by libtorch in float64.
 /// </summary>
-[TestFixtureSource(typeof(TestDevices), nameof(TestDevices.Kinds))]
+[TestFixtureSource(typeof(TestDevices), nameof(TestDevices.BridgeKinds))]
 public sealed class SimilarityPreservingLossTests(AcceleratorKind kind) : AcceleratorTestBase(kind)
 {
     private const double UpstreamGradient = 2.5;

@@ -20,11 +20,7 @@ public sealed class AttentionTransferTerm(LossSettings settings, AttentionTransf
     public override string Name => form == AttentionTransferForm.Paper ? "at-paper" : "at";
 
     /// <inheritdoc/>
-    protected override IReadOnlyList<string> DefaultLayers(DistillModel model)
-    {
-        ArgumentNullException.ThrowIfNull(model);
-        return model.FeatureLayers;
-    }
+    protected override IReadOnlyList<string> DefaultLayers(DistillModel model) => LayerChoice.All(model);
 
     /// <inheritdoc/>
     protected override Tensor PairLoss(int index, Tensor student, Tensor teacher) =>

@@ -37,7 +37,7 @@ public sealed class FitNetsTerm(LossSettings settings) : PairedFeatureTerm(setti
     public void Dispose() => adapter?.Dispose();
 
     /// <inheritdoc/>
-    protected override IReadOnlyList<string> DefaultLayers(DistillModel model) => MiddleLayer(model);
+    protected override IReadOnlyList<string> DefaultLayers(DistillModel model) => LayerChoice.Middle(model);
 
     /// <inheritdoc/>
     protected override Tensor PairLoss(int index, Tensor student, Tensor teacher)

@@ -14,11 +14,7 @@ public sealed class NeuronSelectivityTransferTerm(LossSettings settings) : Paire
     public override string Name => "nst";
 
     /// <inheritdoc/>
-    protected override IReadOnlyList<string> DefaultLayers(DistillModel model)
-    {
-        ArgumentNullException.ThrowIfNull(model);
-        return model.FeatureLayers;
-    }
+    protected override IReadOnlyList<string> DefaultLayers(DistillModel model) => LayerChoice.All(model);
 
     /// <inheritdoc/>
     protected override Tensor PairLoss(int index, Tensor student, Tensor teacher) =>

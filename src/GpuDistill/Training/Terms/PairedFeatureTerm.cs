@@ -25,20 +25,8 @@ public abstract class PairedFeatureTerm(LossSettings settings) : IFeatureTerm
     public IReadOnlyList<string> TeacherLayers { get; private set; } = [];
 
     /// <inheritdoc/>
-    public void Bind(DistillModel student, DistillModel teacher)
-    {
-        ArgumentNullException.ThrowIfNull(student);
-        ArgumentNullException.ThrowIfNull(teacher);
-        ArgumentNullException.ThrowIfNull(settings);
-        IReadOnlyList<string> s = settings.StudentLayers is { Count: > 0 } chosenS ? chosenS : DefaultLayers(student);
-        IReadOnlyList<string> t = settings.TeacherLayers is { Count: > 0 } chosenT ? chosenT : DefaultLayers(teacher);
-        if (s.Count != t.Count)
-            throw new ArgumentException(
-                $"Loss term '{Name}' pairs student and teacher layers by position, but got {s.Count} student layers ({string.Join(", ", s)}) and {t.Count} teacher layers ({string.Join(", ", t)}); name them with --student-layers and --teacher-layers.",
-                nameof(teacher));
-        StudentLayers = s;
-        TeacherLayers = t;
-    }
+    public void Bind(DistillModel student, DistillModel teacher) =>
+        (StudentLayers, TeacherLayers) = LayerChoice.Resolve(Name, settings, student, teacher, DefaultLayers);
 
     /// <inheritdoc/>
     public Tensor Compute(TermInputs inputs)
@@ -63,11 +51,4 @@ public abstract class PairedFeatureTerm(LossSettings settings) : IFeatureTerm
     /// <param name="student">The student's capture.</param>
     /// <param name="teacher">The teacher's capture (detached).</param>
     protected abstract Tensor PairLoss(int index, Tensor student, Tensor teacher);
-
-    /// <summary>The middle one of the model's feature layers (FitNets' hint layer).</summary>
-    protected static IReadOnlyList<string> MiddleLayer(DistillModel model)
-    {
-        ArgumentNullException.ThrowIfNull(model);
-        return [model.FeatureLayers[model.FeatureLayers.Count / 2]];
-    }
 }

@@ -15,11 +15,7 @@ public sealed class ProbabilisticKnowledgeTransferTerm(LossSettings settings) : 
     public override string Name => "pkt";
 
     /// <inheritdoc/>
-    protected override IReadOnlyList<string> DefaultLayers(DistillModel model)
-    {
-        ArgumentNullException.ThrowIfNull(model);
-        return [model.EmbeddingLayer];
-    }
+    protected override IReadOnlyList<string> DefaultLayers(DistillModel model) => LayerChoice.Embedding(model);
 
     /// <inheritdoc/>
     protected override Tensor PairLoss(int index, Tensor student, Tensor teacher) =>

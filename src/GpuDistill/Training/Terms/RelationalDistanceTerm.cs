@@ -1,0 +1,23 @@
+using GpuDistill.Models;
+using static TorchSharp.torch;
+
+namespace GpuDistill.Training.Terms;
+
+/// <summary>
+/// RKD's distance-wise term (Park et al. 2019; loss-spec 3.1): the student's pairwise distances over the batch,
+/// normalised by their mean, match the teacher's (Huber). Default layer: the embedding each classifier head reads
+/// (RepDistiller's <c>feat[-1]</c>). The method <c>rkd</c> weights it 25 next to the angle term's 50.
+/// </summary>
+/// <param name="settings">Layers named by the user, if any.</param>
+public sealed class RelationalDistanceTerm(LossSettings settings) : PairedFeatureTerm(settings)
+{
+    /// <inheritdoc/>
+    public override string Name => "rkd-distance";
+
+    /// <inheritdoc/>
+    protected override IReadOnlyList<string> DefaultLayers(DistillModel model) => LayerChoice.Embedding(model);
+
+    /// <inheritdoc/>
+    protected override Tensor PairLoss(int index, Tensor student, Tensor teacher) =>
+        Losses.RelationalDistance(student, teacher);
+}
