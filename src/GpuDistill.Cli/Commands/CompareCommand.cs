@@ -14,8 +14,12 @@ internal sealed class CompareCommand : Command<CompareCommand.Settings>
     internal sealed class Settings : ExperimentSettings
     {
         [CommandOption("--methods <LIST>")]
-        [Description("Comma-separated methods: none, kd, reverse-kl, jsd, dkd, fitnets (default: none,kd,reverse-kl,jsd,dkd).")]
+        [Description("Comma-separated offline methods: none, kd, reverse-kl, jsd, dkd, fitnets, at, nst, pkt, sp, rkd, fsp, cc, irg (default: none,kd,reverse-kl,jsd,dkd).")]
         public string? Methods { get; init; }
+
+        [CommandOption("--schemes <LIST>")]
+        [Description("Comma-separated training schemes to add as rows: dml, byot, born-again, takd, multi-teacher.")]
+        public string? Schemes { get; init; }
     }
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
@@ -27,6 +31,8 @@ internal sealed class CompareCommand : Command<CompareCommand.Settings>
             if (!names.Contains("none")) names = ["none", .. names];
             recipe = recipe with { Methods = names.Select(BuiltInRecipes.Method).ToArray() };
         }
+        if (settings.Schemes is not null)
+            recipe = recipe with { Schemes = settings.Schemes.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) };
         return RecipeRunner.Run(recipe, settings.Out ?? Path.Combine("runs", "compare"), settings.Resume, cancellationToken);
     }
 }

@@ -5,7 +5,8 @@ using Spectre.Console.Cli;
 
 namespace GpuDistill.Cli.Commands;
 
-/// <summary><c>gpudistill distill --method kd</c>: one method (or a custom weighted loss) on one student.</summary>
+/// <summary><c>gpudistill distill --method kd</c>: one method (or a custom weighted loss, or a training scheme with
+/// <c>--scheme</c>) on one student.</summary>
 internal sealed class DistillCommand : Command<DistillCommand.Settings>
 {
     internal sealed class Settings : ExperimentSettings
@@ -13,6 +14,10 @@ internal sealed class DistillCommand : Command<DistillCommand.Settings>
         [CommandOption("-m|--method <METHOD>")]
         [Description("A built-in method: none, kd, reverse-kl, jsd, dkd, fitnets (default kd).")]
         public string Method { get; init; } = "kd";
+
+        [CommandOption("--scheme <SCHEME>")]
+        [Description("A training scheme instead of an offline method: dml, byot, born-again, takd, multi-teacher.")]
+        public string? Scheme { get; init; }
 
         [CommandOption("--loss <TERMS>")]
         [Description("Weighted named terms instead of the method's, e.g. kd:0.9,ce:0.1.")]
@@ -31,8 +36,9 @@ internal sealed class DistillCommand : Command<DistillCommand.Settings>
         Recipe defaults = settings.Apply(BuiltInRecipes.Compare(settings.Data));
         Recipe recipe = defaults with
         {
-            Name = $"distill-{method.Name}",
-            Methods = [method],
+            Name = settings.Scheme is null ? $"distill-{method.Name}" : $"distill-{settings.Scheme}",
+            Methods = settings.Scheme is null ? [method] : [],
+            Schemes = settings.Scheme is null ? [] : [settings.Scheme],
             Students = [settings.Student],
             Seeds = settings.Seeds is null ? [1] : defaults.Seeds,
         };

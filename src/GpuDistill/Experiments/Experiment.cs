@@ -1,6 +1,7 @@
 using System.Text.Json;
 using GpuDistill.Accelerators;
 using GpuDistill.Data;
+using GpuDistill.Experiments.Schemes;
 using GpuDistill.Models;
 using GpuDistill.Training;
 using GpuDistill.Training.Terms;
@@ -8,8 +9,8 @@ using GpuDistill.Training.Terms;
 namespace GpuDistill.Experiments;
 
 /// <summary>
-/// Runs a recipe: trains (or reuses) the teacher, then every student with every method and seed, each resumable
-/// from its last completed epoch, and writes the results with the exact recipe beside them.
+/// Runs a recipe: trains (or reuses) the teacher, then every student with every method (offline) and scheme and
+/// every seed, each resumable from its last completed epoch, and writes the results with the exact recipe beside them.
 /// </summary>
 /// <param name="recipe">What to run.</param>
 /// <param name="outputDirectory">Where the teacher, checkpoints and results go.</param>
@@ -31,21 +32,18 @@ public sealed class Experiment(Recipe recipe, string outputDirectory, IProgress<
         log($"teacher outputs: {(teacherOutputs.IsCached ? "computed once and cached" : "computed live each step")}" +
             (teacherOutputs.FeatureShapes.Count == 0 ? "" : $", with layers {string.Join(", ", teacherOutputs.FeatureShapes.Keys)}"));
 
+        var context = new SchemeContext(recipe, train, test, teacher, teacherOutputs, outputDirectory, resume, progress, log, cancellationToken);
+        IScheme[] schemes = [.. recipe.Methods.Select(m => (IScheme)new OfflineScheme(m)),
+            .. recipe.Schemes.Select(name => SchemeCatalog.Create(name, recipe.SchemeSettings))];
         var runs = new List<MethodRun>();
         foreach (string student in recipe.Students)
         {
-            foreach (MethodSection method in recipe.Methods)
+            foreach (IScheme scheme in schemes)
             {
                 foreach (int seed in recipe.Seeds)
                 {
-                    string name = $"{method.Name}/{student}/seed{seed}";
-                    // A fresh loss per run: terms with learned adapters build them for their run.
-                    WeightedLoss loss = LossCatalog.Parse(method.Loss, recipe.Loss);
-                    using DistillModel model = ModelFactory.Create(student, seed);
-                    var trainer = new Trainer(recipe.Training.ToOptions(seed, recipe.Data.Augment), progress);
-                    TrainingRun run = trainer.Fit(name, model, loss, train, test, loss.NeedsTeacher ? teacherOutputs : null,
-                        Path.Combine(outputDirectory, "checkpoints", method.Name, student, $"seed{seed}"), resume, cancellationToken);
-                    runs.Add(new MethodRun(method.Name, student, run));
+                    foreach (SchemeRow row in scheme.Run(context, student, seed))
+                        runs.Add(new MethodRun(row.Role.Length == 0 ? scheme.Name : $"{scheme.Name} ({row.Role})", student, row.Run, row.Note));
                 }
             }
         }
@@ -148,7 +146,7 @@ public sealed class Experiment(Recipe recipe, string outputDirectory, IProgress<
                 group.Sum(r => r.Run.Epochs.Sum(e => e.Split.BackwardAndStep)) / epochs);
             TrainingRun first = group.First().Run;
             rows.Add(new SummaryRow(group.Key.Method, group.Key.Student, first.Loss, accuracies.Length, mean, std, gap,
-                first.Parameters, group.Average(r => r.Run.TrainSeconds), split, first.AdapterParameters));
+                first.Parameters, group.Average(r => r.Run.TrainSeconds), split, first.AdapterParameters, group.First().Note));
         }
         return rows;
     }

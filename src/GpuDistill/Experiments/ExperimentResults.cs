@@ -17,7 +17,8 @@ public sealed record ExperimentResults(string Name, string Data, string Machine,
 /// <param name="Method">Method name.</param>
 /// <param name="Student">Student architecture.</param>
 /// <param name="Run">The run.</param>
-public sealed record MethodRun(string Method, string Student, TrainingRun Run);
+/// <param name="Note">A remark on the row (e.g. the cost of a self-distillation exit); null for none.</param>
+public sealed record MethodRun(string Method, string Student, TrainingRun Run, string? Note = null);
 
 /// <summary>A method on a student, over its seeds.</summary>
 /// <param name="Method">Method name.</param>
@@ -31,9 +32,10 @@ public sealed record MethodRun(string Method, string Student, TrainingRun Run);
 /// <param name="TrainSeconds">Mean training time of one run.</param>
 /// <param name="StepSplit">Mean seconds per epoch in each part of the step.</param>
 /// <param name="AdapterParameters">Parameters of learned adapters trained with the student (not deployed).</param>
+/// <param name="Note">A remark on the row, from its first seed; null for none.</param>
 public sealed record SummaryRow(string Method, string Student, string Loss, int Seeds, double MeanAccuracy,
     double StdAccuracy, double? GapRecovered, long Parameters, double TrainSeconds, StepTimeSplit StepSplit,
-    long AdapterParameters = 0)
+    long AdapterParameters = 0, string? Note = null)
 {
     /// <summary>Parameters as shown in tables: the student's, plus learned adapters' when there are any.</summary>
     public string ParametersText => AdapterParameters == 0

@@ -24,6 +24,12 @@ public sealed record Recipe
     public IReadOnlyList<MethodSection> Methods { get; init; } =
         [.. LossCatalog.Methods.Select(m => new MethodSection { Name = m.Key, Loss = m.Value })];
 
+    /// <summary>Training schemes run besides the offline methods: dml, byot, born-again, takd, multi-teacher.</summary>
+    public IReadOnlyList<string> Schemes { get; init; } = [];
+
+    /// <summary>The schemes' settings.</summary>
+    public SchemeSection SchemeSettings { get; init; } = new();
+
     /// <summary>Temperature and per-term parameters shared by the methods.</summary>
     public LossSettings Loss { get; init; } = new();
 
@@ -99,4 +105,24 @@ public sealed record MethodSection
 
     /// <summary>Weighted named terms, e.g. <c>kd:0.9,ce:0.1</c>.</summary>
     public string Loss { get; init; } = "";
+}
+
+/// <summary>Settings of the training schemes.</summary>
+public sealed record SchemeSection
+{
+    /// <summary>Peers trained together by <c>dml</c> (&gt;= 2).</summary>
+    public int Peers { get; init; } = 2;
+
+    /// <summary>Generations after the first in <c>born-again</c> (&gt;= 1).</summary>
+    public int Generations { get; init; } = 2;
+
+    /// <summary>The teacher assistant's architecture in <c>takd</c>.</summary>
+    public string Assistant { get; init; } = "mid-cnn";
+
+    /// <summary>Teachers added to the recipe's one in <c>multi-teacher</c>: architectures, each trained alone with
+    /// seed 1 and the students' schedule.</summary>
+    public IReadOnlyList<string> ExtraTeachers { get; init; } = ["mid-cnn"];
+
+    /// <summary>How <c>multi-teacher</c> weighs its teachers: <c>confidence</c> (per example) or <c>equal</c>.</summary>
+    public string TeacherWeighting { get; init; } = "confidence";
 }

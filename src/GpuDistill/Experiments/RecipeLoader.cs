@@ -62,7 +62,21 @@ public static class RecipeLoader
             if (!ModelFactory.Names.Contains(s, StringComparer.OrdinalIgnoreCase))
                 Fail("students", $"unknown model '{s}'; known: {string.Join(", ", ModelFactory.Names)}.");
         }
-        if (recipe.Methods.Count == 0) Fail("methods", "list at least one method.");
+        if (recipe.Methods.Count == 0 && recipe.Schemes.Count == 0) Fail("methods", "list at least one method or scheme.");
+        foreach (string scheme in recipe.Schemes)
+        {
+            if (!Schemes.SchemeCatalog.Names.Contains(scheme, StringComparer.Ordinal))
+                Fail("schemes", $"unknown scheme '{scheme}'; known: {string.Join(", ", Schemes.SchemeCatalog.Names)}.");
+        }
+        if (recipe.SchemeSettings.Peers < 2) Fail("schemeSettings.peers", "must be 2 or more.");
+        if (recipe.SchemeSettings.Generations < 1) Fail("schemeSettings.generations", "must be 1 or more.");
+        foreach (string model in recipe.SchemeSettings.ExtraTeachers.Append(recipe.SchemeSettings.Assistant))
+        {
+            if (!ModelFactory.Names.Contains(model, StringComparer.OrdinalIgnoreCase))
+                Fail("schemeSettings", $"unknown model '{model}'; known: {string.Join(", ", ModelFactory.Names)}.");
+        }
+        if (recipe.SchemeSettings.TeacherWeighting is not ("confidence" or "equal"))
+            Fail("schemeSettings.teacherWeighting", "must be confidence or equal.");
         foreach (MethodSection m in recipe.Methods)
         {
             if (string.IsNullOrWhiteSpace(m.Name)) Fail("methods", "every method needs a name.");

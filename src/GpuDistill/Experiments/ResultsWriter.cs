@@ -55,13 +55,23 @@ public static class ResultsWriter
                 $"| {r.Method} | {r.Student} | `{r.Loss}` | {r.Seeds} | {r.MeanAccuracy * 100:F2}% ± {r.StdAccuracy * 100:F2} | {gap} | {r.ParametersText} | {r.TrainSeconds:F0} s |");
         }
         sb.AppendLine();
-        sb.AppendLine("Gap recovered = (method − student alone) / (teacher − student alone), on mean accuracies.");
+        sb.AppendLine("Gap recovered = (method − student alone) / (teacher − student alone), on mean accuracies. Scheme rows");
+        sb.AppendLine("name their role in brackets (a peer, a generation, an exit); an ensemble's train time is its members' total.");
         sb.AppendLine();
+        SummaryRow[] noted = [.. results.Summary.Where(r => r.Note is not null)];
+        if (noted.Length > 0)
+        {
+            sb.AppendLine("## Notes");
+            sb.AppendLine();
+            foreach (SummaryRow r in noted) sb.AppendLine(CultureInfo.InvariantCulture, $"- {r.Method} / {r.Student}: {r.Note}");
+            sb.AppendLine();
+        }
         sb.AppendLine("## Time per epoch, by part of the training step (mean over seeds)");
         sb.AppendLine();
         sb.AppendLine("| method | student | teacher forward | student forward | loss terms | backward + step | total |");
         sb.AppendLine("|---|---|---|---|---|---|---|");
-        foreach (SummaryRow r in results.Summary)
+        // Ensembles are not trained themselves: they have no step.
+        foreach (SummaryRow r in results.Summary.Where(r => r.StepSplit.Total > 0))
         {
             StepTimeSplit s = r.StepSplit;
             sb.AppendLine(CultureInfo.InvariantCulture,

@@ -12,7 +12,7 @@ public static class LossCatalog
 {
     /// <summary>Term names <see cref="CreateTerm"/> knows.</summary>
     public static IReadOnlyList<string> TermNames { get; } = ["ce", "kd", "reverse-kl", "jsd", "dkd", "fitnets", "at", "at-paper", "nst", "pkt",
-        "sp", "rkd-distance", "rkd-angle", "fsp", "cc", "irg"];
+        "sp", "rkd-distance", "rkd-angle", "fsp", "cc", "irg", "dml", "byot"];
 
     /// <summary>The built-in methods and their weighted terms (RepDistiller/mdistiller weights).</summary>
     public static IReadOnlyDictionary<string, string> Methods { get; } = new Dictionary<string, string>
@@ -58,6 +58,8 @@ public static class LossCatalog
             "fsp" => new FlowMatrixTerm(settings),
             "cc" => new CorrelationCongruenceTerm(settings),
             "irg" => new InstanceRelationGraphTerm(settings),
+            "dml" => new MutualLearningTerm(),
+            "byot" => new SelfDistillationTerm(settings),
             _ => throw new ArgumentException($"Unknown loss term '{name}'; known: {string.Join(", ", TermNames)}.", nameof(name)),
         };
     }

@@ -30,4 +30,8 @@ public sealed record LossSettings
 
     /// <summary>Exponent p of attention maps (sum over channels of |f|^p).</summary>
     public double AttentionP { get; init; } = 2.0;
+
+    /// <summary>How <c>multi-kd</c> weighs its teachers: <c>confidence</c> (each teacher's probability of the true
+    /// label, per example) or <c>equal</c>.</summary>
+    public string TeacherWeighting { get; init; } = "confidence";
 }

@@ -21,6 +21,7 @@ public sealed class TeacherOutputs : IDisposable
     private readonly Dictionary<string, float[]>? featureCache;
     private readonly FeatureCapture? liveCapture;
     private readonly int classes;
+    private IReadOnlyList<TeacherOutputs> companions = [];
 
     private TeacherOutputs(DistillModel teacher, int classes, IReadOnlyDictionary<string, long[]> shapes,
         float[]? logitCache, Dictionary<string, float[]>? featureCache, FeatureCapture? liveCapture)
@@ -41,6 +42,28 @@ public sealed class TeacherOutputs : IDisposable
 
     /// <summary>The layers available to feature terms, with one sample's shape [1, ...] each.</summary>
     public IReadOnlyDictionary<string, long[]> FeatureShapes { get; }
+
+    /// <summary>All teachers of a multi-teacher run, this one first (just this one otherwise).</summary>
+    public IReadOnlyList<DistillModel> Models => [Model, .. companions.Select(c => c.Model)];
+
+    /// <summary>
+    /// Prepares the outputs of several teachers for <paramref name="train"/>: the first one's logits and layers as
+    /// <see cref="Create"/> does, and every teacher's logits stacked [K, B, C] in <see cref="TeacherBatch.EnsembleLogits"/>.
+    /// </summary>
+    /// <param name="teachers">The trained teachers (K &gt;= 1); each is put in eval mode and never gets a gradient.</param>
+    /// <param name="train">The training set.</param>
+    /// <param name="cache">Compute everything now (only right when batches are not augmented).</param>
+    /// <param name="layers">Layers of the first teacher that feature terms read.</param>
+    /// <returns>The source of teacher outputs.</returns>
+    public static TeacherOutputs CreateEnsemble(IReadOnlyList<DistillModel> teachers, ImageDataset train, bool cache,
+        IReadOnlyCollection<string>? layers = null)
+    {
+        ArgumentNullException.ThrowIfNull(teachers);
+        if (teachers.Count == 0) throw new ArgumentException("At least one teacher is needed.", nameof(teachers));
+        TeacherOutputs first = Create(teachers[0], train, cache, layers);
+        first.companions = [.. teachers.Skip(1).Select(t => Create(t, train, cache))];
+        return first;
+    }
 
     /// <summary>Prepares the teacher's outputs for <paramref name="train"/>.</summary>
     /// <param name="teacher">The trained teacher; it is put in eval mode and never gets a gradient.</param>
@@ -93,19 +116,28 @@ public sealed class TeacherOutputs : IDisposable
                 foreach (string layer in liveCapture.Layers) features[layer] = liveCapture[layer].alias();
                 liveCapture.Clear();
             }
-            return new TeacherBatch(logits, features);
+            return WithEnsemble(new TeacherBatch(logits, features), batch);
         }
         var cached = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         foreach ((string layer, float[] values) in featureCache!)
             cached[layer] = Gather(values, FeatureShapes[layer], batch);
-        return new TeacherBatch(Gather(logitCache, [1, classes], batch), cached);
+        return WithEnsemble(new TeacherBatch(Gather(logitCache, [1, classes], batch), cached), batch);
     }
+
+    private TeacherBatch WithEnsemble(TeacherBatch own, ImageBatch batch) =>
+        companions.Count == 0
+            ? own
+            : own with { EnsembleLogits = stack([own.Logits, .. companions.Select(c => c.Get(batch).Logits)]) };
 
     /// <summary>The teacher's logits [B, C] for <paramref name="batch"/>, detached.</summary>
     public Tensor Logits(ImageBatch batch) => Get(batch).Logits;
 
     /// <summary>Removes the live capture's hooks from the teacher.</summary>
-    public void Dispose() => liveCapture?.Dispose();
+    public void Dispose()
+    {
+        liveCapture?.Dispose();
+        foreach (TeacherOutputs companion in companions) companion.Dispose();
+    }
 
     private static Dictionary<string, long[]> ProbeShapes(DistillModel teacher, ImageDataset train, FeatureCapture capture)
     {
@@ -169,4 +201,5 @@ public sealed class TeacherOutputs : IDisposable
 /// <summary>The teacher's outputs for one batch.</summary>
 /// <param name="Logits">Logits [B, C], detached.</param>
 /// <param name="Features">Captured layers by path, detached.</param>
-public sealed record TeacherBatch(Tensor Logits, IReadOnlyDictionary<string, Tensor> Features);
+/// <param name="EnsembleLogits">Every teacher's logits [K, B, C], detached, when there are several; null otherwise.</param>
+public sealed record TeacherBatch(Tensor Logits, IReadOnlyDictionary<string, Tensor> Features, Tensor? EnsembleLogits = null);

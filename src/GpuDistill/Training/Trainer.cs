@@ -11,9 +11,16 @@ using static TorchSharp.torch.nn;
 namespace GpuDistill.Training;
 
 /// <summary>
-/// Trains one model with a weighted loss: SGD (Nesterov) with a cosine schedule, a test evaluation after each
-/// epoch, and an atomic, resumable checkpoint after each epoch.
+/// Trains one model, or several together (online schemes), each with its own weighted loss and its own optimiser:
+/// SGD (Nesterov) with a cosine schedule, a test evaluation after each epoch, and an atomic, resumable checkpoint
+/// of every model after each epoch.
 /// </summary>
+/// <remarks>
+/// Every step runs each learner's forward pass first, then each learner's loss (a term may read the other
+/// learners' logits, detached: <see cref="TermInputs.PeerLogits"/>), then each learner's backward pass and step, so
+/// a peer always learns from the others' outputs before this step's updates. A frozen teacher, when a term needs
+/// one, comes from <see cref="TeacherOutputs"/>: eval mode, no gradient.
+/// </remarks>
 /// <param name="options">Epochs, batch size, learning rate, seed.</param>
 /// <param name="progress">Receives a report after every step and every epoch.</param>
 public sealed class Trainer(TrainingOptions options, IProgress<TrainingProgress>? progress = null)
@@ -32,15 +39,34 @@ public sealed class Trainer(TrainingOptions options, IProgress<TrainingProgress>
     /// <param name="cancellationToken">Stops after the current step (the last completed epoch stays saved).</param>
     /// <returns>The run's record.</returns>
     public TrainingRun Fit(string runName, DistillModel model, WeightedLoss loss, ImageDataset train, ImageDataset test,
+        TeacherOutputs? teacher, string? checkpointDirectory, bool resume, CancellationToken cancellationToken = default) =>
+        FitTogether([new Learner(runName, model, loss)], train, test, teacher, checkpointDirectory, resume, cancellationToken)[0];
+
+    /// <summary>Trains <paramref name="learners"/> together, step by step, and returns their records in order.</summary>
+    /// <param name="learners">The models that learn, each with its loss (names distinct).</param>
+    /// <param name="train">Training images.</param>
+    /// <param name="test">Test images (each learner's accuracy after each epoch).</param>
+    /// <param name="teacher">The frozen teacher's outputs, when a term needs them.</param>
+    /// <param name="checkpointDirectory">Where to keep the checkpoint (every learner's files, one state); null for none.</param>
+    /// <param name="resume">Continue from the last completed epoch in <paramref name="checkpointDirectory"/>.</param>
+    /// <param name="cancellationToken">Stops after the current step (the last completed epoch stays saved).</param>
+    /// <returns>One record per learner.</returns>
+    public IReadOnlyList<TrainingRun> FitTogether(IReadOnlyList<Learner> learners, ImageDataset train, ImageDataset test,
         TeacherOutputs? teacher, string? checkpointDirectory, bool resume, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(model);
-        ArgumentNullException.ThrowIfNull(loss);
+        ArgumentNullException.ThrowIfNull(learners);
         ArgumentNullException.ThrowIfNull(train);
         ArgumentNullException.ThrowIfNull(test);
+        if (learners.Count == 0) throw new ArgumentException("At least one learner is needed.", nameof(learners));
+        if (learners.Select(l => l.Name).Distinct(StringComparer.Ordinal).Count() != learners.Count)
+            throw new ArgumentException($"Learner names must be distinct; got {string.Join(", ", learners.Select(l => l.Name))}.", nameof(learners));
         options.Validate();
-        if (loss.NeedsTeacher && teacher is null)
-            throw new ArgumentException($"Loss '{loss}' needs a teacher, but none was given.", nameof(teacher));
+        foreach (Learner learner in learners)
+        {
+            ArgumentNullException.ThrowIfNull(learner, nameof(learners));
+            if (learner.Loss.NeedsTeacher && teacher is null)
+                throw new ArgumentException($"Loss '{learner.Loss}' of '{learner.Name}' needs a teacher, but none was given.", nameof(teacher));
+        }
 
         manual_seed(options.Seed);
         var batcher = new ImageBatcher(train, options.BatchSize, new BatchOptions
@@ -49,41 +75,64 @@ public sealed class Trainer(TrainingOptions options, IProgress<TrainingProgress>
             Seed = options.Seed,
             Augmentation = options.Augment ? ImageAugmentation.HorizontalFlip | ImageAugmentation.RandomCrop : ImageAugmentation.None,
         });
-        using FeatureCapture? capture = BindFeatureTerms(model, loss, teacher);
-        Module? adapters = BuildAdapters(model, loss, teacher, capture, batcher);
-        IEnumerable<TorchSharp.Modules.Parameter> trainable = adapters is null ? model.parameters() : model.parameters().Concat(adapters.parameters());
-        var optimizer = new NesterovSgd(trainable, options.LearningRate, options.Momentum, options.WeightDecay);
-        var history = new List<EpochRecord>();
-        if (resume && checkpointDirectory is not null)
-            history = Restore(checkpointDirectory, model, adapters, optimizer, options.Epochs);
-
-        var parts = new StepParts(model, adapters, capture, loss, teacher, optimizer);
-        for (int epoch = history.Count; epoch < options.Epochs; epoch++)
+        var parts = new List<LearnerParts>();
+        try
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            optimizer.LearningRate = options.LearningRate * 0.5 * (1 + Math.Cos(Math.PI * epoch / options.Epochs));
-            EpochRecord record = RunEpoch(runName, parts, batcher, test, epoch, cancellationToken);
-            history.Add(record);
-            if (checkpointDirectory is not null) Save(checkpointDirectory, model, adapters, optimizer, history);
+            foreach (Learner learner in learners)
+            {
+                FeatureCapture? capture = BindFeatureTerms(learner.Model, learner.Loss, teacher);
+                Module? adapters = BuildAdapters(learner.Model, learner.Loss, teacher, capture, batcher);
+                IEnumerable<TorchSharp.Modules.Parameter> trainable = adapters is null
+                    ? learner.Model.parameters()
+                    : learner.Model.parameters().Concat(adapters.parameters());
+                parts.Add(new LearnerParts(learner, adapters, capture,
+                    new NesterovSgd(trainable, options.LearningRate, options.Momentum, options.WeightDecay), []));
+            }
+            if (resume && checkpointDirectory is not null) Restore(checkpointDirectory, parts, options.Epochs);
+
+            for (int epoch = parts[0].History.Count; epoch < options.Epochs; epoch++)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                foreach (LearnerParts part in parts)
+                    part.Optimizer.LearningRate = options.LearningRate * 0.5 * (1 + Math.Cos(Math.PI * epoch / options.Epochs));
+                EpochRecord[] records = RunEpoch(parts, teacher, batcher, test, epoch, cancellationToken);
+                for (int i = 0; i < parts.Count; i++) parts[i].History.Add(records[i]);
+                if (checkpointDirectory is not null) Save(checkpointDirectory, parts);
+            }
+            return [.. parts.Select(p => new TrainingRun(p.Learner.Name, p.Learner.Model.Architecture, p.Learner.Model.ParameterCount,
+                options.Seed, p.Learner.Loss.ToString(), p.History, p.Adapters?.parameters().Sum(x => x.numel()) ?? 0))];
         }
-        long adapterParameters = adapters?.parameters().Sum(p => p.numel()) ?? 0;
-        return new TrainingRun(runName, model.Architecture, model.ParameterCount, options.Seed, loss.ToString(), history, adapterParameters);
+        finally
+        {
+            foreach (LearnerParts part in parts) part.Capture?.Dispose();
+        }
     }
 
-    /// <summary>What one training step works with.</summary>
-    private sealed record StepParts(DistillModel Model, Module? Adapters, FeatureCapture? Capture, WeightedLoss Loss,
-        TeacherOutputs? Teacher, NesterovSgd Optimizer);
+    /// <summary>What one learner trains with.</summary>
+    private sealed record LearnerParts(Learner Learner, Module? Adapters, FeatureCapture? Capture, NesterovSgd Optimizer,
+        List<EpochRecord> History);
 
-    private EpochRecord RunEpoch(string runName, StepParts parts, ImageBatcher batcher, ImageDataset test, int epoch,
-        CancellationToken cancellationToken)
+    /// <summary>One learner's running sums over an epoch.</summary>
+    private sealed class EpochSums
     {
-        (DistillModel model, Module? adapters, FeatureCapture? capture, WeightedLoss loss, TeacherOutputs? teacher, NesterovSgd optimizer) = parts;
-        model.train();
-        adapters?.train();
-        var sums = new Dictionary<string, double>();
+        public Dictionary<string, double> Terms { get; } = [];
+        public double Loss, Teacher, Forward, LossTime, Backward;
+        public long Correct;
+    }
+
+    private EpochRecord[] RunEpoch(List<LearnerParts> parts, TeacherOutputs? teacher, ImageBatcher batcher,
+        ImageDataset test, int epoch, CancellationToken cancellationToken)
+    {
+        foreach (LearnerParts part in parts)
+        {
+            part.Learner.Model.train();
+            part.Adapters?.train();
+        }
+        var sums = parts.Select(_ => new EpochSums()).ToArray();
         var termValues = new Dictionary<string, double>();
-        double lossSum = 0, teacherTime = 0, forwardTime = 0, lossTime = 0, backwardTime = 0;
-        long seen = 0, correct = 0;
+        bool needsTeacher = parts.Any(p => p.Learner.Loss.NeedsTeacher);
+        string runName = string.Join(" + ", parts.Select(p => p.Learner.Name));
+        long seen = 0;
         int step = 0, steps = batcher.BatchCount;
         var clock = Stopwatch.StartNew();
 
@@ -96,67 +145,116 @@ public sealed class Trainer(TrainingOptions options, IProgress<TrainingProgress>
                 try
                 {
                     long t0 = Stopwatch.GetTimestamp();
-                    TeacherBatch? teacherBatch = loss.NeedsTeacher ? teacher!.Get(batch) : null;
-                    long t1 = Stopwatch.GetTimestamp();
-                    using ModelOutput output = model.Forward(batch.Images);
-                    long t2 = Stopwatch.GetTimestamp();
-                    termValues.Clear();
-                    var inputs = new TermInputs(output.Logits, teacherBatch?.Logits, batch.Labels, epoch, options.Epochs,
-                        capture is null ? null : capture.Layers.ToDictionary(l => l, l => capture[l], StringComparer.Ordinal),
-                        teacherBatch?.Features);
-                    Tensor total = loss.Compute(inputs, termValues);
-                    long t3 = Stopwatch.GetTimestamp();
-                    optimizer.ZeroGrad();
-                    total.backward();
-                    optimizer.Step();
-                    long t4 = Stopwatch.GetTimestamp();
+                    TeacherBatch? teacherBatch = needsTeacher ? teacher!.Get(batch) : null;
+                    double teacherSeconds = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+                    var outputs = new ModelOutput[parts.Count];
+                    for (int i = 0; i < parts.Count; i++)
+                    {
+                        long f0 = Stopwatch.GetTimestamp();
+                        outputs[i] = parts[i].Learner.Model.Forward(batch.Images);
+                        sums[i].Forward += Stopwatch.GetElapsedTime(f0).TotalSeconds;
+                        sums[i].Teacher += teacherSeconds;
+                    }
+                    // Peers learn from each other's outputs as they were before this step's updates, without gradient.
+                    Tensor[] detached = parts.Count > 1 ? [.. outputs.Select(o => o.Logits.detach())] : [];
+                    var totals = new Tensor[parts.Count];
+                    for (int i = 0; i < parts.Count; i++)
+                    {
+                        long l0 = Stopwatch.GetTimestamp();
+                        termValues.Clear();
+                        FeatureCapture? capture = parts[i].Capture;
+                        var inputs = new TermInputs(outputs[i].Logits, teacherBatch?.Logits, batch.Labels, epoch, options.Epochs,
+                            capture is null ? null : capture.Layers.ToDictionary(l => l, l => capture[l], StringComparer.Ordinal),
+                            teacherBatch?.Features)
+                        {
+                            PeerLogits = [.. detached.Where((_, j) => j != i)],
+                            TeacherEnsembleLogits = teacherBatch?.EnsembleLogits,
+                        };
+                        totals[i] = parts[i].Learner.Loss.Compute(inputs, termValues);
+                        foreach ((string name, double v) in termValues)
+                            sums[i].Terms[name] = sums[i].Terms.GetValueOrDefault(name) + v * batch.Count;
+                        sums[i].LossTime += Stopwatch.GetElapsedTime(l0).TotalSeconds;
+                    }
+                    for (int i = 0; i < parts.Count; i++)
+                    {
+                        long b0 = Stopwatch.GetTimestamp();
+                        parts[i].Optimizer.ZeroGrad();
+                        totals[i].backward();
+                        parts[i].Optimizer.Step();
+                        sums[i].Backward += Stopwatch.GetElapsedTime(b0).TotalSeconds;
 
-                    teacherTime += Stopwatch.GetElapsedTime(t0, t1).TotalSeconds;
-                    forwardTime += Stopwatch.GetElapsedTime(t1, t2).TotalSeconds;
-                    lossTime += Stopwatch.GetElapsedTime(t2, t3).TotalSeconds;
-                    backwardTime += Stopwatch.GetElapsedTime(t3, t4).TotalSeconds;
-
-                    double value = total.item<float>();
-                    if (!double.IsFinite(value))
-                        throw new InvalidOperationException($"{runName}: the loss became {value} at epoch {epoch + 1}, step {step + 1}; lower the learning rate.");
-                    lossSum += value * batch.Count;
-                    foreach ((string name, double v) in termValues) sums[name] = sums.GetValueOrDefault(name) + v * batch.Count;
-                    correct += output.Logits.argmax(1).eq(batch.Labels).sum().item<long>();
+                        double value = totals[i].item<float>();
+                        if (!double.IsFinite(value))
+                            throw new InvalidOperationException($"{parts[i].Learner.Name}: the loss became {value} at epoch {epoch + 1}, step {step + 1}; lower the learning rate.");
+                        sums[i].Loss += value * batch.Count;
+                        sums[i].Correct += outputs[i].Logits.argmax(1).eq(batch.Labels).sum().item<long>();
+                    }
+                    foreach (ModelOutput output in outputs) output.Dispose();
                     seen += batch.Count;
                     step++;
                 }
                 finally
                 {
                     // The captures hold the step's activations: free them every step.
-                    capture?.Clear();
+                    foreach (LearnerParts part in parts) part.Capture?.Clear();
                 }
             }
-            progress?.Report(new TrainingProgress(runName, epoch + 1, options.Epochs, step, steps, Means(sums, seen),
-                correct / (double)seen, seen / clock.Elapsed.TotalSeconds, null));
+            progress?.Report(new TrainingProgress(runName, epoch + 1, options.Epochs, step, steps, ProgressTerms(parts, sums, seen),
+                sums[0].Correct / (double)seen, seen / clock.Elapsed.TotalSeconds, null));
         }
 
         double seconds = clock.Elapsed.TotalSeconds;
-        double accuracy = Evaluation.Accuracy(model, test);
-        capture?.Clear();
-        IReadOnlyDictionary<string, double> means = Means(sums, seen);
-        progress?.Report(new TrainingProgress(runName, epoch + 1, options.Epochs, steps, steps, means,
-            correct / (double)seen, seen / seconds, accuracy));
-        return new EpochRecord(epoch + 1, lossSum / seen, means, accuracy, seconds,
-            new StepTimeSplit(teacherTime, forwardTime, lossTime, backwardTime));
+        var records = new EpochRecord[parts.Count];
+        for (int i = 0; i < parts.Count; i++)
+        {
+            double accuracy = Evaluation.Accuracy(parts[i].Learner.Model, test);
+            parts[i].Capture?.Clear();
+            EpochSums s = sums[i];
+            // Learners share the epoch's wall time; each one's split shows its own forward, loss and backward.
+            records[i] = new EpochRecord(epoch + 1, s.Loss / seen, Means(s.Terms, seen), accuracy, seconds,
+                new StepTimeSplit(s.Teacher, s.Forward, s.LossTime, s.Backward));
+        }
+        progress?.Report(new TrainingProgress(runName, epoch + 1, options.Epochs, steps, steps, ProgressTerms(parts, sums, seen),
+            sums[0].Correct / (double)seen, seen / seconds, records[0].TestAccuracy));
+        return records;
+    }
+
+    /// <summary>The running term means to show: one learner's as they are, several learners' prefixed by their names.</summary>
+    private static Dictionary<string, double> ProgressTerms(List<LearnerParts> parts, EpochSums[] sums, long seen)
+    {
+        if (parts.Count == 1) return Means(sums[0].Terms, seen);
+        var terms = new Dictionary<string, double>();
+        for (int i = 0; i < parts.Count; i++)
+        {
+            foreach ((string name, double value) in Means(sums[i].Terms, seen))
+                terms[$"{ShortName(parts[i].Learner.Name)}.{name}"] = value;
+        }
+        return terms;
+
+        static string ShortName(string name) => name[(name.LastIndexOf('/') + 1)..];
     }
 
     /// <summary>
-    /// Resolves the feature terms' layers for this student and teacher and hooks the student's; null when no term
-    /// reads features.
+    /// Resolves the feature terms' layers for this student and its teacher (the student itself for a term without
+    /// one: self-distillation) and hooks the student's; null when no term reads features.
     /// </summary>
     private static FeatureCapture? BindFeatureTerms(DistillModel model, WeightedLoss loss, TeacherOutputs? teacher)
     {
         List<IFeatureTerm> terms = loss.Terms.Where(t => t.Weight != 0).Select(t => t.Term).OfType<IFeatureTerm>().ToList();
         if (terms.Count == 0) return null;
-        if (teacher is null)
-            throw new ArgumentException($"Loss '{loss}' reads teacher layers, but no teacher was given.", nameof(teacher));
-        foreach (IFeatureTerm term in terms) term.Bind(model, teacher.Model);
-        string[] missing = terms.SelectMany(t => t.TeacherLayers).Where(l => !teacher.FeatureShapes.ContainsKey(LayerPath.Parse(l).ToString())).Distinct().ToArray();
+        foreach (IFeatureTerm term in terms)
+        {
+            if (!term.NeedsTeacher)
+            {
+                term.Bind(model, model);
+                continue;
+            }
+            if (teacher is null)
+                throw new ArgumentException($"Loss '{loss}' reads teacher layers, but no teacher was given.", nameof(teacher));
+            term.Bind(model, teacher.Model);
+        }
+        string[] missing = terms.Where(t => t.NeedsTeacher).SelectMany(t => t.TeacherLayers)
+            .Where(l => !teacher!.FeatureShapes.ContainsKey(LayerPath.Parse(l).ToString())).Distinct().ToArray();
         if (missing.Length > 0)
             throw new ArgumentException(
                 $"The teacher's outputs were prepared without layer(s) {string.Join(", ", missing)}; create them with those layers (TeacherOutputs.Create(..., layers)).",
@@ -166,12 +264,12 @@ public sealed class Trainer(TrainingOptions options, IProgress<TrainingProgress>
 
     /// <summary>
     /// Builds the learned adapters of the loss's terms from one probe pass of the student (eval mode, no gradient) and
-    /// the teacher's layer shapes; null when no term has any.
+    /// the teacher's layer shapes (the student's own for a term without teacher); null when no term has any.
     /// </summary>
     private AdapterList? BuildAdapters(DistillModel model, WeightedLoss loss, TeacherOutputs? teacher, FeatureCapture? capture, ImageBatcher batcher)
     {
         List<IAdaptedTerm> terms = loss.Terms.Where(t => t.Weight != 0).Select(t => t.Term).OfType<IAdaptedTerm>().ToList();
-        if (terms.Count == 0 || capture is null || teacher is null) return null;
+        if (terms.Count == 0 || capture is null) return null;
         Dictionary<string, long[]> studentShapes;
         bool wasTraining = model.training;
         model.eval();
@@ -184,7 +282,8 @@ public sealed class Trainer(TrainingOptions options, IProgress<TrainingProgress>
             capture.Clear();
         }
         model.train(wasTraining);
-        foreach (IAdaptedTerm term in terms) term.BuildAdapter(studentShapes, teacher.FeatureShapes, options.Seed);
+        foreach (IAdaptedTerm term in terms)
+            term.BuildAdapter(studentShapes, term.NeedsTeacher ? teacher!.FeatureShapes : studentShapes, options.Seed);
         return new AdapterList(terms.Select(t => t.Adapter!));
     }
 
@@ -192,47 +291,76 @@ public sealed class Trainer(TrainingOptions options, IProgress<TrainingProgress>
         sums.ToDictionary(kv => kv.Key, kv => kv.Value / Math.Max(1, count));
 
     /// <summary>
-    /// Saves weights and optimiser state under names carrying the epoch, then the state file that points at them,
-    /// then deletes the previous epoch's files: a run killed at any moment leaves a state file whose files exist.
+    /// Saves every learner's weights, adapters and optimiser state under names carrying the epoch, then the one state
+    /// file that points at all of them, then deletes the previous epoch's files: a run killed at any moment leaves a
+    /// state file whose files exist, and all learners at the same epoch.
     /// </summary>
-    private static void Save(string directory, DistillModel model, Module? adapters, NesterovSgd optimizer, List<EpochRecord> history)
+    private static void Save(string directory, List<LearnerParts> parts)
     {
         Directory.CreateDirectory(directory);
-        int epoch = history.Count;
-        string modelFile = $"epoch-{epoch}.model.pt", optimizerFile = $"epoch-{epoch}.optimizer.pt";
-        string? adapterFile = adapters is null ? null : $"epoch-{epoch}.adapters.pt";
-        Checkpoint.SaveAtomic(model, Path.Combine(directory, modelFile));
-        if (adapters is not null) Checkpoint.SaveAtomic(adapters, Path.Combine(directory, adapterFile!));
-        AtomicFile.Write(Path.Combine(directory, optimizerFile), optimizer.Save);
-        var state = new CheckpointState(epoch, modelFile, optimizerFile, history, adapterFile);
+        int epoch = parts[0].History.Count;
+        var files = new List<LearnerFiles>();
+        for (int i = 0; i < parts.Count; i++)
+        {
+            // The first learner keeps the single-model names, so checkpoints of one model read as before.
+            string prefix = i == 0 ? $"epoch-{epoch}" : $"epoch-{epoch}.peer{i}";
+            LearnerParts part = parts[i];
+            var f = new LearnerFiles(part.Learner.Name, $"{prefix}.model.pt", $"{prefix}.optimizer.pt",
+                part.Adapters is null ? null : $"{prefix}.adapters.pt", part.History);
+            Checkpoint.SaveAtomic(part.Learner.Model, Path.Combine(directory, f.ModelFile));
+            if (part.Adapters is not null) Checkpoint.SaveAtomic(part.Adapters, Path.Combine(directory, f.AdapterFile!));
+            AtomicFile.Write(Path.Combine(directory, f.OptimizerFile), part.Optimizer.Save);
+            files.Add(f);
+        }
+        LearnerFiles first = files[0];
+        var state = new CheckpointState(epoch, first.ModelFile, first.OptimizerFile, first.History, first.AdapterFile,
+            files.Count > 1 ? files.Skip(1).ToList() : null);
         AtomicFile.WriteAllText(Path.Combine(directory, StateFile), JsonSerializer.Serialize(state, ResultJson.Options));
+        var keep = files.SelectMany(f => new[] { f.ModelFile, f.OptimizerFile, f.AdapterFile }).OfType<string>().ToHashSet(StringComparer.Ordinal);
         foreach (string old in Directory.GetFiles(directory, "epoch-*.pt"))
         {
-            string name = Path.GetFileName(old);
-            if (name != modelFile && name != optimizerFile && name != adapterFile) File.Delete(old);
+            if (!keep.Contains(Path.GetFileName(old))) File.Delete(old);
         }
     }
 
-    private static List<EpochRecord> Restore(string directory, DistillModel model, Module? adapters, NesterovSgd optimizer, int epochs)
+    private static void Restore(string directory, List<LearnerParts> parts, int epochs)
     {
         string statePath = Path.Combine(directory, StateFile);
-        if (!File.Exists(statePath)) return [];
+        if (!File.Exists(statePath)) return;
         CheckpointState state = JsonSerializer.Deserialize<CheckpointState>(File.ReadAllText(statePath), ResultJson.Options)
             ?? throw new InvalidDataException($"Checkpoint state '{statePath}' is empty.");
-        if (!Checkpoint.TryLoad(model, Path.Combine(directory, state.ModelFile)))
-            throw new InvalidDataException($"Checkpoint state '{statePath}' names '{state.ModelFile}', which is missing.");
-        if (adapters is not null && (state.AdapterFile is null || !Checkpoint.TryLoad(adapters, Path.Combine(directory, state.AdapterFile))))
-            throw new InvalidDataException($"Checkpoint state '{statePath}' has no adapters for this loss's learned adapters.");
-        // A finished run needs its weights and history, not its optimiser.
-        if (state.CompletedEpochs < epochs)
+        List<LearnerFiles> files = [new LearnerFiles(parts[0].Learner.Name, state.ModelFile, state.OptimizerFile, state.AdapterFile, state.History),
+            .. state.Peers ?? []];
+        if (files.Count != parts.Count)
+            throw new InvalidDataException($"Checkpoint state '{statePath}' holds {files.Count} model(s); this run trains {parts.Count}.");
+        for (int i = 0; i < parts.Count; i++)
         {
-            using var reader = new BinaryReader(File.OpenRead(Path.Combine(directory, state.OptimizerFile)));
-            optimizer.Load(reader);
+            (LearnerFiles f, LearnerParts part) = (files[i], parts[i]);
+            if (!Checkpoint.TryLoad(part.Learner.Model, Path.Combine(directory, f.ModelFile)))
+                throw new InvalidDataException($"Checkpoint state '{statePath}' names '{f.ModelFile}', which is missing.");
+            if (part.Adapters is not null && (f.AdapterFile is null || !Checkpoint.TryLoad(part.Adapters, Path.Combine(directory, f.AdapterFile))))
+                throw new InvalidDataException($"Checkpoint state '{statePath}' has no adapters for the learned adapters of '{part.Learner.Name}'.");
+            // A finished run needs its weights and history, not its optimiser.
+            if (state.CompletedEpochs < epochs)
+            {
+                using var reader = new BinaryReader(File.OpenRead(Path.Combine(directory, f.OptimizerFile)));
+                part.Optimizer.Load(reader);
+            }
+            part.History.AddRange(f.History);
         }
-        return [.. state.History];
     }
 
-    /// <summary>What a checkpoint directory's state file holds.</summary>
+    /// <summary>What a checkpoint directory's state file holds: the first learner's files inline (the single-model
+    /// layout), the others' in <paramref name="Peers"/>.</summary>
     private sealed record CheckpointState(int CompletedEpochs, string ModelFile, string OptimizerFile, List<EpochRecord> History,
-        string? AdapterFile = null);
+        string? AdapterFile = null, List<LearnerFiles>? Peers = null);
+
+    /// <summary>One learner's files in a checkpoint.</summary>
+    private sealed record LearnerFiles(string Name, string ModelFile, string OptimizerFile, string? AdapterFile, List<EpochRecord> History);
 }
+
+/// <summary>A model that learns, with its loss.</summary>
+/// <param name="Name">Its name in progress lines and results (distinct within one training).</param>
+/// <param name="Model">The model (its weights change).</param>
+/// <param name="Loss">Its weighted loss terms.</param>
+public sealed record Learner(string Name, DistillModel Model, WeightedLoss Loss);

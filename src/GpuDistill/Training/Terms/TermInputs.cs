@@ -14,6 +14,13 @@ namespace GpuDistill.Training.Terms;
 public sealed record TermInputs(Tensor StudentLogits, Tensor? TeacherLogits, Tensor Labels, int Epoch, int Epochs,
     IReadOnlyDictionary<string, Tensor>? StudentFeatures = null, IReadOnlyDictionary<string, Tensor>? TeacherFeatures = null)
 {
+    /// <summary>The other learners' logits [B, C] each, detached, when models learn together (online schemes); empty
+    /// otherwise.</summary>
+    public IReadOnlyList<Tensor> PeerLogits { get; init; } = [];
+
+    /// <summary>Every teacher's logits [K, B, C], detached, when the run has several teachers; null otherwise.</summary>
+    public Tensor? TeacherEnsembleLogits { get; init; }
+
     /// <summary>The teacher's logits, or an error naming the term that needed them.</summary>
     public Tensor RequireTeacher(string term) =>
         TeacherLogits ?? throw new InvalidOperationException($"Loss term '{term}' needs a teacher, but this run has none.");

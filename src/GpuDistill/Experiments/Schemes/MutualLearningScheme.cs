@@ -1,0 +1,45 @@
+using GpuDistill.Models;
+using GpuDistill.Training;
+
+namespace GpuDistill.Experiments.Schemes;
+
+/// <summary>
+/// Online distillation by deep mutual learning (Zhang et al. 2018): K peers of the student architecture start from
+/// different initialisations and train together from scratch, each with its own optimiser and the loss
+/// <c>ce:1,dml:1</c> (it learns from the others' detached outputs, loss-spec 1.5). No teacher. Reports every peer and
+/// the peers' ensemble (mean of their softmax outputs).
+/// </summary>
+/// <param name="peers">K, at least 2.</param>
+public sealed class MutualLearningScheme(int peers) : IScheme
+{
+    /// <summary>The loss of every peer.</summary>
+    public const string PeerLoss = "ce:1,dml:1";
+
+    /// <inheritdoc/>
+    public string Name => "dml";
+
+    /// <inheritdoc/>
+    public IReadOnlyList<SchemeRow> Run(SchemeContext context, string student, int seed)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        if (peers < 2) throw new ArgumentOutOfRangeException(nameof(peers), peers, "Mutual learning needs two peers at least.");
+        // Peer k starts from its own initialisation; the data order is the run's seed for all of them.
+        List<DistillModel> models = [.. Enumerable.Range(0, peers).Select(k => ModelFactory.Create(student, (seed * 1000L) + k))];
+        try
+        {
+            var learners = models.Select((m, k) => new Learner($"dml/{student}/seed{seed}/peer{k + 1}", m,
+                LossCatalog.Parse(PeerLoss, context.Recipe.Loss))).ToList();
+            IReadOnlyList<TrainingRun> runs = context.Trainer(seed).FitTogether(learners, context.Train, context.Test, null,
+                context.CheckpointDirectory(Name, student, seed), context.Resume, context.CancellationToken);
+            var rows = runs.Select((r, k) => new SchemeRow($"peer {k + 1}", r)).ToList();
+            double ensemble = context.EnsembleAccuracy(models);
+            rows.Add(new SchemeRow("ensemble", SchemeContext.Combined($"dml/{student}/seed{seed}/ensemble", $"{peers} x {student}",
+                runs, ensemble, seed, runs[0].TrainSeconds)));
+            return rows;
+        }
+        finally
+        {
+            foreach (DistillModel m in models) m.Dispose();
+        }
+    }
+}

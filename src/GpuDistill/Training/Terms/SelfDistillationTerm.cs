@@ -1,0 +1,135 @@
+using GpuDistill.Features;
+using GpuDistill.Interop;
+using GpuDistill.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace GpuDistill.Training.Terms;
+
+/// <summary>
+/// Be Your Own Teacher (Zhang et al., ICCV 2019): auxiliary classifiers on the shallow stages of one network learn
+/// from its deepest classifier, per shallow exit i:
+/// (1 - alpha) CE(z_i, y) + alpha T^2 KL(softmax(z_deep / T) || softmax(z_i / T)) + lambda ||F_i - F_deep||^2 (mean),
+/// with z_deep and F_deep (the deepest stage) detached: the deepest head is the teacher, trained by the run's
+/// <c>ce</c> term. T = 3, alpha = 0.3, lambda = 0.03 (the paper's settings as its public re-implementations use them).
+/// </summary>
+/// <remarks>
+/// The shallow layers default to every feature layer but the last; the deepest to the last. The auxiliary
+/// classifiers (<see cref="AuxiliaryClassifier"/>) train with the network and are saved with its checkpoints (as its
+/// adapters); at inference any exit can be used alone: <see cref="ExitAccuracies"/> measures each one.
+/// </remarks>
+/// <param name="settings">Layers named by the user (shallow layers, then the deepest last), if any.</param>
+public sealed class SelfDistillationTerm(LossSettings settings) : IAdaptedTerm, IDisposable
+{
+    /// <summary>Softening temperature of the KL part.</summary>
+    public const double Temperature = 3.0;
+
+    /// <summary>Share of the KL part against the exit's own cross-entropy.</summary>
+    public const double Alpha = 0.3;
+
+    /// <summary>Weight of the feature hint.</summary>
+    public const double Lambda = 0.03;
+
+    private List<AuxiliaryClassifier> exits = [];
+    private AdapterList? adapter;
+
+    /// <inheritdoc/>
+    public string Name => "byot";
+
+    /// <inheritdoc/>
+    public bool NeedsTeacher => false;
+
+    /// <inheritdoc/>
+    public IReadOnlyList<string> StudentLayers { get; private set; } = [];
+
+    /// <inheritdoc/>
+    public IReadOnlyList<string> TeacherLayers => StudentLayers;
+
+    /// <inheritdoc/>
+    public Module? Adapter => adapter;
+
+    /// <summary>The auxiliary classifiers, shallowest first (built by the trainer).</summary>
+    public IReadOnlyList<AuxiliaryClassifier> Exits => exits;
+
+    /// <inheritdoc/>
+    public void Bind(DistillModel student, DistillModel teacher)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        ArgumentNullException.ThrowIfNull(student);
+        StudentLayers = settings.StudentLayers is { Count: > 0 } chosen ? chosen : LayerChoice.All(student);
+        if (StudentLayers.Count < 2)
+            throw new ArgumentException(
+                $"Loss term 'byot' needs a shallow layer and the deepest one; got {string.Join(", ", StudentLayers)}.", nameof(student));
+    }
+
+    /// <inheritdoc/>
+    public void BuildAdapter(IReadOnlyDictionary<string, long[]> studentShapes, IReadOnlyDictionary<string, long[]> teacherShapes, long seed)
+    {
+        ArgumentNullException.ThrowIfNull(studentShapes);
+        manual_seed(seed);
+        long[] deepest = studentShapes[StudentLayers[^1]][1..];
+        exits = [.. StudentLayers.SkipLast(1).Select(layer => new AuxiliaryClassifier(studentShapes[layer][1..], deepest, DistillModel.ClassCount))];
+        adapter = new AdapterList(exits);
+    }
+
+    /// <inheritdoc/>
+    public Tensor Compute(TermInputs inputs)
+    {
+        ArgumentNullException.ThrowIfNull(inputs);
+        if (adapter is null)
+            throw new InvalidOperationException("BYOT's auxiliary classifiers are not built: the trainer builds them before the first step.");
+        using Scalar ceShare = (1 - Alpha).ToScalar(), klShare = Alpha.ToScalar(), hint = Lambda.ToScalar();
+        Tensor deepLogits = inputs.StudentLogits.detach();
+        Tensor deepFeature = inputs.StudentFeature(Name, StudentLayers[^1]).detach();
+        Tensor? total = null;
+        for (int i = 0; i < exits.Count; i++)
+        {
+            (Tensor feature, Tensor logits) = exits[i].call(inputs.StudentFeature(Name, StudentLayers[i]));
+            Tensor exitLoss = functional.cross_entropy(logits, inputs.Labels).mul(ceShare)
+                .add(Losses.SoftmaxKL(logits, deepLogits, Temperature), klShare)
+                .add(functional.mse_loss(feature, deepFeature), hint);
+            total = total is null ? exitLoss : total.add(exitLoss, Scalars.One);
+        }
+        return total!;
+    }
+
+    /// <summary>
+    /// Test accuracy of every exit, shallowest first, the deepest (the network's own head) last, in eval mode.
+    /// </summary>
+    /// <param name="model">The trained network.</param>
+    /// <param name="test">Test images.</param>
+    /// <returns>One accuracy per exit.</returns>
+    public IReadOnlyList<double> ExitAccuracies(DistillModel model, Data.ImageDataset test)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(test);
+        if (adapter is null) throw new InvalidOperationException("BYOT's auxiliary classifiers are not built.");
+        bool wasTraining = model.training;
+        model.eval();
+        adapter.eval();
+        var correct = new long[exits.Count + 1];
+        using (var capture = new FeatureCapture(model, StudentLayers.SkipLast(1)))
+        using (no_grad())
+        {
+            foreach (Data.ImageBatch batch in new Data.ImageBatcher(test, 1000).Epoch(0))
+            {
+                using (batch)
+                using (var scope = NewDisposeScope())
+                {
+                    Tensor deep = model.ForwardLogits(batch.Images);
+                    for (int i = 0; i < exits.Count; i++)
+                        correct[i] += exits[i].call(capture[StudentLayers[i]]).Logits.argmax(1).eq(batch.Labels).sum().item<long>();
+                    correct[^1] += deep.argmax(1).eq(batch.Labels).sum().item<long>();
+                    capture.Clear();
+                }
+            }
+        }
+        model.train(wasTraining);
+        adapter.train(wasTraining);
+        return [.. correct.Select(c => c / (double)test.Count)];
+    }
+
+    /// <summary>Frees the auxiliary classifiers.</summary>
+    public void Dispose() => adapter?.Dispose();
+}
