@@ -87,9 +87,9 @@ public sealed class SchemeTrainingTests() : TrainingFixture(20, 10)
     }
 
     [TestCase("dml", new[] { "peer 1", "peer 2", "ensemble" })]
-    [TestCase("byot", new[] { "exit 1", "exit 2", "exit 3 (deepest)" })]
-    [TestCase("born-again", new[] { "gen 0 (alone)", "gen 1", "gen 2", "ensemble" })]
-    [TestCase("takd", new[] { "assistant (mid-cnn)", "" })]
+    [TestCase("byot", new[] { "exit 1", "exit 2", "exit 3, deepest" })]
+    [TestCase("born-again", new[] { "gen 0, alone", "gen 1", "gen 2", "ensemble" })]
+    [TestCase("takd", new[] { "assistant mid-cnn", "" })]
     public void EachSchemeReportsItsRows(string name, string[] roles)
     {
         using DistillModel teacher = ModelFactory.Create("teacher-cnn", 5);

@@ -26,7 +26,7 @@ public sealed class BornAgainScheme(int generations) : IScheme
         {
             (DistillModel first, TrainingRun firstRun) = context.TrainModel("none", student, seed, LossCatalog.Methods["none"], null);
             models.Add(first);
-            rows.Add(new SchemeRow("gen 0 (alone)", firstRun));
+            rows.Add(new SchemeRow("gen 0, alone", firstRun));
             for (int g = 1; g <= generations; g++)
             {
                 using TeacherOutputs previous = context.AsTeacher(models[^1]);

@@ -32,13 +32,13 @@ public sealed class MultiTeacherScheme(IReadOnlyList<string> extraTeachers, stri
             {
                 (DistillModel teacher, TrainingRun run) = context.TrainModel("none", architecture, 1, LossCatalog.Methods["none"], null);
                 teachers.Add(teacher);
-                rows.Add(new SchemeRow($"teacher {teachers.Count + 1} ({architecture}, alone)", run));
+                rows.Add(new SchemeRow($"teacher {teachers.Count + 1}, {architecture} alone", run));
             }
             using TeacherOutputs all = TeacherOutputs.CreateEnsemble([context.Teacher, .. teachers], context.Train, cache: !context.Recipe.Data.Augment);
             SchemeContext weighted = context with { Recipe = context.Recipe with { Loss = context.Recipe.Loss with { TeacherWeighting = weighting } } };
             (DistillModel model, TrainingRun studentRun) = weighted.TrainModel($"{Name}-{weighting}", student, seed, Loss, all);
             model.Dispose();
-            rows.Add(new SchemeRow($"student ({1 + extraTeachers.Count} teachers, {weighting})", studentRun));
+            rows.Add(new SchemeRow($"{1 + extraTeachers.Count} teachers, {weighting}", studentRun));
             return rows;
         }
         finally

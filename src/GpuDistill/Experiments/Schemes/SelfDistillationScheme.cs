@@ -51,7 +51,7 @@ public sealed class SelfDistillationScheme : IScheme
                     Epochs = [.. run.Epochs.SkipLast(1), last],
                     AdapterParameters = deepest ? run.AdapterParameters : 0,
                 };
-                rows.Add(new SchemeRow(deepest ? $"exit {exit + 1} (deepest)" : $"exit {exit + 1}", exitRun, note));
+                rows.Add(new SchemeRow(deepest ? $"exit {exit + 1}, deepest" : $"exit {exit + 1}", exitRun, note));
             }
             return rows;
         }

@@ -25,7 +25,7 @@ public sealed class TeacherAssistantScheme(string assistant) : IScheme
             using TeacherOutputs fromAssistant = context.AsTeacher(middle);
             (DistillModel model, TrainingRun run) = context.TrainModel(Name, student, seed, LossCatalog.Methods["kd"], fromAssistant);
             model.Dispose();
-            return [new SchemeRow($"assistant ({assistant})", middleRun), new SchemeRow("", run)];
+            return [new SchemeRow($"assistant {assistant}", middleRun), new SchemeRow("", run)];
         }
     }
 }
