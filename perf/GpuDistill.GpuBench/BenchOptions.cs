@@ -10,27 +10,31 @@ namespace GpuDistill.GpuBench;
 /// <param name="OutputDirectory">Where the CSV goes.</param>
 /// <param name="Seed">Seed of the self-check's inputs.</param>
 /// <param name="CopyBytes">Bytes per buffer of the copy-bandwidth measurement.</param>
-/// <param name="Quick">Short measurements (smoke runs, not figures to report).</param>
+/// <param name="Quick">Short measurements, and without <c>--sizes</c> the KL sweep without its biggest sizes.</param>
+/// <param name="Relations">The relation and attention-transfer timings (empty: none).</param>
 public sealed record BenchOptions(bool SelfCheckOnly, AcceleratorKind? Device, IReadOnlyList<BenchSize> Sizes,
-    string OutputDirectory, int Seed, long CopyBytes, bool Quick)
+    string OutputDirectory, int Seed, long CopyBytes, bool Quick, IReadOnlyList<RelationCase> Relations)
 {
     /// <summary>The usage text.</summary>
     public const string Usage = """
-        gpudistill-gpubench: the fused KL kernel on a GPU against the float64 reference, the device's copy bandwidth
-        and the streaming floor.
+        gpudistill-gpubench: every GpuDistill kernel on a GPU against the float64 references, the fused KL kernel
+        against the device's copy bandwidth and the streaming floor, and the relation and attention-transfer timings.
 
-          gpudistill-gpubench --self-check [--device cpu|cuda]   check the kernel on the CPU accelerator (and CUDA when
-                                                                 present); exit 1 on a mismatch
-          gpudistill-gpubench [options]                          on CUDA: self-check, copy bandwidth, fused KL timings
+          gpudistill-gpubench --self-check [--device cpu|cuda]   check every kernel family on the CPU accelerator (and
+                                                                 CUDA when present); exit 1 on a mismatch
+          gpudistill-gpubench [options]                          on CUDA: the kernel checks, copy bandwidth, fused KL
+                                                                 timings, relation and attention-transfer timings
 
         options:
           --sizes BxC,...   benchmark sizes (default 4096x1000,256x32000,64x128256,4096x32000,16384x32000,
                             4096x131072,16384x131072; a size that does not fit in free memory is skipped)
-          --out DIR         where gpu-bench.csv is written (default gpu-bench-results)
+          --out DIR         where the CSVs go: checks.csv, gpu-bench.csv, relations.csv (default gpu-bench-results)
           --device KIND     cuda (default) or cpu (a smoke run of the same code on the CPU accelerator)
           --seed N          seed of the self-check inputs (default: fresh, printed)
           --copy-mb N       MB per buffer of the copy measurement (default 2048)
-          --quick           short measurements
+          --quick           short measurements; without --sizes, the KL sweep up to 4096x32000 only
+          --relations SET   default (SP, RKD distance and angle, FSP, AT at the issue-5 sizes), smoke (tiny sizes)
+                            or none
         exit codes: 0 all matched, 1 a result did not match the reference, 2 bad arguments, 3 no CUDA device
         """;
 
@@ -43,7 +47,8 @@ public sealed record BenchOptions(bool SelfCheckOnly, AcceleratorKind? Device, I
         ArgumentNullException.ThrowIfNull(args);
         bool selfCheck = false, quick = false;
         AcceleratorKind? device = null;
-        IReadOnlyList<BenchSize> sizes = BenchSize.Default;
+        IReadOnlyList<BenchSize>? sizes = null;
+        IReadOnlyList<RelationCase> relations = RelationCase.Default;
         string output = "gpu-bench-results";
         int seed = Random.Shared.Next();
         long copyBytes = 2L << 30;
@@ -66,11 +71,21 @@ public sealed record BenchOptions(bool SelfCheckOnly, AcceleratorKind? Device, I
                 case "--out": output = Value(args, ref i); break;
                 case "--seed": seed = PositiveInt(args, ref i, allowZero: true); break;
                 case "--copy-mb": copyBytes = PositiveInt(args, ref i, allowZero: false) * (1L << 20); break;
+                case "--relations":
+                    relations = Value(args, ref i).ToUpperInvariant() switch
+                    {
+                        "DEFAULT" => RelationCase.Default,
+                        "SMOKE" => RelationCase.Smoke,
+                        "NONE" => [],
+                        string other => throw new ArgumentException($"--relations: '{other}' is not a set; expected default, smoke or none.", option),
+                    };
+                    break;
                 default:
                     throw new ArgumentException($"unknown option '{option}'; run with --help for the options.", nameof(args));
             }
         }
-        return new BenchOptions(selfCheck, device, sizes, output, seed, copyBytes, quick);
+        return new BenchOptions(selfCheck, device, sizes ?? (quick ? BenchSize.Quick : BenchSize.Default), output, seed,
+            copyBytes, quick, relations);
     }
 
     private static string Value(IReadOnlyList<string> args, ref int i)
