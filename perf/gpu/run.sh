@@ -2,12 +2,15 @@
 # GpuDistill's portable GPU benchmark. Copy this folder (or gpu-bundle.tar.gz) to a Linux x64 machine with an NVIDIA
 # GPU and its driver; no .NET is needed.
 #
-#   ./run.sh --self-check [--seed N]   the fused KL kernel against the float64 reference on the CPU accelerator only
+#   ./run.sh --self-check [--seed N]   every kernel family against the float64 references on the CPU accelerator only
 #                                      (needs no GPU; exit 1 on a mismatch)
-#   ./run.sh [--out DIR] [--no-torch] [--sizes BxC,...] [--seed N] [--quick]
-#                                      on CUDA: self-check, copy bandwidth, fused KL forward + backward at each size;
-#                                      then, where python3 has PyTorch with CUDA, the same math as a PyTorch composite,
-#                                      merged into the table as a ratio. Results go to DIR (default ./results).
+#   ./run.sh [DIR | --out DIR] [--quick] [--no-torch] [--sizes BxC,...] [--seed N] [--relations default|smoke|none]
+#                                      on CUDA: every kernel family against the float64 references (checks.csv), copy
+#                                      bandwidth, fused KL forward + backward at each size (gpu-bench.csv), the relation
+#                                      and attention-transfer timings (relations.csv); then, where python3 has PyTorch
+#                                      with CUDA, the same math as PyTorch composites, merged into the tables as ratios.
+#                                      Results go to DIR (default ./results). --quick: short measurements and the KL
+#                                      sweep without its biggest sizes.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 bin="$here/gpudistill-gpubench"
@@ -21,13 +24,17 @@ fi
 out="$here/results"
 torch=1
 self_check=0
+quick=()
 args=()
 while (($#)); do
   case "$1" in
     --self-check) self_check=1; shift ;;
     --out) out="${2:?--out needs a folder}"; shift 2 ;;
     --no-torch) torch=0; shift ;;
-    *) args+=("$1"); shift ;;
+    --quick) quick=(--quick); args+=("$1"); shift ;;
+    --sizes|--seed|--relations|--device|--copy-mb) args+=("$1" "${2:?$1 needs a value}"); shift 2 ;;
+    -*) args+=("$1"); shift ;;
+    *) out="$1"; shift ;;   # a bare argument is the results folder (run.sh "$OUT")
   esac
 done
 
@@ -37,7 +44,9 @@ fi
 
 mkdir -p "$out"
 csv="$out/gpu-bench.csv"
-rm -f "$csv" "$out/torch.json" "$out/comparison.csv"
+rel="$out/relations.csv"
+rm -f "$csv" "$rel" "$out/checks.csv" "$out/torch.json" "$out/comparison.csv" "$out/torch-relations.json" \
+  "$out/relations-comparison.csv"
 start=$SECONDS
 set +e
 "$bin" --out "$out" ${args[@]+"${args[@]}"} 2>&1 | tee "$out/gpubench.log"
@@ -49,17 +58,29 @@ fi
 
 if ((torch)) && "$py" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
   echo
-  echo "PyTorch composite at the sizes measured above:"
-  if "$py" "$here/torch_reference.py" --bench-csv "$csv" --out "$out/torch.json" >/dev/null; then
+  echo "PyTorch composite at the KL sizes measured above:"
+  if "$py" "$here/torch_reference.py" --bench-csv "$csv" --out "$out/torch.json" ${quick[@]+"${quick[@]}"} >/dev/null; then
     echo
     "$py" "$here/torch_reference.py" merge "$csv" "$out/torch.json" "$out/comparison.csv"
   else
-    echo "the PyTorch comparison failed (see above); the bundle's own results stand"
+    echo "the PyTorch KL comparison failed (see above); the bundle's own results stand"
+  fi
+  if [[ -f "$rel" ]]; then
+    echo
+    echo "PyTorch composites at the relation and AT sizes measured above:"
+    if "$py" "$here/torch_reference.py" relations "$rel" "$out/torch-relations.json" ${quick[@]+"${quick[@]}"}; then
+      echo
+      "$py" "$here/torch_reference.py" merge-relations "$rel" "$out/torch-relations.json" "$out/relations-comparison.csv"
+    else
+      echo "the PyTorch relation comparison failed (see above); the bundle's own results stand"
+    fi
   fi
 elif ((torch)); then
   echo
-  echo "PyTorch with CUDA is not installed for $py: skipping the comparison with the PyTorch composite."
+  echo "PyTorch with CUDA is not installed for $py: skipping the comparisons with the PyTorch composites."
 fi
 
-echo "total $((SECONDS - start)) s; results in $out"
+size=""
+[[ -f "$here/../gpu-bundle.tar.gz" ]] && size=" (archive $(du -h "$here/../gpu-bundle.tar.gz" | cut -f1))"
+echo "bundle: $(du -sh "$here" | cut -f1)${size}; total $((SECONDS - start)) s; results in $out"
 exit "$status"
