@@ -12,9 +12,21 @@ namespace GpuDistill.GpuBench;
 /// <param name="CopyBytes">Bytes per buffer of the copy-bandwidth measurement.</param>
 /// <param name="Quick">Short measurements, and without <c>--sizes</c> the KL sweep without its biggest sizes.</param>
 /// <param name="Relations">The relation and attention-transfer timings (empty: none).</param>
+/// <param name="Checks">Kernel families whose checks run (null: all; empty: none).</param>
+/// <param name="ChecksOnly">Run the kernel checks on the device and stop (run.sh runs them as a stage of their own).</param>
 public sealed record BenchOptions(bool SelfCheckOnly, AcceleratorKind? Device, IReadOnlyList<BenchSize> Sizes,
-    string OutputDirectory, int Seed, long CopyBytes, bool Quick, IReadOnlyList<RelationCase> Relations)
+    string OutputDirectory, int Seed, long CopyBytes, bool Quick, IReadOnlyList<RelationCase> Relations,
+    IReadOnlySet<string>? Checks = null, bool ChecksOnly = false)
 {
+    /// <summary>Whether <paramref name="check"/> runs under <see cref="Checks"/>.</summary>
+    /// <param name="check">A check.</param>
+    /// <returns>True when it runs.</returns>
+    public bool Includes(KernelCheck check)
+    {
+        ArgumentNullException.ThrowIfNull(check);
+        return Checks is null || Checks.Contains(check.Kernel);
+    }
+
     /// <summary>The usage text.</summary>
     public const string Usage = """
         gpudistill-gpubench: every GpuDistill kernel on a GPU against the float64 references, the fused KL kernel
@@ -33,6 +45,10 @@ public sealed record BenchOptions(bool SelfCheckOnly, AcceleratorKind? Device, I
           --seed N          seed of the self-check inputs (default: fresh, printed)
           --copy-mb N       MB per buffer of the copy measurement (default 2048)
           --quick           short measurements; without --sizes, the KL sweep up to 4096x32000 only
+          --checks LIST     kernel families to check: all (default), none, or names joined by commas, e.g.
+                            softmax-kl,rkd-angle (families: softmax-kl reverse-kl jsd dkd at-loss at-map sp
+                            rkd-distance rkd-angle cc-repdistiller cc-kernel fsp)
+          --checks-only     on the device: the kernel checks, then stop
           --relations SET   default (SP, RKD distance and angle, FSP, AT at the issue-5 sizes), smoke (tiny sizes)
                             or none
         exit codes: 0 all matched, 1 a result did not match the reference, 2 bad arguments, 3 no CUDA device
@@ -45,7 +61,8 @@ public sealed record BenchOptions(bool SelfCheckOnly, AcceleratorKind? Device, I
     public static BenchOptions Parse(IReadOnlyList<string> args)
     {
         ArgumentNullException.ThrowIfNull(args);
-        bool selfCheck = false, quick = false;
+        bool selfCheck = false, quick = false, checksOnly = false;
+        IReadOnlySet<string>? checks = null;
         AcceleratorKind? device = null;
         IReadOnlyList<BenchSize>? sizes = null;
         IReadOnlyList<RelationCase> relations = RelationCase.Default;
@@ -59,6 +76,8 @@ public sealed record BenchOptions(bool SelfCheckOnly, AcceleratorKind? Device, I
             {
                 case "--self-check": selfCheck = true; break;
                 case "--quick": quick = true; break;
+                case "--checks-only": checksOnly = true; break;
+                case "--checks": checks = ParseChecks(Value(args, ref i), option); break;
                 case "--device":
                     device = Value(args, ref i).ToUpperInvariant() switch
                     {
@@ -85,7 +104,20 @@ public sealed record BenchOptions(bool SelfCheckOnly, AcceleratorKind? Device, I
             }
         }
         return new BenchOptions(selfCheck, device, sizes ?? (quick ? BenchSize.Quick : BenchSize.Default), output, seed,
-            copyBytes, quick, relations);
+            copyBytes, quick, relations, checks, checksOnly);
+    }
+
+    private static HashSet<string>? ParseChecks(string text, string option)
+    {
+        if (text.Equals("all", StringComparison.OrdinalIgnoreCase)) return null;
+        if (text.Equals("none", StringComparison.OrdinalIgnoreCase)) return [];
+        var known = KernelChecks.All.Select(c => c.Kernel).ToHashSet(StringComparer.Ordinal);
+        var families = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(f => f.ToLowerInvariant()).ToHashSet(StringComparer.Ordinal);
+        string? unknown = families.FirstOrDefault(f => !known.Contains(f));
+        if (unknown is not null || families.Count == 0)
+            throw new ArgumentException($"{option}: '{unknown ?? text}' is not a kernel family; expected all, none or some of {string.Join(", ", known)}.", option);
+        return families;
     }
 
     private static string Value(IReadOnlyList<string> args, ref int i)

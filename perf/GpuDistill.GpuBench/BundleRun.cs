@@ -40,7 +40,7 @@ public static class BundleRun
         foreach (AcceleratorKind kind in kinds)
         {
             using ComputeDevice device = ComputeDevice.Open(kind);
-            passed &= SelfCheck.Run(device, options.Seed, log).All(r => r.Passed);
+            passed &= SelfCheck.Run(device, options.Seed, log, options.Includes).All(r => r.Passed);
         }
         return passed ? Success : Mismatch;
     }
@@ -64,9 +64,22 @@ public static class BundleRun
         string description = DescribeDevice(device);
         log.WriteLine($"device: {description}");
         Directory.CreateDirectory(options.OutputDirectory);
-        IReadOnlyList<KernelCheckResult> checks = SelfCheck.Run(device, options.Seed, log);
-        WriteCsv(options.OutputDirectory, "checks.csv", [KernelCheckResult.CsvHeader, .. checks.Select(c => c.CsvLine())], log);
+        IReadOnlyList<KernelCheckResult> checks;
+        string checksCsv = Path.Combine(options.OutputDirectory, "checks.csv");
+        using (var csv = new StreamWriter(checksCsv))
+        {
+            // Row by row, so the rows before a kernel that never returns are kept when the process ends there.
+            csv.WriteLine(KernelCheckResult.CsvHeader);
+            checks = SelfCheck.Run(device, options.Seed, log, options.Includes, r =>
+            {
+                csv.WriteLine(r.CsvLine());
+                csv.Flush();
+            });
+        }
+        if (checks.Count > 0) log.WriteLine($"wrote {checksCsv}");
+        else File.Delete(checksCsv);
         bool passed = checks.All(r => r.Passed);
+        if (options.ChecksOnly) return passed ? Success : Mismatch;
         if (!passed) log.WriteLine("a kernel check FAILED: the timings below include a kernel that does not match its reference");
 
         DeviceTiming.Budget? budget = options.Quick
@@ -94,7 +107,8 @@ public static class BundleRun
         }
 
         log.WriteLine();
-        log.WriteLine(string.Create(CultureInfo.InvariantCulture,
+        if (checks.Count > 0)
+            log.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"kernel checks: {checks.Count(c => c.Passed)} of {checks.Count} PASS{(checks.All(c => c.Passed) ? "" : " (FAILED: " + string.Join("; ", checks.Where(c => !c.Passed).Select(c => c.Check.ToString())) + ")")}"));
         log.Write(report.Table());
         if (relations.Count > 0) log.Write(RelationBenchmark.Table(relations));

@@ -62,6 +62,12 @@ public static class SelfCheck
     public const int IgnoreIndex = -100;
 
     /// <summary>
+    /// How long one check may take (the slowest, reference included, takes seconds) before the pass takes its kernel
+    /// for one that never returns: a device stuck in a kernel cannot run anything else, so the process then ends.
+    /// </summary>
+    public static readonly TimeSpan HangTimeout = TimeSpan.FromSeconds(60);
+
+    /// <summary>
     /// Runs the checks <paramref name="include"/> keeps (all by default) on <paramref name="device"/>, one line each on
     /// <paramref name="log"/>, then a summary per family.
     /// </summary>
@@ -69,9 +75,15 @@ public static class SelfCheck
     /// <param name="seed">Seed of the pass; check i draws its inputs from seed + i, so one check can be replayed.</param>
     /// <param name="log">Where the lines go.</param>
     /// <param name="include">Which checks to run (e.g. only the small ones); null for all.</param>
+    /// <param name="onResult">Called with each result as it comes (run.sh's CSV keeps the results of a pass that
+    /// a hung kernel ends); null for none.</param>
     /// <returns>One result per check run.</returns>
+    /// <remarks>
+    /// A check that runs past <see cref="HangTimeout"/> gets a FAIL line on <paramref name="log"/>, and the process
+    /// exits with <see cref="BundleRun.Mismatch"/>: the device cannot run anything else.
+    /// </remarks>
     public static IReadOnlyList<KernelCheckResult> Run(ComputeDevice device, int seed, TextWriter log,
-        Func<KernelCheck, bool>? include = null)
+        Func<KernelCheck, bool>? include = null, Action<KernelCheckResult>? onResult = null)
     {
         ArgumentNullException.ThrowIfNull(device);
         ArgumentNullException.ThrowIfNull(log);
@@ -84,9 +96,18 @@ public static class SelfCheck
             KernelCheck check = KernelChecks.All[i];
             if (include is not null && !include(check)) continue;
             int checkSeed = unchecked(seed + i);
+            string hungLine = $"  {name,-4} {check.Kernel,-15} {check.Case,-44} FAIL: did not finish within {HangTimeout.TotalSeconds:F0} s " +
+                $"(a kernel that never returns; seed {checkSeed.ToString(CultureInfo.InvariantCulture)}); the device is stuck, stopping";
+            using var watchdog = new Timer(_ =>
+            {
+                log.WriteLine(hungLine);
+                log.Flush();
+                Environment.Exit(BundleRun.Mismatch);
+            }, null, HangTimeout, Timeout.InfiniteTimeSpan);
             KernelCheckResult result = RunOne(device, name, check, checkSeed);
             log.WriteLine(result);
             results.Add(result);
+            onResult?.Invoke(result);
         }
         foreach (IGrouping<string, KernelCheckResult> family in results.GroupBy(r => r.Check.Kernel))
         {

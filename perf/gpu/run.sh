@@ -45,16 +45,47 @@ fi
 mkdir -p "$out"
 csv="$out/gpu-bench.csv"
 rel="$out/relations.csv"
-rm -f "$csv" "$rel" "$out/checks.csv" "$out/torch.json" "$out/comparison.csv" "$out/torch-relations.json" \
+rm -rf "$csv" "$rel" "$out/checks.csv" "$out/checks.log" "$out/checks" "$out/torch.json" "$out/comparison.csv" "$out/torch-relations.json" \
   "$out/relations-comparison.csv"
 start=$SECONDS
+# Stage 1: every kernel family against the float64 references, one process per family. A kernel that never returns
+# leaves the device stuck (the bundle then exits after 60 s), so each family has a process and a time limit of its own
+# and the others, and the timings, run whatever happened.
+families="softmax-kl reverse-kl jsd dkd at-loss at-map sp rkd-distance rkd-angle cc-repdistiller cc-kernel fsp"
+checks=0
+mkdir -p "$out/checks"
+: > "$out/checks.log"
+for family in $families; do
+  set +e
+  timeout 100 "$bin" --checks-only --checks "$family" --out "$out/checks/$family" ${args[@]+"${args[@]}"} 2>&1 \
+    | grep -v '^device: \|^wrote ' | tee -a "$out/checks.log"
+  code=${PIPESTATUS[0]}
+  set -e
+  case $code in
+    0) ;;
+    1) checks=1 ;;
+    124) checks=1; echo "  cuda $family: did not finish within 100 s" | tee -a "$out/checks.log" ;;
+    *) exit "$code" ;;   # no CUDA device (3) or bad arguments (2)
+  esac
+done
+# One CSV: the header once, then every family's rows.
+first=1
+for family in $families; do
+  f="$out/checks/$family/checks.csv"
+  [[ -f "$f" ]] || continue
+  if ((first)); then cat "$f"; first=0; else tail -n +2 "$f"; fi
+done > "$out/checks.csv"
+((checks == 0)) || echo "run.sh: a kernel check FAILED or did not finish (see above and $out/checks.csv)"
+
+# Stage 2: copy bandwidth, the fused KL sweep, the relation and attention-transfer timings.
 set +e
-"$bin" --out "$out" ${args[@]+"${args[@]}"} 2>&1 | tee "$out/gpubench.log"
+"$bin" --out "$out" ${args[@]+"${args[@]}"} --checks none 2>&1 | tee "$out/gpubench.log"
 status=${PIPESTATUS[0]}
 set -e
 if [[ $status -ne 0 && $status -ne 1 ]] || [[ ! -f "$csv" ]]; then
   exit "$status"
 fi
+((checks == 0)) || status=1
 
 if ((torch)) && "$py" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
   echo
@@ -80,6 +111,9 @@ elif ((torch)); then
   echo "PyTorch with CUDA is not installed for $py: skipping the comparisons with the PyTorch composites."
 fi
 
+echo
+echo "kernel checks on CUDA: $(grep -c ',PASS,' "$out/checks.csv") PASS, $(grep -c ',FAIL,' "$out/checks.csv") FAIL," \
+  "$(grep -c 'did not finish' "$out/checks.log") did not finish ($out/checks.log, $out/checks.csv)"
 size=""
 [[ -f "$here/../gpu-bundle.tar.gz" ]] && size=" (archive $(du -h "$here/../gpu-bundle.tar.gz" | cut -f1))"
 echo "bundle: $(du -sh "$here" | cut -f1)${size}; total $((SECONDS - start)) s; results in $out"
