@@ -5,6 +5,7 @@
 #   ./run.sh --self-check [--seed N]   every kernel family against the float64 references on the CPU accelerator only
 #                                      (needs no GPU; exit 1 on a mismatch)
 #   ./run.sh [DIR | --out DIR] [--quick] [--no-torch] [--sizes BxC,...] [--seed N] [--relations default|smoke|none]
+#            [--checks FAMILY,...|none]
 #                                      on CUDA: every kernel family against the float64 references (checks.csv), copy
 #                                      bandwidth, fused KL forward + backward at each size (gpu-bench.csv), the relation
 #                                      and attention-transfer timings (relations.csv); then, where python3 has PyTorch
@@ -26,12 +27,14 @@ torch=1
 self_check=0
 quick=()
 args=()
+families="softmax-kl reverse-kl jsd dkd at-loss at-map sp rkd-distance rkd-angle cc-repdistiller cc-kernel fsp"
 while (($#)); do
   case "$1" in
     --self-check) self_check=1; shift ;;
     --out) out="${2:?--out needs a folder}"; shift 2 ;;
     --no-torch) torch=0; shift ;;
     --quick) quick=(--quick); args+=("$1"); shift ;;
+    --checks) families="${2:?--checks needs a value}"; families="${families//,/ }"; shift 2 ;;
     --sizes|--seed|--relations|--device|--copy-mb) args+=("$1" "${2:?$1 needs a value}"); shift 2 ;;
     -*) args+=("$1"); shift ;;
     *) out="$1"; shift ;;   # a bare argument is the results folder (run.sh "$OUT")
@@ -39,7 +42,8 @@ while (($#)); do
 done
 
 if ((self_check)); then
-  exec "$bin" --self-check --device cpu ${args[@]+"${args[@]}"}
+  [[ $families == none ]] && exit 0
+  exec "$bin" --self-check --device cpu --checks "${families// /,}" ${args[@]+"${args[@]}"}
 fi
 
 mkdir -p "$out"
@@ -51,10 +55,10 @@ start=$SECONDS
 # Stage 1: every kernel family against the float64 references, one process per family. A kernel that never returns
 # leaves the device stuck (the bundle then exits after 60 s), so each family has a process and a time limit of its own
 # and the others, and the timings, run whatever happened.
-families="softmax-kl reverse-kl jsd dkd at-loss at-map sp rkd-distance rkd-angle cc-repdistiller cc-kernel fsp"
 checks=0
 mkdir -p "$out/checks"
 : > "$out/checks.log"
+[[ $families == none ]] && families=""
 for family in $families; do
   set +e
   timeout 100 "$bin" --checks-only --checks "$family" --out "$out/checks/$family" ${args[@]+"${args[@]}"} 2>&1 \
