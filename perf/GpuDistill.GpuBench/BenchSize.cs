@@ -17,6 +17,9 @@ public sealed record BenchSize(int Rows, int Classes)
         new(16384, 32000), new(4096, 131072), new(16384, 131072),
     ];
 
+    /// <summary>The sweep of <c>--quick</c>: the default without its three biggest sizes (1.6 GB per array and up).</summary>
+    public static IReadOnlyList<BenchSize> Quick { get; } = [.. Default.Where(s => s.Elements < 500_000_000L)];
+
     /// <summary>B * C.</summary>
     public long Elements => (long)Rows * Classes;
 

@@ -16,7 +16,7 @@ public static class BundleRun
     /// <summary>Exit code: no CUDA device where one is needed.</summary>
     public const int NoCuda = 3;
 
-    /// <summary>The self-check on the CPU accelerator and, unless <c>--device cpu</c>, on CUDA when present.</summary>
+    /// <summary>The kernel checks on the CPU accelerator and, unless <c>--device cpu</c>, on CUDA when present.</summary>
     /// <param name="options">The command line.</param>
     /// <param name="log">Where the report goes.</param>
     /// <returns>The exit code.</returns>
@@ -40,12 +40,15 @@ public static class BundleRun
         foreach (AcceleratorKind kind in kinds)
         {
             using ComputeDevice device = ComputeDevice.Open(kind);
-            passed &= SelfCheck.Run(device, options.Seed, log).All(r => r.Passed);
+            passed &= SelfCheck.Run(device, options.Seed, log, options.Includes).All(r => r.Passed);
         }
         return passed ? Success : Mismatch;
     }
 
-    /// <summary>Self-check on the device, copy bandwidth, the fused KL sweep; table on the log, CSV in the output folder.</summary>
+    /// <summary>
+    /// The kernel checks on the device, copy bandwidth, the fused KL sweep, the relation and attention-transfer
+    /// timings; tables on the log, CSVs (checks.csv, gpu-bench.csv, relations.csv) in the output folder.
+    /// </summary>
     /// <param name="options">The command line.</param>
     /// <param name="log">Where the report goes.</param>
     /// <returns>The exit code.</returns>
@@ -60,27 +63,63 @@ public static class BundleRun
         using ComputeDevice device = ComputeDevice.Open(kind);
         string description = DescribeDevice(device);
         log.WriteLine($"device: {description}");
-        bool passed = SelfCheck.Run(device, options.Seed, log).All(r => r.Passed);
-        if (!passed) log.WriteLine("the self-check failed: the timings below are of a kernel that does not match its reference");
+        Directory.CreateDirectory(options.OutputDirectory);
+        IReadOnlyList<KernelCheckResult> checks;
+        string checksCsv = Path.Combine(options.OutputDirectory, "checks.csv");
+        using (var csv = new StreamWriter(checksCsv))
+        {
+            // Row by row, so the rows before a kernel that never returns are kept when the process ends there.
+            csv.WriteLine(KernelCheckResult.CsvHeader);
+            checks = SelfCheck.Run(device, options.Seed, log, options.Includes, r =>
+            {
+                csv.WriteLine(r.CsvLine());
+                csv.Flush();
+            });
+        }
+        if (checks.Count > 0) log.WriteLine($"wrote {checksCsv}");
+        else File.Delete(checksCsv);
+        bool passed = checks.All(r => r.Passed);
+        if (options.ChecksOnly) return passed ? Success : Mismatch;
+        if (!passed) log.WriteLine("a kernel check FAILED: the timings below include a kernel that does not match its reference");
 
-        var settings = new BenchSettings(options.Sizes, options.CopyBytes,
-            options.Quick ? new DeviceTiming.Budget(MinSamples: 3, MaxSamples: 5, MinSeconds: 0, MaxSeconds: 0.5, MinSampleMs: 1) : null);
+        DeviceTiming.Budget? budget = options.Quick
+            ? new DeviceTiming.Budget(MinSamples: 3, MaxSamples: 5, MinSeconds: 0, MaxSeconds: 0.5, MinSampleMs: 1)
+            : null;
+        // run.sh's whole run stays within 5 minutes on an H100: the sweep gets 150 s, the relations 60 s.
+        var settings = new BenchSettings(options.Sizes, options.CopyBytes, budget, TimeLimitSeconds: 150);
         CopyBandwidth copy = FusedKLBenchmark.MeasureCopy(device, settings);
         log.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"copy bandwidth: {copy.GigabytesPerSecond:F0} GB/s ({copy.BytesPerCopy / 1e9:F2} GB copied, read + write counted)"));
         log.WriteLine("fused KL forward + backward (median per launch; floor = read 2 arrays, write 1):");
         IReadOnlyList<SizeResult> sizes = FusedKLBenchmark.Run(device, settings, log);
-
         var report = new BenchReport(description, copy, sizes);
-        log.WriteLine();
-        log.Write(report.Table());
-        Directory.CreateDirectory(options.OutputDirectory);
-        string csv = Path.Combine(options.OutputDirectory, "gpu-bench.csv");
-        File.WriteAllLines(csv, report.CsvLines());
-        log.WriteLine($"wrote {csv}");
-
+        WriteCsv(options.OutputDirectory, "gpu-bench.csv", report.CsvLines(), log);
         passed &= sizes.All(s => s.Layouts.All(l => l.Check.Passed));
+
+        IReadOnlyList<RelationResult> relations = [];
+        if (options.Relations.Count > 0)
+        {
+            log.WriteLine("relation and attention-transfer timings (forward + backward per call):");
+            relations = RelationBenchmark.Run(device, options.Relations, budget, log, timeLimitSeconds: 60);
+            WriteCsv(options.OutputDirectory, "relations.csv", RelationBenchmark.CsvLines(description, relations), log);
+            // A measured loss that is not finite is a wrong result; a skipped size is not.
+            passed &= relations.All(r => r.Skipped is not null || double.IsFinite(r.Loss));
+        }
+
+        log.WriteLine();
+        if (checks.Count > 0)
+            log.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"kernel checks: {checks.Count(c => c.Passed)} of {checks.Count} PASS{(checks.All(c => c.Passed) ? "" : " (FAILED: " + string.Join("; ", checks.Where(c => !c.Passed).Select(c => c.Check.ToString())) + ")")}"));
+        log.Write(report.Table());
+        if (relations.Count > 0) log.Write(RelationBenchmark.Table(relations));
         return passed ? Success : Mismatch;
+    }
+
+    private static void WriteCsv(string folder, string name, IEnumerable<string> lines, TextWriter log)
+    {
+        string path = Path.Combine(folder, name);
+        File.WriteAllLines(path, lines);
+        log.WriteLine($"wrote {path}");
     }
 
     /// <summary>The device in words: name, and for CUDA its multiprocessors, memory, architecture and driver.</summary>
@@ -101,7 +140,7 @@ public static class BundleRun
     private static int ReportNoCuda(IReadOnlyList<DeviceInfo> present, TextWriter log)
     {
         log.WriteLine($"No CUDA device found (ILGPU sees: {Describe(present)}). The benchmark needs an NVIDIA GPU and its driver " +
-            "(libcuda.so.1); 'run.sh --self-check' checks the kernel on the CPU without one.");
+            "(libcuda.so.1); 'run.sh --self-check' checks every kernel on the CPU without one.");
         return NoCuda;
     }
 

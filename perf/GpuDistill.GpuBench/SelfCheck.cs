@@ -1,206 +1,148 @@
+using System.Diagnostics;
 using System.Globalization;
 using GpuDistill.Accelerators;
 using GpuDistill.SoftmaxKL;
-using GpuDistill.Tests.References;
-using ILGPU.Runtime;
 
 namespace GpuDistill.GpuBench;
 
-/// <summary>One self-check launch: a shape, with or without labels, in one layout.</summary>
-/// <param name="Rows">B.</param>
-/// <param name="Classes">C.</param>
-/// <param name="WithLabels">Labels (some rows padding) and a hard cross-entropy term, or neither.</param>
-/// <param name="Layout">The kernel layout launched.</param>
-public sealed record SelfCheckCase(int Rows, int Classes, bool WithLabels, SoftmaxKLLayout Layout)
+/// <summary>One check of the coverage pass: a kernel family, a shape with its settings, and how to run it.</summary>
+/// <param name="Kernel">The kernel family, e.g. "softmax-kl" or "rkd-angle".</param>
+/// <param name="Case">Shape and settings, e.g. "41x1271 T=2 labels |z|<=1e4 row/group".</param>
+/// <param name="Small">True when it takes milliseconds on the CPU accelerator (the unit tests run only these).</param>
+/// <param name="Run">Launches on the device with fresh inputs from the random source and compares with the reference.</param>
+public sealed record KernelCheck(string Kernel, string Case, bool Small, Func<ComputeDevice, Random, Comparison> Run)
 {
-    /// <summary>T of the case: 4 without labels, 2 with them.</summary>
-    public double Temperature => WithLabels ? 2.0 : 4.0;
+    /// <inheritdoc/>
+    public override string ToString() => $"{Kernel} {Case}";
+}
 
-    /// <summary>Logits are uniform in [-Scale, Scale]: moderate without labels, extreme (1e4) with them.</summary>
-    public double Scale => WithLabels ? 1e4 : 5.0;
+/// <summary>The outcome of one check on one device.</summary>
+/// <param name="Device">"cpu" or "cuda".</param>
+/// <param name="Check">What ran.</param>
+/// <param name="Seed">Seed of its inputs (<c>--seed</c> of the pass plus the check's index).</param>
+/// <param name="Comparison">Errors and bounds; null when the launch threw.</param>
+/// <param name="Error">The exception's type and message when the launch threw.</param>
+/// <param name="Milliseconds">Wall time of the check, reference included.</param>
+public sealed record KernelCheckResult(string Device, KernelCheck Check, int Seed, Comparison? Comparison, string? Error,
+    double Milliseconds)
+{
+    /// <summary>The CSV header of <see cref="CsvLine"/>.</summary>
+    public const string CsvHeader = "device,kernel,case,seed,output,output_abs_err,output_rel_err,grad_abs_err,grad_rel_err,bound,result,ms,error";
 
-    /// <summary>Weight of the KL term.</summary>
-    public double SoftWeight => WithLabels ? 0.9 : 1.0;
+    /// <summary>True when the launch ran and both errors are within their bounds.</summary>
+    public bool Passed => Comparison?.Passed ?? false;
 
-    /// <summary>Weight of the cross-entropy term.</summary>
-    public double HardWeight => WithLabels ? 0.1 : 0.0;
+    /// <summary>One CSV row.</summary>
+    /// <returns>The row.</returns>
+    public string CsvLine()
+    {
+        static string N(double? v) => v is double d ? d.ToString("G4", CultureInfo.InvariantCulture) : "";
+        return string.Join(',', Device, Check.Kernel, Quote(Check.Case), Seed.ToString(CultureInfo.InvariantCulture),
+            Comparison?.OutputName ?? "", N(Comparison?.Output.MaxAbs), N(Comparison?.Output.Relative),
+            N(Comparison?.Gradient.MaxAbs), N(Comparison?.Gradient.Relative), N(Comparison?.Output.Bound),
+            Passed ? "PASS" : "FAIL", N(Milliseconds), Quote(Error ?? ""));
+    }
 
     /// <inheritdoc/>
     public override string ToString() =>
-        $"{Rows}x{Classes} {(WithLabels ? "labels" : "no labels"),-9} {Layouts.Name(Layout)}";
-}
+        $"  {Device,-4} {Check.Kernel,-15} {Check.Case,-44} {(Comparison is null ? $"FAIL (threw {Error})" : Comparison.ToString())}";
 
-/// <summary>How far one launch was from the float64 reference, and whether that is within the bounds.</summary>
-/// <param name="Device">The device it ran on.</param>
-/// <param name="Case">What was launched.</param>
-/// <param name="Comparison">Errors and bounds.</param>
-public sealed record SelfCheckResult(string Device, SelfCheckCase Case, Comparison Comparison)
-{
-    /// <summary>True when both loss and gradient are within their bounds.</summary>
-    public bool Passed => Comparison.Passed;
-
-    /// <inheritdoc/>
-    public override string ToString() => $"  {Device,-6} {Case,-36} {Comparison}";
+    private static string Quote(string value) => value.Contains(',', StringComparison.Ordinal) || value.Contains('"', StringComparison.Ordinal)
+        ? "\"" + value.Replace("\"", "\"\"", StringComparison.Ordinal) + "\""
+        : value;
 }
 
 /// <summary>
-/// Loss and gradient of one launch against the float64 reference, with the bounds the kernel tests use
-/// (tests/GpuDistill.Tests/Generic/Tolerance.cs): relative 2e-5, an absolute loss floor of 1e-6 of the size of the
-/// terms, and a gradient floor of 1e-2 of its natural scale w T / N.
-/// </summary>
-/// <param name="LossError">|loss - reference|.</param>
-/// <param name="LossBound">The largest loss error allowed.</param>
-/// <param name="GradientError">max |g - reference| / max(max |reference|, floor).</param>
-/// <param name="GradientBound">The largest gradient error allowed.</param>
-public sealed record Comparison(double LossError, double LossBound, double GradientError, double GradientBound)
-{
-    /// <summary>Relative error allowed between a float32 kernel and its float64 reference.</summary>
-    public const double Relative = 2e-5;
-
-    /// <summary>True when both errors are within their bounds (NaN never is).</summary>
-    public bool Passed => LossError <= LossBound && GradientError <= GradientBound;
-
-    /// <summary>Compares one launch's results with the reference's.</summary>
-    /// <param name="loss">The kernel's loss (row losses summed in float64).</param>
-    /// <param name="gradient">The kernel's gradient.</param>
-    /// <param name="expectedLoss">The reference loss.</param>
-    /// <param name="expectedGradient">The reference gradient.</param>
-    /// <param name="lossMagnitude">Size of the terms the loss is computed from (see <see cref="LossMagnitude"/>).</param>
-    /// <param name="gradientScale">The factor in front of the per-column gradient terms, e.g. w T / N.</param>
-    /// <returns>The errors and bounds.</returns>
-    public static Comparison Of(double loss, ReadOnlySpan<float> gradient, double expectedLoss,
-        ReadOnlySpan<double> expectedGradient, double lossMagnitude, double gradientScale)
-    {
-        if (gradient.Length != expectedGradient.Length)
-            throw new ArgumentException($"gradient has {gradient.Length} elements; expected {expectedGradient.Length}.", nameof(gradient));
-        double lossBound = Math.Max(Relative * Math.Abs(expectedLoss), 1e-6 * lossMagnitude);
-        double lossError = double.IsFinite(loss) ? Math.Abs(loss - expectedLoss) : double.PositiveInfinity;
-
-        double maxDiff = 0, maxRef = 0;
-        for (int i = 0; i < gradient.Length; i++)
-        {
-            if (!float.IsFinite(gradient[i])) { maxDiff = double.PositiveInfinity; break; }
-            maxDiff = Math.Max(maxDiff, Math.Abs(gradient[i] - expectedGradient[i]));
-            maxRef = Math.Max(maxRef, Math.Abs(expectedGradient[i]));
-        }
-        // A batch of saturated rows has a true gradient far below float32's resolution of its scale (Tolerance.GradientFloor).
-        double gradientError = maxDiff / Math.Max(maxRef, Math.Max(1e-2 * gradientScale, 1e-30));
-        return new Comparison(lossError, lossBound, gradientError, Relative);
-    }
-
-    /// <summary>T^2 (1 + max|z| / T) + 1 + max|z|: the size of the terms of a softened-softmax loss.</summary>
-    /// <param name="student">Student logits.</param>
-    /// <param name="teacher">Teacher logits.</param>
-    /// <param name="temperature">T.</param>
-    /// <returns>The magnitude.</returns>
-    public static double LossMagnitude(ReadOnlySpan<float> student, ReadOnlySpan<float> teacher, double temperature)
-    {
-        double maxAbs = 0;
-        foreach (float v in student) maxAbs = Math.Max(maxAbs, Math.Abs(v));
-        foreach (float v in teacher) maxAbs = Math.Max(maxAbs, Math.Abs(v));
-        return temperature * temperature * (1 + maxAbs / temperature) + 1 + maxAbs;
-    }
-
-    /// <inheritdoc/>
-    public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-        $"loss err {LossError,7:0.0E+00} (bound {LossBound:0.0E+00})  grad err {GradientError,7:0.0E+00} (bound {GradientBound:0E+00})  {(Passed ? "ok" : "MISMATCH")}");
-}
-
-/// <summary>
-/// The bundle's self-check: the fused KL kernel (<see cref="SoftmaxKLLauncher"/>, both layouts) on small odd shapes,
-/// with and without labels, against the float64 reference of the test suite, on fresh random inputs.
+/// The bundle's correctness pass over every kernel family of GpuDistill.Kernels (<see cref="KernelChecks"/>): each
+/// launcher on the device, on fresh random inputs, against the test suite's float64 reference (linked source files).
 /// </summary>
 public static class SelfCheck
 {
     /// <summary>Label value of padding rows, as the library's default.</summary>
     public const int IgnoreIndex = -100;
 
-    /// <summary>The shapes checked: a single element, an odd medium shape, and long rows (an LLM-sized vocabulary).</summary>
-    public static IReadOnlyList<(int Rows, int Classes)> Shapes { get; } = [(1, 1), (41, 1271), (3, 100003)];
+    /// <summary>
+    /// How long one check may take (the slowest, reference included, takes seconds) before the pass takes its kernel
+    /// for one that never returns: a device stuck in a kernel cannot run anything else, so the process then ends.
+    /// </summary>
+    public static readonly TimeSpan HangTimeout = TimeSpan.FromSeconds(60);
 
-    private static readonly bool[] LabelModes = [false, true];
-
-    /// <summary>Every case: each shape, without and with labels, in both layouts.</summary>
-    public static IEnumerable<SelfCheckCase> Cases =>
-        from shape in Shapes
-        from withLabels in LabelModes
-        from layout in Layouts.All
-        select new SelfCheckCase(shape.Rows, shape.Classes, withLabels, layout);
-
-    /// <summary>Runs every case on <paramref name="device"/> and reports each on <paramref name="log"/>.</summary>
+    /// <summary>
+    /// Runs the checks <paramref name="include"/> keeps (all by default) on <paramref name="device"/>, one line each on
+    /// <paramref name="log"/>, then a summary per family.
+    /// </summary>
     /// <param name="device">The device to launch on.</param>
-    /// <param name="seed">Seed of the random inputs (printed, so a failure can be replayed).</param>
-    /// <param name="log">Where each case's line goes.</param>
-    /// <returns>One result per case.</returns>
-    public static IReadOnlyList<SelfCheckResult> Run(ComputeDevice device, int seed, TextWriter log)
+    /// <param name="seed">Seed of the pass; check i draws its inputs from seed + i, so one check can be replayed.</param>
+    /// <param name="log">Where the lines go.</param>
+    /// <param name="include">Which checks to run (e.g. only the small ones); null for all.</param>
+    /// <param name="onResult">Called with each result as it comes (run.sh's CSV keeps the results of a pass that
+    /// a hung kernel ends); null for none.</param>
+    /// <returns>One result per check run.</returns>
+    /// <remarks>
+    /// A check that runs past <see cref="HangTimeout"/> gets a FAIL line on <paramref name="log"/>, and the process
+    /// exits with <see cref="BundleRun.Mismatch"/>: the device cannot run anything else.
+    /// </remarks>
+    public static IReadOnlyList<KernelCheckResult> Run(ComputeDevice device, int seed, TextWriter log,
+        Func<KernelCheck, bool>? include = null, Action<KernelCheckResult>? onResult = null)
     {
         ArgumentNullException.ThrowIfNull(device);
         ArgumentNullException.ThrowIfNull(log);
         string name = device.Kind.ToString().ToLowerInvariant();
-        log.WriteLine($"self-check on {device} (seed {seed.ToString(CultureInfo.InvariantCulture)})");
-        var random = new Random(seed);
-        var results = new List<SelfCheckResult>();
-        foreach (SelfCheckCase c in Cases)
+        log.WriteLine($"kernel checks on {device} (seed {seed.ToString(CultureInfo.InvariantCulture)}): float32 kernels against the float64 references, " +
+            $"max abs and relative error of the loss (or map) and of the gradient; PASS when both relative errors are <= {Comparison.Relative:0E+00}");
+        var results = new List<KernelCheckResult>();
+        for (int i = 0; i < KernelChecks.All.Count; i++)
         {
-            var result = new SelfCheckResult(name, c, RunCase(device, c, random));
+            KernelCheck check = KernelChecks.All[i];
+            if (include is not null && !include(check)) continue;
+            int checkSeed = unchecked(seed + i);
+            string hungLine = $"  {name,-4} {check.Kernel,-15} {check.Case,-44} FAIL: did not finish within {HangTimeout.TotalSeconds:F0} s " +
+                $"(a kernel that never returns; seed {checkSeed.ToString(CultureInfo.InvariantCulture)}); the device is stuck, stopping";
+            using var watchdog = new Timer(_ =>
+            {
+                log.WriteLine(hungLine);
+                log.Flush();
+                Environment.Exit(BundleRun.Mismatch);
+            }, null, HangTimeout, Timeout.InfiniteTimeSpan);
+            KernelCheckResult result = RunOne(device, name, check, checkSeed);
             log.WriteLine(result);
             results.Add(result);
+            onResult?.Invoke(result);
         }
-        int failed = results.Count(r => !r.Passed);
-        log.WriteLine(failed == 0 ? $"self-check on {name}: all {results.Count} cases match the float64 reference"
-            : $"self-check on {name}: {failed} of {results.Count} cases MISMATCH");
+        foreach (IGrouping<string, KernelCheckResult> family in results.GroupBy(r => r.Check.Kernel))
+        {
+            int failed = family.Count(r => !r.Passed);
+            log.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  {name,-4} {family.Key,-15} {family.Count(),3} checks  {(failed == 0 ? "all PASS" : $"{failed} FAIL")}  worst loss/map rel {family.Max(r => r.Comparison?.Output.Relative ?? double.NaN):0.0E+00}, grad rel {family.Max(r => r.Comparison?.Gradient.Relative ?? double.NaN):0.0E+00}"));
+        }
+        int total = results.Count(r => !r.Passed);
+        log.WriteLine(total == 0 ? $"kernel checks on {name}: all {results.Count} PASS"
+            : $"kernel checks on {name}: {total} of {results.Count} FAIL");
         return results;
     }
 
-    /// <summary>Runs one case on fresh random inputs and compares it with the reference.</summary>
-    /// <param name="device">The device to launch on.</param>
-    /// <param name="c">The case.</param>
-    /// <param name="random">Source of the inputs.</param>
-    /// <returns>The errors and bounds.</returns>
-    public static Comparison RunCase(ComputeDevice device, SelfCheckCase c, Random random)
+    /// <summary>Runs one check with inputs from <paramref name="seed"/>; a launch that throws is a failure, not a crash.</summary>
+    /// <param name="device">The device.</param>
+    /// <param name="deviceName">Its short name.</param>
+    /// <param name="check">The check.</param>
+    /// <param name="seed">Seed of its inputs.</param>
+    /// <returns>The result.</returns>
+    public static KernelCheckResult RunOne(ComputeDevice device, string deviceName, KernelCheck check, int seed)
     {
         ArgumentNullException.ThrowIfNull(device);
-        ArgumentNullException.ThrowIfNull(c);
-        ArgumentNullException.ThrowIfNull(random);
-        long elements = (long)c.Rows * c.Classes;
-        float[] student = Uniform(random, elements, c.Scale);
-        float[] teacher = Uniform(random, elements, c.Scale);
-        // Every fifth row from the second on is padding, so the small shapes keep a counted row.
-        int[]? labels = c.WithLabels
-            ? Enumerable.Range(0, c.Rows).Select(i => i % 5 == 1 ? IgnoreIndex : random.Next(c.Classes)).ToArray()
-            : null;
-        int counted = ReferenceMath.Counted(c.Rows, labels, IgnoreIndex);
-
-        (double expectedLoss, double[] expectedGradient) = SoftmaxKLReference.Compute(student, teacher, c.Rows,
-            c.Classes, c.Temperature, labels, c.SoftWeight, c.HardWeight, IgnoreIndex);
-        (double loss, float[] gradient) = Launch(device, student, teacher, labels, c, counted);
-
-        double gradientScale = Math.Max(c.SoftWeight * c.Temperature, c.HardWeight) / Math.Max(1, counted);
-        return Comparison.Of(loss, gradient, expectedLoss, expectedGradient,
-            Comparison.LossMagnitude(student, teacher, c.Temperature), gradientScale);
-    }
-
-    private static (double Loss, float[] Gradient) Launch(ComputeDevice device, float[] student, float[] teacher,
-        int[]? labels, SelfCheckCase c, int counted)
-    {
-        Accelerator accelerator = device.Accelerator;
-        var p = new SoftmaxKLParameters(c.Rows, c.Classes, (float)c.Temperature, (float)c.SoftWeight,
-            (float)c.HardWeight, labels is not null, IgnoreIndex, counted);
-        using var s = accelerator.Allocate1D(student);
-        using var t = accelerator.Allocate1D(teacher);
-        using var l = accelerator.Allocate1D(labels ?? [0]);
-        using var g = accelerator.Allocate1D<float>(student.Length);
-        using var r = accelerator.Allocate1D<float>(c.Rows);
-        SoftmaxKLLauncher.For(device).Launch(s.View, t.View, labels is null ? default : l.View, g.View, r.View, p, c.Layout);
-        accelerator.Synchronize();
-        return (r.GetAsArray1D().Sum(v => (double)v), g.GetAsArray1D());
-    }
-
-    private static float[] Uniform(Random random, long count, double scale)
-    {
-        var values = new float[count];
-        for (long i = 0; i < count; i++) values[i] = (float)((random.NextDouble() * 2 - 1) * scale);
-        return values;
+        ArgumentNullException.ThrowIfNull(check);
+        long start = Stopwatch.GetTimestamp();
+        try
+        {
+            Comparison comparison = check.Run(device, new Random(seed));
+            return new KernelCheckResult(deviceName, check, seed, comparison, null, Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // A device error in one kernel must not hide the results of the others.
+            return new KernelCheckResult(deviceName, check, seed, null, $"{e.GetType().Name}: {e.Message}",
+                Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+        }
     }
 }
 

@@ -21,28 +21,97 @@ public sealed class GpuBenchTests
 {
     private static ComputeDevice Cpu => TestDevices.Get(AcceleratorKind.Cpu);
 
+    /// <summary>The kernel families the bundle must cover: every launcher family of GpuDistill.Kernels.</summary>
+    private static readonly string[] Families =
+        ["softmax-kl", "reverse-kl", "jsd", "dkd", "at-loss", "at-map", "sp", "rkd-distance", "rkd-angle",
+         "cc-repdistiller", "cc-kernel", "fsp"];
+
     [Test]
-    public void SelfCheckMatchesTheReferenceOnTheCpuAccelerator()
+    public void SmallKernelChecksMatchTheReferencesOnTheCpuAccelerator()
     {
         using var log = new StringWriter();
-        IReadOnlyList<SelfCheckResult> results = SelfCheck.Run(Cpu, RandomData.NewRandom().Next(), log);
+        IReadOnlyList<KernelCheckResult> results = SelfCheck.Run(Cpu, RandomData.NewRandom().Next(), log, c => c.Small);
         TestContext.Out.Write(log);
         Assert.Multiple(() =>
         {
-            // Three shapes, without and with labels, in both layouts.
-            Assert.That(results, Has.Count.EqualTo(12));
-            Assert.That(results.Select(r => r.Case.Layout).Distinct(), Is.EquivalentTo(Layouts.All));
+            Assert.That(results.Select(r => r.Check.Kernel).Distinct(), Is.EquivalentTo(Families));
+            Assert.That(results, Has.Count.EqualTo(KernelChecks.All.Count(c => c.Small)));
             Assert.That(results.Where(r => !r.Passed).Select(r => r.ToString()), Is.Empty);
-            Assert.That(log.ToString(), Does.Contain("all 12 cases match"));
+            Assert.That(results.Select(r => r.Comparison!.Gradient.MaxAbs), Is.All.GreaterThanOrEqualTo(0));
+            Assert.That(log.ToString(), Does.Contain($"all {results.Count} PASS"));
         });
+    }
+
+    [Test]
+    public void ChecksCoverEveryFamilyLayoutFormAndBatch()
+    {
+        IReadOnlyList<KernelCheck> all = KernelChecks.All;
+        Assert.Multiple(() =>
+        {
+            Assert.That(all.Select(c => c.Kernel).Distinct(), Is.EquivalentTo(Families));
+            foreach (string rows in new[] { "softmax-kl", "reverse-kl", "jsd", "dkd" })
+            {
+                foreach (string layout in new[] { "row/thread", "row/group" })
+                foreach (string shape in new[] { "1x1 ", "41x1271 ", "3x100003 " })
+                    Assert.That(all.Count(c => c.Kernel == rows && c.Case.Contains(layout, StringComparison.Ordinal)
+                        && c.Case.StartsWith(shape, StringComparison.Ordinal)),
+                        Is.EqualTo(2), $"{rows} {shape}{layout}: moderate and extreme logits");
+            }
+            foreach (string at in new[] { "at-loss", "at-map" })
+            foreach (string form in new[] { " code ", " paper " })
+                Assert.That(all.Count(c => c.Kernel == at && c.Case.Contains(form, StringComparison.Ordinal)), Is.EqualTo(6), at + form);
+            foreach (string relation in new[] { "sp", "rkd-angle", "cc-kernel" })
+            foreach (int batch in new[] { 1, 3, 37, 256 })
+                Assert.That(all.Any(c => c.Kernel == relation && c.Case.StartsWith($"B={batch} ", StringComparison.Ordinal)), relation + batch);
+            Assert.That(all.Any(c => c.Kernel == "fsp" && c.Case.StartsWith("3x5x7x7 / 3x9x7x7", StringComparison.Ordinal)));
+            Assert.That(all.Select(c => c.ToString()).Distinct().Count(), Is.EqualTo(all.Count), "every case is named apart");
+        });
+    }
+
+    [Test]
+    public void CheckIsReplayableFromItsSeedAndAFailingLaunchIsAFailNotACrash()
+    {
+        KernelCheck check = KernelChecks.All.First(c => c.Kernel == "rkd-angle" && c.Case.StartsWith("B=37 ", StringComparison.Ordinal));
+        KernelCheckResult first = SelfCheck.RunOne(Cpu, "cpu", check, 12345);
+        KernelCheckResult again = SelfCheck.RunOne(Cpu, "cpu", check, 12345);
+        KernelCheckResult other = SelfCheck.RunOne(Cpu, "cpu", check, 54321);
+        var throwing = new KernelCheck("sp", "broken launcher", true, (_, _) => throw new ArgumentException("bad view", "student"));
+        KernelCheckResult failed = SelfCheck.RunOne(Cpu, "cpu", throwing, 1);
+        Assert.Multiple(() =>
+        {
+            Assert.That(first.Passed, first.ToString());
+            Assert.That(again.Comparison, Is.EqualTo(first.Comparison), "same seed, same inputs, same errors");
+            Assert.That(other.Comparison!.Output.MaxAbs, Is.Not.EqualTo(first.Comparison!.Output.MaxAbs), "another seed, other inputs");
+            Assert.That(failed.Passed, Is.False);
+            Assert.That(failed.ToString(), Does.Contain("FAIL (threw ArgumentException: bad view"));
+            Assert.That(failed.CsvLine(), Does.Contain(",FAIL,").And.Contain("broken launcher"));
+        });
+    }
+
+    [Test]
+    public void ErrorMeasureUsesItsFloorAndNeverPassesNaN()
+    {
+        Assert.Multiple(() =>
+        {
+            Assert.That(ErrorMeasure.Of(1.00001, 1.0, 0, 2e-5).Passed, Is.True);
+            Assert.That(ErrorMeasure.Of(1.0001, 1.0, 0, 2e-5).Passed, Is.False);
+            // A vanishing exact value is measured against the floor: 1e-9 off 0 passes at a floor of 1e-3.
+            Assert.That(ErrorMeasure.Of(1e-9, 0.0, 1e-3, 2e-5).Passed, Is.True);
+            Assert.That(ErrorMeasure.Of(1e-9, 0.0, 0, 2e-5).Passed, Is.False);
+            Assert.That(ErrorMeasure.Of(double.NaN, 1.0, 0, 2e-5).Passed, Is.False);
+            Assert.That(ErrorMeasure.Of([1f, float.NaN], [1.0, 2.0], 0, 2e-5).Passed, Is.False);
+            Assert.That(ErrorMeasure.Of([1f, 2.001f], [1.0, 2.0], 0, 2e-5).Relative, Is.EqualTo(0.001 / 2).Within(1e-7));
+        });
+        ArgumentAssert.Rejects(() => ErrorMeasure.Of([1f], [1.0, 2.0], 0, 2e-5), "actual", "expected 2");
     }
 
     [Test]
     public void SelfCheckOnlyModeExitsZeroOnTheCpu()
     {
         using var log = new StringWriter();
-        BenchOptions options = BenchOptions.Parse(["--self-check", "--device", "cpu", "--seed", "7"]);
+        BenchOptions options = BenchOptions.Parse(["--self-check", "--device", "cpu", "--seed", "7", "--checks", "fsp,cc-kernel"]);
         Assert.That(BundleRun.SelfCheckOnly(options, log), Is.EqualTo(BundleRun.Success), log.ToString());
+        Assert.That(log.ToString(), Does.Contain("fsp").And.Contain("cc-kernel").And.Not.Contain("softmax-kl"));
     }
 
     [Test]
@@ -162,7 +231,8 @@ public sealed class GpuBenchTests
         using var folder = new TempDirectory();
         using var log = new StringWriter();
         BenchOptions options = BenchOptions.Parse(
-            ["--device", "cpu", "--sizes", "16x500,3x4001", "--quick", "--copy-mb", "4", "--out", folder.Path]);
+            ["--device", "cpu", "--sizes", "16x500,3x4001", "--quick", "--copy-mb", "4", "--out", folder.Path,
+             "--checks", "sp", "--relations", "smoke"]);
         int exit = BundleRun.Benchmark(options, log);
         TestContext.Out.Write(log);
         Assert.That(exit, Is.EqualTo(BundleRun.Success), log.ToString());
@@ -192,6 +262,43 @@ public sealed class GpuBenchTests
             }
             Assert.That(log.ToString(), Does.Contain("copy bandwidth").And.Contain("best layout").And.Contain("3x4001"));
         });
+
+        string[] checks = File.ReadAllLines(folder.File("checks.csv"));
+        string[] relations = File.ReadAllLines(folder.File("relations.csv"));
+        Assert.Multiple(() =>
+        {
+            Assert.That(checks[0], Is.EqualTo(KernelCheckResult.CsvHeader));
+            Assert.That(checks.Skip(1).Select(l => l.Split(',')[1]), Is.All.EqualTo("sp"));
+            Assert.That(checks.Skip(1).Select(l => SplitCsv(l).ElementAt(10)), Is.All.EqualTo("PASS"));
+            Assert.That(relations[0], Is.EqualTo(RelationBenchmark.CsvHeader));
+            Assert.That(relations.Skip(1).Select(l => SplitCsv(l).ElementAt(1)),
+                Is.EqualTo(RelationCase.Smoke.Select(c => c.Kernel)));
+            // Timed, finite loss, and the scratch the launchers allocate.
+            foreach (string line in relations.Skip(1))
+            {
+                string[] f = SplitCsv(line).ToArray();
+                Assert.That(double.Parse(f[3], System.Globalization.CultureInfo.InvariantCulture), Is.Positive, line);
+                Assert.That(double.IsFinite(double.Parse(f[11], System.Globalization.CultureInfo.InvariantCulture)), line);
+                Assert.That(long.Parse(f[10], System.Globalization.CultureInfo.InvariantCulture),
+                    Is.EqualTo(RelationBenchmark.ScratchBytes(new RelationCase(f[1], f[2]))), line);
+            }
+            Assert.That(log.ToString(), Does.Contain("relation and attention-transfer kernels").And.Contain("rkd-angle"));
+        });
+    }
+
+    [Test]
+    public void ScratchBytesFollowTheLaunchers()
+    {
+        Assert.Multiple(() =>
+        {
+            Assert.That(RelationBenchmark.ScratchBytes(new RelationCase("sp", "1024x4096")), Is.EqualTo(4L * 3 * 1024 * 1024));
+            Assert.That(RelationBenchmark.ScratchBytes(new RelationCase("rkd-distance", "256x512")), Is.EqualTo(4L * (4 * 256 * 256 + 3 * 256)));
+            Assert.That(RelationBenchmark.ScratchBytes(new RelationCase("rkd-angle", "256x512")),
+                Is.EqualTo(GpuDistill.Relations.RelationalAngle.RelationalAngleLauncher.ScratchBytes(256, 512, 512)));
+            Assert.That(RelationBenchmark.ScratchBytes(new RelationCase("fsp", "64x64x128x16x16")), Is.EqualTo(4L * 2 * 64 * 64 * 128));
+            Assert.That(RelationBenchmark.ScratchBytes(new RelationCase("at-loss", "8x512x56x56")), Is.EqualTo(4L * 3 * 8 * 56 * 56));
+        });
+        ArgumentAssert.Rejects(() => RelationBenchmark.ScratchBytes(new RelationCase("nst", "2x3")), "c", "not a timed kernel");
     }
 
     [Test]
@@ -234,6 +341,12 @@ public sealed class GpuBenchTests
         ArgumentAssert.Rejects(() => BenchOptions.Parse(["--seed"]), "--seed", "needs a value");
         ArgumentAssert.Rejects(() => BenchOptions.Parse(["--copy-mb", "0"]), "--copy-mb", "positive");
         ArgumentAssert.Rejects(() => BenchOptions.Parse(["--fast"]), "args", "unknown option");
+        ArgumentAssert.Rejects(() => BenchOptions.Parse(["--checks", "sp,nst"]), "--checks", "'nst' is not a kernel family");
+        ArgumentAssert.Rejects(() => BenchOptions.Parse(["--relations", "some"]), "--relations", "default, smoke or none");
+        Assert.That(BenchOptions.Parse(["--quick"]).Sizes, Is.EqualTo(BenchSize.Quick));
+        Assert.That(BenchSize.Quick.Max(s => s.Elements), Is.LessThan(500_000_000L), "--quick keeps the biggest KL sizes out");
+        Assert.That(BenchOptions.Parse(["--checks", "none"]).Checks, Is.Empty);
+        Assert.That(BenchOptions.Parse(["--relations", "none"]).Relations, Is.Empty);
         BenchOptions parsed = BenchOptions.Parse(["--sizes", "2x3, 4X5", "--seed", "9"]);
         Assert.That(parsed.Sizes, Is.EqualTo(new[] { new BenchSize(2, 3), new BenchSize(4, 5) }));
         Assert.That(BenchOptions.Parse([]).Sizes[^1], Is.EqualTo(new BenchSize(16384, 131072)));
