@@ -13,6 +13,8 @@ public static class JensenShannonLauncher
     {
         ArgumentNullException.ThrowIfNull(device);
         return device.GetKernels(a => new RowLossLauncher<JensenShannonParameters>(
-            a, JensenShannonKernels.RowPerThread, JensenShannonKernels.RowPerGroup));
+            a, JensenShannonKernels.RowPerThread, JensenShannonKernels.RowPerGroup,
+            // The row-per-group kernel hung on an H200 (cause not found; see README, GPU bundle): GPUs take a thread per row.
+            groupLayoutOnGpus: false));
     }
 }

@@ -13,6 +13,8 @@ public static class ReverseKLLauncher
     {
         ArgumentNullException.ThrowIfNull(device);
         return device.GetKernels(a => new RowLossLauncher<ReverseKLParameters>(
-            a, ReverseKLKernels.RowPerThread, ReverseKLKernels.RowPerGroup));
+            a, ReverseKLKernels.RowPerThread, ReverseKLKernels.RowPerGroup,
+            // The row-per-group kernel hung on an H200 (cause not found; see README, GPU bundle): GPUs take a thread per row.
+            groupLayoutOnGpus: false));
     }
 }

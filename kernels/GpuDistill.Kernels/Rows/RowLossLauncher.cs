@@ -16,31 +16,44 @@ public sealed class RowLossLauncher<TParameters> where TParameters : unmanaged, 
     private readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, TParameters>> rowPerThread;
     private readonly Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, TParameters>> rowPerGroup;
     private readonly MemoryBuffer1D<int, Stride1D.Dense> noLabels;
+    private readonly bool groupLayoutOnGpus;
 
     /// <summary>Prepares the launcher; each kernel compiles on its first launch.</summary>
     /// <param name="accelerator">The accelerator to launch on.</param>
     /// <param name="rowPerThreadKernel">The loss's one-thread-per-row kernel.</param>
     /// <param name="rowPerGroupKernel">The loss's one-group-per-row kernel (grid-strides over rows).</param>
+    /// <param name="groupLayoutOnGpus">False for a loss whose row-per-group kernel is not to be launched on GPUs: Auto
+    /// then takes a thread per row there, and asking for a group per row is refused.</param>
     public RowLossLauncher(Accelerator accelerator,
         Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, TParameters> rowPerThreadKernel,
-        Action<ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, TParameters> rowPerGroupKernel)
+        Action<ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, TParameters> rowPerGroupKernel,
+        bool groupLayoutOnGpus = true)
     {
         ArgumentNullException.ThrowIfNull(accelerator);
         ArgumentNullException.ThrowIfNull(rowPerThreadKernel);
         ArgumentNullException.ThrowIfNull(rowPerGroupKernel);
         this.accelerator = accelerator;
+        this.groupLayoutOnGpus = groupLayoutOnGpus;
         rowPerThread = new(() => accelerator.LoadAutoGroupedStreamKernel(rowPerThreadKernel));
         rowPerGroup = new(() => accelerator.LoadStreamKernel(rowPerGroupKernel));
         noLabels = accelerator.Allocate1D<int>(1);
     }
 
     /// <summary>The layout <see cref="SoftmaxKLLayout.Auto"/> stands for on this accelerator at this row length.</summary>
+    /// <exception cref="NotSupportedException">A group per row asked for on a GPU for a loss that does not launch it there.</exception>
     /// <param name="layout">The requested layout.</param>
     /// <param name="classes">Row length C.</param>
     /// <returns>A concrete layout.</returns>
     public SoftmaxKLLayout Resolve(SoftmaxKLLayout layout, int classes)
     {
+        bool gpu = accelerator.AcceleratorType != AcceleratorType.CPU;
+        if (layout == SoftmaxKLLayout.RowPerGroup && gpu && !groupLayoutOnGpus)
+        {
+            throw new NotSupportedException(
+                "This loss's row-per-group kernel did not return on CUDA (H200, sm_90; measured by the GPU bundle's checks), so it is not launched on GPUs: use SoftmaxKLLayout.RowPerThread or Auto.");
+        }
         if (layout != SoftmaxKLLayout.Auto) return layout;
+        if (gpu && !groupLayoutOnGpus) return SoftmaxKLLayout.RowPerThread;
         // Measured on the CPU accelerator (perf/GpuDistill.Perf): a group per row took 113 ms at 256 x 10 and 14.7 s
         // at 4096 x 1000 against 1.1 ms and 64 ms for a thread per row; its group barriers never pay off there.
         if (accelerator.AcceleratorType == AcceleratorType.CPU) return SoftmaxKLLayout.RowPerThread;

@@ -11,6 +11,7 @@ public sealed class ModelShapeTests
     {
         ["teacher-cnn"] = (128, [("stage1", [32, 14, 14]), ("stage2", [64, 7, 7]), ("stage3", [128, 7, 7])]),
         ["small-cnn"] = (32, [("stage1", [8, 14, 14]), ("stage2", [16, 7, 7]), ("stage3", [32, 7, 7])]),
+        ["mid-cnn"] = (64, [("stage1", [16, 14, 14]), ("stage2", [32, 7, 7]), ("stage3", [64, 7, 7])]),
         ["mlp"] = (64, [("hidden1", [64]), ("hidden2", [64])]),
     };
 
