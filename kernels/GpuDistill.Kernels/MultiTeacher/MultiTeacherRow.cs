@@ -90,7 +90,7 @@ internal readonly struct LogitTerms(ArrayView<float> logits, float inverseTemper
     }
 }
 
-/// <summary>An online log-sum-exp over a handful of values (the teachers of one column, or their log weights).</summary>
+/// <summary>An online log-sum-exp over a handful of values (the teachers' log weights of one row).</summary>
 internal struct OnlineLogSum
 {
     /// <summary>Largest value added (-inf when none).</summary>
@@ -123,13 +123,15 @@ internal struct OnlineLogSum
 }
 
 /// <summary>
-/// The column terms of the second pass: per column, log q of the teachers' mixture (a log-sum-exp over the teachers
-/// of log w_k + log p_k, so no mixture of exps is ever formed and log q is finite wherever a weight is positive), the
-/// column's share q (log q - log p) of KL(q || p), and the gradient T/B (p - q) written in place.
+/// The column terms of the second pass: per column, the teachers' mixture q = sum_k exp((t_k - max_k) / T + c_k),
+/// with c_k = log w_k - log-sum_k (every exponent is &lt;= 0, so the sum cannot overflow, and a zero weight's c_k of
+/// -inf adds exp(-inf) = 0), the column's share q (log q - log p) of KL(q || p), and the gradient T/B (p - q) written
+/// in place. With one teacher log q is the exponent itself; with several it is log of the sum, taken only where q &gt;
+/// 0 (a column where every teacher underflows adds 0: 0 log 0 = 0).
 /// </summary>
 /// <param name="student">Student logits, [B*C].</param>
 /// <param name="teachers">Teacher logits, [K*B*C].</param>
-/// <param name="statistics">Per-row, per-teacher max, log-sum and normalised log weight, [B*K*4].</param>
+/// <param name="statistics">Per-row, per-teacher max and offset c_k, [B*K*4].</param>
 /// <param name="gradient">Output, [B*C].</param>
 /// <param name="statisticsOffset">Index of the row's first statistic.</param>
 /// <param name="teacherStride">B*C, the distance between teachers.</param>
@@ -160,21 +162,27 @@ internal readonly struct MixtureTerms(ArrayView<float> student, ArrayView<float>
     /// <inheritdoc/>
     public void Add(ref float sums, long index, int column)
     {
-        OnlineLogSum mixture = OnlineLogSum.Empty;
-        for (int k = 0; k < teacherCount; k++)
+        float logQ, q;
+        if (teacherCount == 1)
         {
-            long s = statisticsOffset + (long)k * MultiTeacherRow.StatisticsPerTeacher;
-            float logWeight = statistics[s + MultiTeacherRow.LogWeightSlot];
-            if (logWeight == float.NegativeInfinity) continue;
-            float logP = (teachers[index + k * teacherStride] - statistics[s]) * inverseTemperature - statistics[s + 1];
-            mixture.Add(logP + logWeight);
+            logQ = (teachers[index] - statistics[statisticsOffset]) * inverseTemperature
+                + statistics[statisticsOffset + MultiTeacherRow.OffsetSlot];
+            q = XMath.Exp(logQ);
         }
-        float logQ = mixture.Value;
-        float q = XMath.Exp(logQ);
+        else
+        {
+            q = 0f;
+            for (int k = 0; k < teacherCount; k++)
+            {
+                long s = statisticsOffset + (long)k * MultiTeacherRow.StatisticsPerTeacher;
+                q += XMath.Exp((teachers[index + k * teacherStride] - statistics[s]) * inverseTemperature
+                    + statistics[s + MultiTeacherRow.OffsetSlot]);
+            }
+            logQ = q > 0f ? XMath.Log(q) : 0f;
+        }
         float logStudent = (student[index] - studentMax) * inverseTemperature - studentLogSum;
         gradient[index] = gradScale * (XMath.Exp(logStudent) - q);
-        // q = 0 (underflow) leaves 0 * finite = 0: the 0 log 0 = 0 convention without a branch.
-        sums += q * (logQ - logStudent);
+        if (q > 0f) sums += q * (logQ - logStudent);
     }
 
     /// <inheritdoc/>
@@ -189,15 +197,18 @@ internal readonly struct MixtureTerms(ArrayView<float> student, ArrayView<float>
 internal static class MultiTeacherRow
 {
     /// <summary>
-    /// Scratch floats per row and teacher: the max of its logits, its log-sum at T, and its log weight as a float pair
-    /// (head, tail), replaced by the normalised log weight once every teacher's is known.
+    /// Scratch floats per row and teacher: the max of its logits; its log-sum at T, replaced by the offset c_k =
+    /// log w_k - log-sum once the weights are normalised; and its unnormalised log weight as a float pair (head, tail).
     /// </summary>
     public const int StatisticsPerTeacher = 4;
 
-    /// <summary>Slot of the (head of the) log weight.</summary>
-    public const int LogWeightSlot = 2;
+    /// <summary>Slot of the log-sum, then of c_k.</summary>
+    public const int OffsetSlot = 1;
 
-    /// <summary>Slot of the tail of the unnormalised log weight.</summary>
+    /// <summary>Slot of the head of the unnormalised log weight.</summary>
+    private const int LogWeightSlot = 2;
+
+    /// <summary>Slot of its tail.</summary>
     private const int LogWeightTailSlot = 3;
 
     /// <summary>
@@ -249,7 +260,7 @@ internal static class MultiTeacherRow
 
             long s = statisticsOffset + (long)k * StatisticsPerTeacher;
             statistics[s] = sums.Soft.Max;
-            statistics[s + 1] = sums.Soft.LogSum;
+            statistics[s + OffsetSlot] = sums.Soft.LogSum;
             if (confidence)
             {
                 // log softmax(t_k)[y] at T = 1, the teacher's confidence in the right answer, kept as head + tail:
@@ -282,9 +293,10 @@ internal static class MultiTeacherRow
     }
 
     /// <summary>
-    /// Replaces each teacher's (head, tail) log weight with log(w_k / sum_j w_j). Differences are taken against the
-    /// largest log weight head to head (nearly equal heads subtract exactly) and tail to tail, so the weights that
-    /// matter keep float32's relative accuracy whatever the size of the logits.
+    /// Turns each teacher's (head, tail) log weight into log(w_k / sum_j w_j) and stores c_k = that - log-sum_k in the
+    /// offset slot. Differences are taken against the largest log weight head to head (nearly equal heads subtract
+    /// exactly) and tail to tail, so the weights that matter keep float32's relative accuracy whatever the size of the
+    /// logits.
     /// </summary>
     /// <param name="statistics">Scratch, [B*K*4].</param>
     /// <param name="statisticsOffset">Index of the row's first statistic.</param>
@@ -320,7 +332,8 @@ internal static class MultiTeacherRow
         for (int k = 0; k < teacherCount; k++)
         {
             long s = statisticsOffset + (long)k * StatisticsPerTeacher;
-            statistics[s + LogWeightSlot] -= logTotal;
+            // A zero weight stays -inf here, and exp(-inf) = 0 leaves its teacher out of the mixture.
+            statistics[s + OffsetSlot] = (statistics[s + LogWeightSlot] - logTotal) - statistics[s + OffsetSlot];
         }
     }
 
