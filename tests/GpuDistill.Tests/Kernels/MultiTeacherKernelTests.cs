@@ -88,8 +88,9 @@ public sealed class MultiTeacherKernelTests(AcceleratorKind kind) : AcceleratorT
         float[] t = RandomData.Uniform(random, 2 * 5 * 8, 4);
         (double both, float[] gradientBoth) = Run(s, t, [0, 1], null, 5, 8, 2, 2.0, layout);
         (double second, float[] gradientSecond) = Run(s, t[(5 * 8)..], [1], null, 5, 8, 1, 2.0, layout);
-        Assert.That(both, Is.EqualTo(second).Within(1e-6));
-        Assert.That(gradientBoth, Is.EqualTo(gradientSecond).AsCollection.Within(1e-7));
+        // log q is log(exp(x)) with two teachers and x itself with one: equal to float32 rounding, not bit for bit.
+        Assert.That(both, Is.EqualTo(second).Within(1e-5).Percent);
+        Assert.That(gradientBoth, Is.EqualTo(gradientSecond).AsCollection.Within(1e-6));
     }
 
     [Test]

@@ -145,8 +145,12 @@ public sealed class MultiTeacherKDLossTests(AcceleratorKind kind) : AcceleratorT
         double[] compositeGrad = TensorData.ToArray(composite.grad!).Select(v => (double)v).ToArray();
         Assert.Multiple(() =>
         {
-            Assert.That(Tolerance.RelativeError(lossFused.item<float>(), lossComposite.item<float>()), Is.LessThan(1e-4));
-            Assert.That(Tolerance.RelativeMaxError(TensorData.ToArray(fused.grad!), compositeGrad), Is.LessThan(1e-4));
+            // The composite is float32 too, and forms q directly (its sum carries ~1e-7 rounding): a loss near 0 (one
+            // class) is compared to an absolute bound, a gradient near 0 to a share of its natural scale.
+            Tolerance.AssertLoss(lossFused.item<float>(), lossComposite.item<float>(),
+                Tolerance.SoftLossMagnitude(s, t, temperature), relative: 1e-4);
+            Assert.That(Tolerance.RelativeMaxError(TensorData.ToArray(fused.grad!), compositeGrad,
+                Tolerance.GradientFloor(UpstreamGradient * temperature / rows)), Is.LessThan(1e-4));
         });
     }
 
