@@ -290,4 +290,67 @@ internal static class TensorChecks
         if (batch < minimumBatch)
             throw new ArgumentException($"{name} must hold at least {minimumBatch} examples ({why}); got batch size {batch}.", name);
     }
+
+    // ---- Multi-teacher KD ----------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Requires a teacher stack [K, B, C] (float32, CPU, not empty) whose rows match the student's [B, C], with
+    /// K B C below 2^62, and returns K.
+    /// </summary>
+    public static int RequireTeacherStack(Tensor? teachers, string name, Tensor student, string studentName)
+    {
+        RequireFloatCpu(teachers, name, 3);
+        if (teachers!.shape[1] != student.shape[0] || teachers.shape[2] != student.shape[1])
+            throw new ArgumentException(
+                $"{name} must have shape [K, {student.shape[0]}, {student.shape[1]}] (K teachers, each shaped like {studentName}); got {Shape(teachers)}.", name);
+        if (teachers.shape[0] > int.MaxValue / 3)
+            throw new ArgumentException($"{name} must stack fewer than 2^31 / 3 teachers; got shape {Shape(teachers)}.", name);
+        return (int)teachers.shape[0];
+    }
+
+    /// <summary>
+    /// Requires mixture weights: at least one, each finite and &gt;= 0, with a positive sum; returns the sum.
+    /// </summary>
+    public static double RequireMixtureWeights(double[]? weights, string name)
+    {
+        ArgumentNullException.ThrowIfNull(weights, name);
+        if (weights.Length == 0)
+            throw new ArgumentException($"{name} must hold one weight per teacher; got none.", name);
+        double sum = 0;
+        for (int k = 0; k < weights.Length; k++)
+        {
+            if (!double.IsFinite(weights[k]) || weights[k] < 0)
+                throw new ArgumentOutOfRangeException(name, weights[k], $"{name}[{k}] = {weights[k]}: every weight must be finite and >= 0.");
+            sum += weights[k];
+        }
+        if (!(sum > 0) || !double.IsFinite(sum))
+            throw new ArgumentException($"{name} must have a positive, finite sum (they are normalised by it); got {sum}.", name);
+        return sum;
+    }
+
+    /// <summary>
+    /// Checks class labels ([B], int64 or int32, CPU, each in [0, C); no ignore index) on their own values, before any
+    /// narrowing, and returns them as a contiguous int32 tensor.
+    /// </summary>
+    public static Tensor RequireClassLabels(Tensor? labels, string name, long rows, long classes)
+    {
+        ArgumentNullException.ThrowIfNull(labels, name);
+        if (labels.IsInvalid)
+            throw new ArgumentException($"{name} has been disposed.", name);
+        if (labels.device_type != DeviceType.CPU)
+            throw new ArgumentException($"{name} must be a CPU tensor; got device {labels.device}.", name);
+        if (labels.dtype is not (ScalarType.Int64 or ScalarType.Int32))
+            throw new ArgumentException($"{name} must be int64 or int32; got {labels.dtype}.", name);
+        if (labels.dim() != 1 || labels.shape[0] != rows)
+            throw new ArgumentException($"{name} must have shape [{rows}] (one label per row); got {Shape(labels)}.", name);
+
+        using Tensor wide = labels.to_type(ScalarType.Int64).contiguous();
+        ReadOnlySpan<long> values = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, long>(wide.bytes);
+        for (int i = 0; i < values.Length; i++)
+        {
+            if (values[i] < 0 || values[i] >= classes)
+                throw new ArgumentOutOfRangeException(name, values[i], $"{name}[{i}] = {values[i]} is outside [0, {classes}).");
+        }
+        return labels.to_type(ScalarType.Int32).contiguous();
+    }
 }

@@ -1,0 +1,202 @@
+using GpuDistill.Accelerators;
+using GpuDistill.MultiTeacher;
+using GpuDistill.SoftmaxKL;
+using GpuDistill.Tests.Generic;
+using GpuDistill.Tests.References;
+using ILGPU.Runtime;
+
+namespace GpuDistill.Tests.Kernels;
+
+/// <summary>The fused multi-teacher kernels, both layouts, straight through the launcher, against the float64 reference.</summary>
+[TestFixtureSource(typeof(TestDevices), nameof(TestDevices.Kinds))]
+public sealed class MultiTeacherKernelTests(AcceleratorKind kind) : AcceleratorTestBase(kind)
+{
+    public static readonly (int Rows, int Classes)[] Shapes = [(1, 1), (41, 1271), (3, 100003), (256, 10)];
+
+    [Test, Combinatorial]
+    public void MatchesReference(
+        [Range(0, 3)] int shape,
+        [Values(1, 2, 5)] int teacherCount,
+        [Values] MultiTeacherWeighting weighting,
+        [Values(SoftmaxKLLayout.RowPerThread, SoftmaxKLLayout.RowPerGroup)] SoftmaxKLLayout layout,
+        [Values(5.0, 1e4)] double scale)
+    {
+        (int rows, int classes) = Shapes[shape];
+        const double temperature = 4.0;
+        Random random = RandomData.NewRandom();
+        (float[] student, float[] teachers, double[]? weights, int[]? labels) =
+            Inputs(random, rows, classes, teacherCount, weighting, scale);
+        AssertMatches(student, teachers, weights, labels, rows, classes, teacherCount, temperature, layout);
+    }
+
+    [Test, Combinatorial]
+    public void MatchesReferenceAcrossTemperatures(
+        [Values(0.5, 1.0, 20.0)] double temperature,
+        [Values] MultiTeacherWeighting weighting,
+        [Values(SoftmaxKLLayout.RowPerThread, SoftmaxKLLayout.RowPerGroup)] SoftmaxKLLayout layout)
+    {
+        Random random = RandomData.NewRandom();
+        (float[] student, float[] teachers, double[]? weights, int[]? labels) =
+            Inputs(random, 17, 300, 3, weighting, 8);
+        AssertMatches(student, teachers, weights, labels, 17, 300, 3, temperature, layout);
+    }
+
+    [Test]
+    public void ExtremeLogitsStayFinite([Values] MultiTeacherWeighting weighting,
+        [Values(SoftmaxKLLayout.RowPerThread, SoftmaxKLLayout.RowPerGroup)] SoftmaxKLLayout layout)
+    {
+        // Each teacher is certain of a different class, the student of yet another: every softmax is one-hot to
+        // float precision and the label probabilities are exp(-2e4). Nothing may come out NaN or infinite.
+        const int rows = 4, classes = 7, teacherCount = 3;
+        var student = new float[rows * classes];
+        var teachers = new float[teacherCount * rows * classes];
+        Array.Fill(student, -1e4f);
+        Array.Fill(teachers, -1e4f);
+        for (int b = 0; b < rows; b++)
+        {
+            student[b * classes + 6] = 1e4f;
+            for (int k = 0; k < teacherCount; k++) teachers[(k * rows + b) * classes + k + b] = 1e4f;
+        }
+        double[]? weights = weighting == MultiTeacherWeighting.Fixed ? [1, 2, 3] : null;
+        int[]? labels = weighting == MultiTeacherWeighting.Confidence ? [5, 5, 5, 5] : null;
+        (double loss, float[] gradient) = Run(student, teachers, weights, labels, rows, classes, teacherCount, 1.0, layout);
+        Assert.That(double.IsFinite(loss), Is.True, $"loss {loss}");
+        Assert.That(gradient.All(float.IsFinite), Is.True, "gradient");
+        AssertMatches(student, teachers, weights, labels, rows, classes, teacherCount, 1.0, layout);
+    }
+
+    [Test]
+    public void ConfidenceWeightsOfConfidentlyWrongTeachersAreResolved(
+        [Values(SoftmaxKLLayout.RowPerThread, SoftmaxKLLayout.RowPerGroup)] SoftmaxKLLayout layout)
+    {
+        // Both teachers put the label 5000 below their max (classes 0 and 2), 0.7 apart: float32 resolves 5000 only
+        // to 5e-4, yet the weights (0.67 and 0.33), and so the mixture, must come out as the float64 reference has
+        // them (without the exact t_y - max the gradient is off by ~1e-4 of its scale).
+        float[] student = [0, 1, 2];
+        float[] teachers = [4000.3f, -999.7f, 0f, 0f, -2000.6f, 3000.1f];
+        int[] labels = [1];
+        AssertMatches(student, teachers, null, labels, 1, 3, 2, 2.0, layout);
+        double[] logW = MultiTeacherKDReference.LogWeights(teachers, 1, 3, 2, 0, null, labels);
+        Assert.That(Math.Exp(logW[0]), Is.InRange(0.3, 0.7), "the case tests two weights of the same order");
+    }
+
+    [Test]
+    public void ZeroWeightTeacherIsLeftOut([Values(SoftmaxKLLayout.RowPerThread, SoftmaxKLLayout.RowPerGroup)] SoftmaxKLLayout layout)
+    {
+        Random random = RandomData.NewRandom();
+        float[] s = RandomData.Uniform(random, 5 * 8, 4);
+        float[] t = RandomData.Uniform(random, 2 * 5 * 8, 4);
+        (double both, float[] gradientBoth) = Run(s, t, [0, 1], null, 5, 8, 2, 2.0, layout);
+        (double second, float[] gradientSecond) = Run(s, t[(5 * 8)..], [1], null, 5, 8, 1, 2.0, layout);
+        // log q is log(exp(x)) with two teachers and x itself with one: equal to float32 rounding, not bit for bit.
+        Assert.That(both, Is.EqualTo(second).Within(1e-5).Percent);
+        Assert.That(gradientBoth, Is.EqualTo(gradientSecond).AsCollection.Within(1e-6));
+    }
+
+    [Test]
+    public void NonFiniteLogitsPoisonTheRowEvenAtWeightZero(
+        [Values(SoftmaxKLLayout.RowPerThread, SoftmaxKLLayout.RowPerGroup)] SoftmaxKLLayout layout,
+        [Values(float.NaN, float.PositiveInfinity, float.NegativeInfinity)] float bad,
+        [Values(0, 1, 2)] int where)
+    {
+        Random random = RandomData.NewRandom();
+        float[] s = RandomData.Uniform(random, 3 * 6, 4);
+        float[] t = RandomData.Uniform(random, 2 * 3 * 6, 4);
+        if (where == 0) s[7] = bad; // the student
+        else t[(where - 1) * 18 + 9] = bad; // teacher 0 (weight 0) or teacher 1
+        (double loss, _) = Run(s, t, [0, 1], null, 3, 6, 2, 2.0, layout);
+        Assert.That(double.IsFinite(loss), Is.False, $"loss {loss}");
+    }
+
+    [Test]
+    public void LabelOutOfRangeGivesNaNRowLossNotACrash([Values(SoftmaxKLLayout.RowPerThread, SoftmaxKLLayout.RowPerGroup)] SoftmaxKLLayout layout)
+    {
+        float[] logits = [1, 2, 3, 4, 5, 6];
+        (double loss, float[] gradient) = Run(logits, [.. logits, .. logits], null, [0, 7], 2, 3, 2, 1.0, layout);
+        Assert.That(loss, Is.NaN);
+        Assert.That(gradient[3..], Is.All.Zero);
+    }
+
+    [Test]
+    public void LaunchRejectsViewsOfTheWrongLength()
+    {
+        MultiTeacherLauncher launcher = MultiTeacherLauncher.For(Device);
+        Accelerator a = Device.Accelerator;
+        using var student = a.Allocate1D<float>(6);
+        using var teachers = a.Allocate1D<float>(6 * 2 - 1);
+        using var weights = a.Allocate1D<float>(2);
+        using var statistics = a.Allocate1D<float>(MultiTeacherLauncher.StatisticsLength(2, 2));
+        using var gradient = a.Allocate1D<float>(6);
+        using var rowLoss = a.Allocate1D<float>(2);
+        var p = new MultiTeacherParameters(2, 3, 2, 1f, MultiTeacherWeighting.Fixed);
+        var ex = Assert.Throws<ArgumentException>(() => launcher.Launch(student.View, teachers.View, weights.View,
+            default, statistics.View, gradient.View, rowLoss.View, p));
+        Assert.That(ex!.ParamName, Is.EqualTo("teachers"));
+
+        using var fullTeachers = a.Allocate1D<float>(6 * 2);
+        using var oneWeight = a.Allocate1D<float>(1);
+        ex = Assert.Throws<ArgumentException>(() => launcher.Launch(student.View, fullTeachers.View, oneWeight.View,
+            default, statistics.View, gradient.View, rowLoss.View, p));
+        Assert.That(ex!.ParamName, Is.EqualTo("weights"));
+
+        var confidence = new MultiTeacherParameters(2, 3, 2, 1f, MultiTeacherWeighting.Confidence);
+        ex = Assert.Throws<ArgumentException>(() => launcher.Launch(student.View, fullTeachers.View, default,
+            default, statistics.View, gradient.View, rowLoss.View, confidence));
+        Assert.That(ex!.ParamName, Is.EqualTo("labels"));
+    }
+
+    /// <summary>Random logits, and weights (fixed, not summing to one, one of them possibly 0) or labels.</summary>
+    internal static (float[] Student, float[] Teachers, double[]? Weights, int[]? Labels) Inputs(Random random, int rows,
+        int classes, int teacherCount, MultiTeacherWeighting weighting, double scale)
+    {
+        float[] student = RandomData.Uniform(random, (long)rows * classes, scale);
+        float[] teachers = RandomData.Uniform(random, (long)teacherCount * rows * classes, scale);
+        double[]? weights = null;
+        int[]? labels = null;
+        if (weighting == MultiTeacherWeighting.Fixed)
+        {
+            weights = Enumerable.Range(0, teacherCount).Select(_ => random.NextDouble() * 3).ToArray();
+            weights[random.Next(teacherCount)] += 0.5; // a positive sum, whatever the draw
+        }
+        else
+        {
+            labels = RandomData.Labels(random, rows, classes, ignoreIndex: null);
+        }
+        return (student, teachers, weights, labels);
+    }
+
+    private void AssertMatches(float[] student, float[] teachers, double[]? weights, int[]? labels, int rows,
+        int classes, int teacherCount, double temperature, SoftmaxKLLayout layout)
+    {
+        (double expectedLoss, double[] expectedGradient) = MultiTeacherKDReference.Compute(student, teachers, rows,
+            classes, teacherCount, temperature, weights, labels);
+        (double loss, float[] gradient) = Run(student, teachers, weights, labels, rows, classes, teacherCount,
+            temperature, layout);
+        Assert.Multiple(() =>
+        {
+            Tolerance.AssertLoss(loss, expectedLoss, Tolerance.SoftLossMagnitude(student, teachers, temperature));
+            Assert.That(Tolerance.RelativeMaxError(gradient, expectedGradient, Tolerance.GradientFloor(temperature / rows)),
+                Is.LessThan(Tolerance.Kernel), "gradient");
+        });
+    }
+
+    private (double Loss, float[] Gradient) Run(float[] student, float[] teachers, double[]? weights, int[]? labels,
+        int rows, int classes, int teacherCount, double temperature, SoftmaxKLLayout layout)
+    {
+        Accelerator accelerator = Device.Accelerator;
+        MultiTeacherWeighting weighting = weights is null ? MultiTeacherWeighting.Confidence : MultiTeacherWeighting.Fixed;
+        var p = new MultiTeacherParameters(rows, classes, teacherCount, (float)temperature, weighting);
+        float[] normalized = weights is null ? [0] : weights.Select(w => (float)(w / weights.Sum())).ToArray();
+        using var s = accelerator.Allocate1D(student);
+        using var t = accelerator.Allocate1D(teachers);
+        using var w = accelerator.Allocate1D(normalized);
+        using var l = accelerator.Allocate1D(labels ?? [0]);
+        using var stats = accelerator.Allocate1D<float>(MultiTeacherLauncher.StatisticsLength(rows, teacherCount));
+        using var g = accelerator.Allocate1D<float>(student.Length);
+        using var r = accelerator.Allocate1D<float>(rows);
+        MultiTeacherLauncher.For(Device).Launch(s.View, t.View, weights is null ? default : w.View,
+            labels is null ? default : l.View, stats.View, g.View, r.View, p, layout);
+        accelerator.Synchronize();
+        return (r.GetAsArray1D().Sum(v => (double)v), g.GetAsArray1D());
+    }
+}
