@@ -12,7 +12,7 @@ public static class LossCatalog
 {
     /// <summary>Term names <see cref="CreateTerm"/> knows.</summary>
     public static IReadOnlyList<string> TermNames { get; } = ["ce", "kd", "reverse-kl", "jsd", "dkd", "fitnets", "at", "at-paper", "nst", "pkt",
-        "sp", "rkd-distance", "rkd-angle", "fsp", "cc", "irg", "dml", "byot"];
+        "sp", "rkd-distance", "rkd-angle", "fsp", "cc", "irg", "dml", "byot", "multi-kd"];
 
     /// <summary>The built-in methods and their weighted terms (RepDistiller/mdistiller weights).</summary>
     public static IReadOnlyDictionary<string, string> Methods { get; } = new Dictionary<string, string>
@@ -60,6 +60,7 @@ public static class LossCatalog
             "irg" => new InstanceRelationGraphTerm(settings),
             "dml" => new MutualLearningTerm(),
             "byot" => new SelfDistillationTerm(settings),
+            "multi-kd" => new MultiTeacherKDTerm(settings.Temperature, settings.TeacherWeighting),
             _ => throw new ArgumentException($"Unknown loss term '{name}'; known: {string.Join(", ", TermNames)}.", nameof(name)),
         };
     }

@@ -90,6 +90,7 @@ public sealed class SchemeTrainingTests() : TrainingFixture(20, 10)
     [TestCase("byot", new[] { "exit 1", "exit 2", "exit 3, deepest" })]
     [TestCase("born-again", new[] { "gen 0, alone", "gen 1", "gen 2", "ensemble" })]
     [TestCase("takd", new[] { "assistant mid-cnn", "" })]
+    [TestCase("multi-teacher", new[] { "teacher 2, mid-cnn alone", "2 teachers, confidence" })]
     public void EachSchemeReportsItsRows(string name, string[] roles)
     {
         using DistillModel teacher = ModelFactory.Create("teacher-cnn", 5);
