@@ -135,10 +135,11 @@ public sealed class MultiHeadGraphTerm(LossSettings settings, MultiHeadGraphOpti
         ArgumentNullException.ThrowIfNull(teacherShapes);
         options.Validate();
         manual_seed(seed);
-        network?.Dispose();
-        network = new MultiHeadGraphNetwork(
+        var built = new MultiHeadGraphNetwork(
             [.. StudentLayers.Select(l => Width(studentShapes, l, nameof(studentShapes)))],
             [.. TeacherLayers.Select(l => Width(teacherShapes, l, nameof(teacherShapes)))], options.Heads);
+        network?.Dispose();
+        network = built;
     }
 
     /// <summary>
