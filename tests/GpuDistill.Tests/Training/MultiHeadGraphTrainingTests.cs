@@ -171,6 +171,47 @@ public sealed class MultiHeadGraphTrainingTests() : TrainingFixture(20, 10)
         ArgumentAssert.Rejects(() => term.Compute(new TermInputs(logits, logits, labels, 0, 1, shortStudent, t)), "studentFeatures", "batch size");
     }
 
+    [TestCase(0)]
+    [TestCase(2)]
+    public void TheTermsGradientAtEachLayerIsClippedToCrossEntropys(int epoch)
+    {
+        using DistillModel teacher = ModelFactory.Create("teacher-cnn", 5);
+        using DistillModel student = ModelFactory.Create("small-cnn", 3);
+        using var term = new MultiHeadGraphTerm(new LossSettings());
+        term.Bind(student, teacher);
+        using TeacherOutputs outputs = TeacherOutputs.Create(teacher, Train, cache: true, ["stage1", "stage2", "stage3"]);
+        term.BuildAdapter(StudentShapes(), outputs.FeatureShapes, 3);
+        term.Network!.MarkFitted();
+        using var scope = NewDisposeScope();
+        using var capture = new GpuDistill.Features.FeatureCapture(student, ["stage1", "stage2", "stage3"]);
+        ImageBatch batch = new ImageBatcher(Train, 40).Epoch(0).First();
+        Tensor logits = student.ForwardLogits(batch.Images);
+        Dictionary<string, Tensor> s = new() { ["stage1"] = capture["stage1"], ["stage2"] = capture["stage2"], ["stage3"] = capture["stage3"] };
+        TeacherBatch t = outputs.Get(batch);
+        var inputs = new TermInputs(logits, t.Logits, batch.Labels, epoch, 3, s, t.Features);
+        Tensor crossEntropy = nn.functional.cross_entropy(logits, batch.Labels);
+        IList<Tensor> bounds = autograd.grad([crossEntropy], [.. s.Values], retain_graph: true);
+        double ramp = 1 / (1 + Math.Exp(-epoch));
+        // The term's raw gradient at each layer, from leaf copies of the layers.
+        Tensor[] leaves = [.. s.Values.Select(v => v.detach().requires_grad_(true))];
+        var leafInputs = inputs with { StudentFeatures = new Dictionary<string, Tensor> { ["stage1"] = leaves[0], ["stage2"] = leaves[1], ["stage3"] = leaves[2] } };
+        // With leaves cross-entropy cannot reach the layers, so the term leaves them unclipped: the raw gradient.
+        term.Compute(leafInputs).backward();
+        double[] raw = [.. leaves.Select(l => (double)l.grad!.norm().item<float>())];
+        Tensor clippedTotal = term.Compute(inputs);
+        IList<Tensor> clipped = autograd.grad([clippedTotal], [.. s.Values], retain_graph: true);
+        // Checked at stage3: the gradient at stage1 and stage2 also carries the clipped gradients of the layers above,
+        // back-propagated through the student, while stage3's is the clipped one alone.
+        for (int k = 2; k < 3; k++)
+        {
+            double bound = ramp * bounds[k].norm().item<float>();
+            double got = clipped[k].norm().item<float>();
+            TestContext.Out.WriteLine($"layer {k}: raw {raw[k]:G4}, cross-entropy bound {bound:G4}, clipped {got:G4}");
+            Assert.That(got, Is.EqualTo(Math.Min(raw[k], bound)).Within(1e-3 * Math.Min(raw[k], bound) + 1e-12), $"layer {k}");
+        }
+        capture.Clear();
+    }
+
     private static Dictionary<string, long[]> StudentShapes() => new()
     {
         ["stage1"] = [1, 8, 14, 14],
