@@ -86,7 +86,8 @@ public sealed record MultiHeadGraphStageReport(int Epochs, int Steps, double Sec
 /// instead: it takes cross-entropy's gradient at each student layer it reads (one extra partial backward from the
 /// logits) and clips its own gradient there to that norm times the same ramp (<see cref="MultiHeadGraphOptions.ClipToCrossEntropy"/>).
 /// Without any clipping the summed KL (~800 over 8 heads x 128 rows x 2 pairs) swamps cross-entropy: measured on the
-/// embedded subset, 3 epochs, the student fell from 72.8% (alone) to 64.2%.
+/// embedded subset (small-cnn, 3 epochs, 1 seed, teacher 84.1%), the student fell from 72.8% (alone) to 64.2%;
+/// clipped, 73.1%.
 /// </remarks>
 /// <param name="settings">Layers named by the user, if any.</param>
 /// <param name="options">The network's and the stage's knobs; null for the defaults.</param>
