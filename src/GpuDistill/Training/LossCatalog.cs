@@ -12,7 +12,7 @@ public static class LossCatalog
 {
     /// <summary>Term names <see cref="CreateTerm"/> knows.</summary>
     public static IReadOnlyList<string> TermNames { get; } = ["ce", "kd", "reverse-kl", "jsd", "dkd", "fitnets", "at", "at-paper", "nst", "pkt",
-        "sp", "rkd-distance", "rkd-angle", "fsp", "cc", "irg", "dml", "byot", "multi-kd"];
+        "sp", "rkd-distance", "rkd-angle", "fsp", "cc", "irg", "dml", "byot", "multi-kd", "mhgd"];
 
     /// <summary>The built-in methods and their weighted terms (RepDistiller/mdistiller weights).</summary>
     public static IReadOnlyDictionary<string, string> Methods { get; } = new Dictionary<string, string>
@@ -31,6 +31,7 @@ public static class LossCatalog
         ["fsp"] = "fsp:50,ce:1",
         ["cc"] = "cc:0.02,ce:1",
         ["irg"] = "irg:1,ce:1",
+        ["mhgd"] = "mhgd:1,ce:1",
     };
 
     /// <summary>Creates one term.</summary>
@@ -61,6 +62,7 @@ public static class LossCatalog
             "dml" => new MutualLearningTerm(),
             "byot" => new SelfDistillationTerm(settings),
             "multi-kd" => new MultiTeacherKDTerm(settings.Temperature, settings.TeacherWeighting),
+            "mhgd" => new MultiHeadGraphTerm(settings),
             _ => throw new ArgumentException($"Unknown loss term '{name}'; known: {string.Join(", ", TermNames)}.", nameof(name)),
         };
     }

@@ -89,6 +89,15 @@ public sealed class Trainer(TrainingOptions options, IProgress<TrainingProgress>
                     new NesterovSgd(trainable, options.LearningRate, options.Momentum, options.WeightDecay), []));
             }
             if (resume && checkpointDirectory is not null) Restore(checkpointDirectory, parts, options.Epochs);
+            // Terms with a stage of their own (MHGD) run it once before the first epoch; a resumed run restored its result.
+            foreach (LearnerParts part in parts.Where(p => p.History.Count == 0))
+            {
+                foreach (IPreparedTerm term in part.Learner.Loss.Terms.Where(t => t.Weight != 0).Select(t => t.Term).OfType<IPreparedTerm>())
+                {
+                    term.Prepare(new TermPreparation(teacher ?? throw new ArgumentException($"Loss term '{term.Name}' is fitted on a teacher, but none was given.", nameof(teacher)),
+                        batcher.Epoch, batcher.BatchCount, options.Seed, part.Learner.Name, progress, checkpointDirectory));
+                }
+            }
 
             for (int epoch = parts[0].History.Count; epoch < options.Epochs; epoch++)
             {
