@@ -31,8 +31,12 @@ public static partial class Losses
         // Not disposed here: autograd and the caller's dispose scope own the flattened views.
         Tensor flatStudent = student.flatten(1);
         Tensor flatTeacher = teacher.flatten(1);
-        return CorrelationCongruenceRepDistillerFunction.apply(flatStudent, flatTeacher,
-            new RelationalRequest(device ?? ComputeDevice.Default));
+        ComputeDevice target = device ?? ComputeDevice.Default;
+        // On a host device libtorch's two vectorised passes beat the kernel on ILGPU's CPU accelerator (which crawls
+        // when the cores are shared: 49 images/s in training under load).
+        return target.UsesHostSimd
+            ? RelationComposites.CorrelationCongruenceRepDistiller(flatStudent, flatTeacher)
+            : CorrelationCongruenceRepDistillerFunction.apply(flatStudent, flatTeacher, new RelationalRequest(target));
     }
 
     /// <summary>

@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace GpuDistill;
 
 /// <summary>
-/// The GEMM-shaped relation losses (SP, RKD distance and angle, FSP) written as TorchSharp ops, differentiated by
+/// The relation losses SP, RKD distance and angle, FSP and CC (RepDistiller's) written as TorchSharp ops, differentiated by
 /// libtorch: what <see cref="Losses"/> runs on a host device (<c>simd</c>), and the baseline perf/ measures the fused
 /// kernels against.
 /// </summary>
@@ -73,6 +73,20 @@ public static class RelationComposites
         ArgumentNullException.ThrowIfNull(teacherTop);
         using Tensor tb = teacherBottom.detach(), tt = teacherTop.detach();
         return Flow(studentBottom, studentTop).add(Flow(tb, tt), Scalars.MinusOne).square().mean();
+    }
+
+    /// <summary>CC as RepDistiller computes it: mean over i &lt; B-1 of sum_d |f_s - f_t|_i,d |f_s - f_t|_i+1,d; the
+    /// teacher input is not detached (its embedding trains).</summary>
+    /// <param name="student">Student embeddings [B, D], B &gt;= 2.</param>
+    /// <param name="teacher">Teacher embeddings [B, D].</param>
+    /// <returns>A scalar.</returns>
+    public static Tensor CorrelationCongruenceRepDistiller(Tensor student, Tensor teacher)
+    {
+        ArgumentNullException.ThrowIfNull(student);
+        ArgumentNullException.ThrowIfNull(teacher);
+        long b = student.shape[0];
+        Tensor delta = student.add(teacher, Scalars.MinusOne).abs();
+        return delta.narrow(0, 0, b - 1).mul(delta.narrow(0, 1, b - 1)).sum(1).mean();
     }
 
     /// <summary>Pairwise distances sqrt(max(|e_i|^2 + |e_j|^2 - 2 e_i.e_j, 1e-12)), 0 on the diagonal, over their off-diagonal mean.</summary>

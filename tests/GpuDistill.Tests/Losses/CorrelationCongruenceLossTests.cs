@@ -11,7 +11,7 @@ namespace GpuDistill.Tests.Losses;
 /// Both correlation congruence losses through TorchSharp autograd: upstream gradient 2.5 against the float64
 /// references and the same math in TorchSharp ops; RepDistiller's teacher embedding learns with the negated gradient.
 /// </summary>
-[TestFixtureSource(typeof(TestDevices), nameof(TestDevices.Kinds))]
+[TestFixtureSource(typeof(TestDevices), nameof(TestDevices.BridgeKinds))]
 public sealed class CorrelationCongruenceLossTests(AcceleratorKind kind) : AcceleratorTestBase(kind)
 {
     private const double UpstreamGradient = 2.5;
