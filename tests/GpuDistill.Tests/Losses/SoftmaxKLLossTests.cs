@@ -39,12 +39,15 @@ public sealed class SoftmaxKLLossTests(AcceleratorKind kind) : AcceleratorTestBa
         (double expectedLoss, double[] expectedGrad) =
             SoftmaxKLReference.Compute(s, t, rows, classes, temperature, y, 0.9, y is null ? 0 : 0.1);
         double[] scaledGrad = expectedGrad.Select(g => g * UpstreamGradient).ToArray();
+        // Rows saturated to one-hot leave a true gradient far below float32's resolution of the probabilities: measure
+        // against 1e-2 of the natural scale then (Tolerance.GradientFloor), as the kernel tests do.
+        double floor = Tolerance.GradientFloor(UpstreamGradient * (0.9 * temperature + (y is null ? 0 : 0.1)) / rows);
 
         Assert.Multiple(() =>
         {
             Assert.That(loss.shape, Is.Empty, "the loss is a scalar");
             Tolerance.AssertLoss(loss.item<float>(), expectedLoss, Tolerance.SoftmaxLossMagnitude(s, t, temperature));
-            Assert.That(Tolerance.RelativeMaxError(TensorData.ToArray(student.grad!), scaledGrad), Is.LessThan(Tolerance.Kernel));
+            Assert.That(Tolerance.RelativeMaxError(TensorData.ToArray(student.grad!), scaledGrad, floor), Is.LessThan(Tolerance.Kernel));
             Assert.That(teacher.grad, Is.Null, "the teacher never receives a gradient");
         });
     }
