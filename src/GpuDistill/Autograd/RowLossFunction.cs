@@ -4,7 +4,6 @@ using GpuDistill.HostSimd;
 using GpuDistill.Interop;
 using GpuDistill.Rows;
 using GpuDistill.SoftmaxKL;
-using GpuDistill.Validation;
 using ILGPU;
 using static TorchSharp.torch;
 
@@ -81,16 +80,7 @@ internal abstract class RowLossFunction<TSelf, TParameters> : FusedLossFunction<
             }
         }
 
-        double loss = RowLosses.Sum(rowLoss);
-        if (!double.IsFinite(loss))
-        {
-            gradient.Dispose();
-            TensorChecks.RequireFinite(s, "student");
-            TensorChecks.RequireFinite(t, "teacher");
-            throw new ArgumentException(
-                $"The loss overflowed float32: student and teacher logits divided by the temperature ({1 / p.InverseTemperature}) must stay within float32 range.",
-                "student");
-        }
+        double loss = RowLosses.SumFinite(rowLoss, gradient, s, t, "teacher", p.InverseTemperature);
         return (tensor((float)loss), gradient);
     }
 }
