@@ -14,7 +14,24 @@ public static class Evaluation
         ArgumentNullException.ThrowIfNull(data);
         bool wasTraining = model.training;
         model.eval();
-        long correct = 0;
+        double accuracy = Accuracies(data, images => [model.ForwardLogits(images)], batchSize)[0];
+        model.train(wasTraining);
+        return accuracy;
+    }
+
+    /// <summary>
+    /// Top-1 accuracy of each prediction head on <paramref name="data"/>: <paramref name="heads"/> maps a batch of
+    /// images to one logits tensor per head, always as many; it runs without autograd, and the caller sets the modes.
+    /// </summary>
+    /// <param name="data">The images.</param>
+    /// <param name="heads">Logits [B, C] per head for a batch of images.</param>
+    /// <param name="batchSize">Images per batch.</param>
+    /// <returns>One accuracy per head, in [0, 1].</returns>
+    public static double[] Accuracies(ImageDataset data, Func<Tensor, IReadOnlyList<Tensor>> heads, int batchSize = 1000)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentNullException.ThrowIfNull(heads);
+        long[] correct = [];
         using (no_grad())
         {
             foreach (ImageBatch batch in new ImageBatcher(data, batchSize).Epoch(0))
@@ -22,12 +39,13 @@ public static class Evaluation
                 using (batch)
                 using (var scope = NewDisposeScope())
                 {
-                    Tensor predicted = model.ForwardLogits(batch.Images).argmax(1);
-                    correct += predicted.eq(batch.Labels).sum().item<long>();
+                    IReadOnlyList<Tensor> logits = heads(batch.Images);
+                    if (correct.Length == 0) correct = new long[logits.Count];
+                    for (int h = 0; h < logits.Count; h++)
+                        correct[h] += logits[h].argmax(1).eq(batch.Labels).sum().item<long>();
                 }
             }
         }
-        model.train(wasTraining);
-        return correct / (double)data.Count;
+        return [.. correct.Select(c => c / (double)data.Count)];
     }
 }

@@ -60,20 +60,7 @@ public sealed record SchemeContext(Recipe Recipe, ImageDataset Train, ImageDatas
     {
         ArgumentNullException.ThrowIfNull(models);
         foreach (DistillModel m in models) m.eval();
-        long correct = 0;
-        using (no_grad())
-        {
-            foreach (ImageBatch batch in new ImageBatcher(Test, 1000).Epoch(0))
-            {
-                using (batch)
-                using (var scope = NewDisposeScope())
-                {
-                    Tensor mean = stack([.. models.Select(m => m.ForwardLogits(batch.Images).softmax(1))]).mean([0]);
-                    correct += mean.argmax(1).eq(batch.Labels).sum().item<long>();
-                }
-            }
-        }
-        return correct / (double)Test.Count;
+        return Evaluation.Accuracies(Test, images => [stack([.. models.Select(m => m.ForwardLogits(images).softmax(1))]).mean([0])])[0];
     }
 
     /// <summary>A record for a model that was not trained itself (an ensemble): its accuracy and its members' cost.</summary>

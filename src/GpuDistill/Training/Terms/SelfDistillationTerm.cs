@@ -108,26 +108,20 @@ public sealed class SelfDistillationTerm(LossSettings settings) : IAdaptedTerm, 
         bool wasTraining = model.training;
         model.eval();
         adapter.eval();
-        var correct = new long[exits.Count + 1];
+        IReadOnlyList<double> accuracies;
         using (var capture = new FeatureCapture(model, StudentLayers.SkipLast(1)))
-        using (no_grad())
         {
-            foreach (Data.ImageBatch batch in new Data.ImageBatcher(test, 1000).Epoch(0))
+            accuracies = Evaluation.Accuracies(test, images =>
             {
-                using (batch)
-                using (var scope = NewDisposeScope())
-                {
-                    Tensor deep = model.ForwardLogits(batch.Images);
-                    for (int i = 0; i < exits.Count; i++)
-                        correct[i] += exits[i].call(capture[StudentLayers[i]]).Logits.argmax(1).eq(batch.Labels).sum().item<long>();
-                    correct[^1] += deep.argmax(1).eq(batch.Labels).sum().item<long>();
-                    capture.Clear();
-                }
-            }
+                Tensor deep = model.ForwardLogits(images);
+                Tensor[] heads = [.. exits.Select((exit, i) => exit.call(capture[StudentLayers[i]]).Logits), deep];
+                capture.Clear();
+                return heads;
+            });
         }
         model.train(wasTraining);
         adapter.train(wasTraining);
-        return [.. correct.Select(c => c / (double)test.Count)];
+        return accuracies;
     }
 
     /// <summary>Frees the auxiliary classifiers.</summary>
