@@ -1,11 +1,16 @@
 namespace GpuDistill.Tests.Generic;
 
-/// <summary>Fresh random inputs: a new seed per call unless one is given, printed so a failure can be replayed.</summary>
+/// <summary>
+/// Fresh random inputs: a new seed per call unless one is given, printed so a failure can be replayed
+/// (GPUDISTILL_TEST_SEED=N with a filter on the failed test).
+/// </summary>
 public static class RandomData
 {
     public static Random NewRandom(int? seed = null)
     {
-        int s = seed ?? Random.Shared.Next();
+        int s = seed ?? (int.TryParse(Environment.GetEnvironmentVariable("GPUDISTILL_TEST_SEED"), out int replay)
+            ? replay
+            : Random.Shared.Next());
         TestContext.Out.WriteLine($"random seed {s}");
         return new Random(s);
     }

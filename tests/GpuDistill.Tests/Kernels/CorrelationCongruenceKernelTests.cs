@@ -91,8 +91,10 @@ public sealed class CorrelationCongruenceKernelTests(AcceleratorKind kind) : Acc
         var p = new CorrelationKernelParameters(kernel, gamma, order);
         var actual = RelationalKernelRun.Run(Device, s, t, batch, (sv, tv, g, r) =>
             CorrelationCongruenceKernelLauncher.For(Device).Run(sv, tv, g, r, batch, studentWidth, teacherWidth, p));
-        var expected = CorrelationCongruenceReference.Kernel(ReferenceMath.ToDouble(s), ReferenceMath.ToDouble(t), batch,
-            studentWidth, teacherWidth, kernel == CorrelationKernel.Gaussian, gamma, order);
-        RelationalKernelRun.AssertMatches(actual, expected, what, Bound);
+        double[] s64 = ReferenceMath.ToDouble(s), t64 = ReferenceMath.ToDouble(t);
+        bool gaussian = kernel == CorrelationKernel.Gaussian;
+        var expected = CorrelationCongruenceReference.Kernel(s64, t64, batch, studentWidth, teacherWidth, gaussian, gamma, order);
+        RelationalKernelRun.AssertMatches(actual, expected, what, Bound, lossFloor:
+            CorrelationCongruenceReference.KernelScale(s64, t64, batch, studentWidth, teacherWidth, gaussian, gamma, order));
     }
 }

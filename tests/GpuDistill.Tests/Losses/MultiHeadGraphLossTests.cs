@@ -192,14 +192,19 @@ public sealed class MultiHeadGraphLossTests
             for (int k = 0, offset = 0; k < sizes.Length; offset += sizes[k], k++) layers[k] = values.AsSpan(offset, sizes[k]).ToArray();
             return MultiHeadGraphReference.Loss(weights, layers, studentShapes, teacher, teacherShapes);
         }
-        AssertCloseToFiniteDifferences(Loss, flat, gradient, 2e-4);
+        // When student and teacher graphs nearly agree the whole gradient can be ~1e-6 (seed 598972222: loss 1e-3,
+        // largest entry 5.5e-6), below what float32 resolves of its terms (probabilities of order 1/B times unit
+        // singular vectors); it is then measured against 1e-5 of the upstream gradient.
+        AssertCloseToFiniteDifferences(Loss, flat, gradient, 2e-4, floor: 1e-5 * UpstreamGradient);
     }
 
     /// <summary>
     /// Asserts a float32 gradient against central differences of a float64 loss, within <paramref name="tolerance"/>
-    /// of the largest reference entry (float32 eigenvectors and graphs, summed in another order).
+    /// of the largest reference entry, or of <paramref name="floor"/> when every entry is smaller (float32 eigenvectors
+    /// and graphs, summed in another order).
     /// </summary>
-    private static void AssertCloseToFiniteDifferences(Func<double[], double> loss, double[] x, float[] gradient, double tolerance)
+    private static void AssertCloseToFiniteDifferences(Func<double[], double> loss, double[] x, float[] gradient, double tolerance,
+        double floor = 1e-12)
     {
         var numeric = new double[x.Length];
         var moved = (double[])x.Clone();
@@ -213,7 +218,7 @@ public sealed class MultiHeadGraphLossTests
             moved[k] = x[k];
             numeric[k] = (up - down) / (2 * h);
         }
-        double largest = Math.Max(numeric.Max(Math.Abs), 1e-12);
+        double largest = Math.Max(numeric.Max(Math.Abs), floor);
         TestContext.Out.WriteLine($"largest gradient {largest:G4}, worst error {numeric.Select((n, k) => Math.Abs(n - gradient[k])).Max() / largest:G3} of it");
         for (int k = 0; k < x.Length; k++)
             Assert.That(gradient[k], Is.EqualTo(numeric[k]).Within(tolerance * largest), $"element {k}");

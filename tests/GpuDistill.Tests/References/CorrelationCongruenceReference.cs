@@ -55,6 +55,18 @@ public static class CorrelationCongruenceReference
         return (norm * scale, SymmetricProduct(gramGradient, student, batch, studentWidth));
     }
 
+    /// <summary>
+    /// The scale of the terms the kernel loss subtracts, max(||C_s||_F, ||C_t||_F) / B^2: the loss floor of a test,
+    /// since a loss far below it is float32 cancellation (B = 1 leaves one entry each: |k(g_s) - k(g_t)|).
+    /// </summary>
+    public static double KernelScale(double[] student, double[] teacher, int batch, int studentWidth, int teacherWidth,
+        bool gaussian, double gamma, int order)
+    {
+        double Norm(double[] gram) => Math.Sqrt(gram.Sum(g => Math.Pow(Correlation(g, gaussian, gamma, order), 2)));
+        return Math.Max(Norm(Gram(student, batch, studentWidth)), Norm(Gram(teacher, batch, teacherWidth)))
+               / ((double)batch * batch);
+    }
+
     /// <summary>k(g) written as the series term by term.</summary>
     public static double Correlation(double g, bool gaussian, double gamma, int order)
     {
