@@ -1,5 +1,8 @@
 namespace GpuDistill.Tests.Generic;
 
+/// <summary>Whether a row loss gets labels, and whether some rows are padding (label -100, ignored).</summary>
+public enum LabelMode { None, Labels, LabelsWithIgnored }
+
 /// <summary>
 /// Fresh random inputs: a new seed per call unless one is given, printed so a failure can be replayed
 /// (GPUDISTILL_TEST_SEED=N with a filter on the failed test).
@@ -22,6 +25,14 @@ public static class RandomData
         for (long i = 0; i < count; i++) values[i] = (float)((random.NextDouble() * 2 - 1) * scale);
         return values;
     }
+
+    /// <summary>No labels, labels in [0, classes), or labels with about one in five set to the ignore index -100.</summary>
+    public static int[]? Labels(Random random, int rows, int classes, LabelMode mode) => mode switch
+    {
+        LabelMode.None => null,
+        LabelMode.Labels => Labels(random, rows, classes, ignoreIndex: null),
+        _ => Labels(random, rows, classes, ignoreIndex: -100),
+    };
 
     /// <summary>Labels in [0, classes), with about one in five set to <paramref name="ignoreIndex"/> when asked.</summary>
     public static int[] Labels(Random random, int rows, int classes, int? ignoreIndex)

@@ -18,8 +18,6 @@ public sealed class SimdRowLossTests
 {
     public enum Loss { SoftmaxKL, ReverseKL, JensenShannon, DecoupledKD }
 
-    public enum LabelMode { None, Labels, LabelsWithIgnored }
-
     private const double SoftWeight = 0.9, HardWeight = 0.1;
     private const double DkdAlpha = 1.5, DkdBeta = 8.0, DkdWarmup = 0.6;
     private static readonly double[] JsdBetas = [0.0, 0.1, 0.5, 0.9, 1.0];
@@ -31,7 +29,7 @@ public sealed class SimdRowLossTests
         [Values(0.5, 1.0, 4.0, 20.0)] double temperature)
     {
         // Scales, label modes and JSD's betas run inside one case: each host call takes microseconds to milliseconds.
-        (int rows, int classes) = SoftmaxKLKernelTests.Shapes[shape];
+        (int rows, int classes) = RowKernelRun.Shapes[shape];
         foreach (double scale in new[] { 5.0, 1e4 })
         foreach (LabelMode labelMode in Enum.GetValues<LabelMode>())
         foreach (double beta in loss == Loss.JensenShannon ? JsdBetas : [0.5])
@@ -186,8 +184,7 @@ public sealed class SimdRowLossTests
         Random random = RandomData.NewRandom();
         float[] student = RandomData.Uniform(random, (long)rows * classes, scale);
         float[] teacher = RandomData.Uniform(random, (long)rows * classes, scale);
-        int[]? labels = labelMode == LabelMode.None ? null
-            : RandomData.Labels(random, rows, classes, labelMode == LabelMode.LabelsWithIgnored ? -100 : null);
+        int[]? labels = RandomData.Labels(random, rows, classes, labelMode);
         int counted = Math.Max(1, RowKernelRun.Counted(rows, labels));
 
         (double expectedLoss, double[] expectedGradient, double magnitude, double naturalScale) = loss switch

@@ -19,37 +19,9 @@ public sealed class DecoupledKDLossTests(AcceleratorKind kind) : AcceleratorTest
     public void BackwardGivesReferenceGradientTimesUpstream(
         [Range(0, 4)] int shape,
         [Values(0.5, 4.0)] double temperature,
-        [Values] bool ignoredRows)
-    {
-        const double alpha = 1.2, beta = 6.0, warmup = 0.75;
-        (int rows, int classes) = Kernels.SoftmaxKLKernelTests.Shapes[shape];
-        Random random = RandomData.NewRandom();
-        float[] s = RandomData.Uniform(random, (long)rows * classes, 5);
-        float[] t = RandomData.Uniform(random, (long)rows * classes, 5);
-        int[] y = RandomData.Labels(random, rows, classes, ignoredRows ? -100 : null);
-
-        using var scope = NewDisposeScope();
-        Tensor student = TensorData.Matrix(s, rows, classes, requiresGrad: true);
-        Tensor teacher = TensorData.Matrix(t, rows, classes, requiresGrad: true);
-        Tensor loss = GpuDistill.Losses.DecoupledKD(student, teacher, TensorData.Labels(y), temperature, alpha, beta,
-            warmup, device: Device);
-        (loss * UpstreamGradient).backward();
-
-        (double expectedLoss, double[] expectedGrad) =
-            DecoupledKDReference.Compute(s, t, rows, classes, y, temperature, alpha, beta, warmup);
-        double[] scaledGrad = expectedGrad.Select(g => g * UpstreamGradient).ToArray();
-        double scale = UpstreamGradient * warmup * (alpha + beta) * temperature / Math.Max(1, RowKernelRun.Counted(rows, y));
-
-        Assert.Multiple(() =>
-        {
-            Assert.That(loss.shape, Is.Empty, "the loss is a scalar");
-            Tolerance.AssertLoss(loss.item<float>(), expectedLoss,
-                Tolerance.SoftLossMagnitude(s, t, temperature, warmup * (alpha + beta)));
-            Assert.That(Tolerance.RelativeMaxError(TensorData.ToArray(student.grad!), scaledGrad, Tolerance.GradientFloor(scale)),
-                Is.LessThan(Tolerance.Kernel));
-            Assert.That(teacher.grad, Is.Null, "the teacher never receives a gradient");
-        });
-    }
+        [Values(LabelMode.Labels, LabelMode.LabelsWithIgnored)] LabelMode labels) =>
+        RowLossBridgeCheck.BackwardGivesReferenceGradientTimesUpstream(Loss(alpha: 1.2, beta: 6.0, warmup: 0.75), shape,
+            temperature, labels);
 
     [Test]
     public void DefaultsAreMdistillers()
@@ -118,20 +90,13 @@ public sealed class DecoupledKDLossTests(AcceleratorKind kind) : AcceleratorTest
     }
 
     [Test]
-    public void NonContiguousInputsAreAccepted()
-    {
-        Random random = RandomData.NewRandom();
-        float[] s = RandomData.Uniform(random, 12 * 7, 3);
-        float[] t = RandomData.Uniform(random, 12 * 7, 3);
-        int[] y = RandomData.Labels(random, 12, 7, ignoreIndex: null);
-        using var scope = NewDisposeScope();
-        Tensor student = TensorData.Matrix(s, 7, 12).t().requires_grad_(true);
-        Tensor teacher = TensorData.Matrix(t, 7, 12).t();
-        Tensor loss = GpuDistill.Losses.DecoupledKD(student, teacher, TensorData.Labels(y), device: Device);
-        loss.backward();
-        (double expected, _) = DecoupledKDReference.Compute(
-            TensorData.ToArray(student.detach()), TensorData.ToArray(teacher), 12, 7, y, 4.0, 1.0, 8.0, 1.0);
-        Assert.That(loss.item<float>(), Is.EqualTo(expected).Within(1e-4).Percent);
-        Assert.That(student.grad!.shape, Is.EqualTo(new long[] { 12, 7 }));
-    }
+    public void NonContiguousInputsAreAccepted() =>
+        RowLossBridgeCheck.NonContiguousInputsAreAccepted(Loss(alpha: 1, beta: 8, warmup: 1), LabelMode.Labels);
+
+    private RowLossUnderTest Loss(double alpha, double beta, double warmup) => new(
+        (s, t, y, temperature) => GpuDistill.Losses.DecoupledKD(s, t, y!, temperature, alpha, beta, warmup, device: Device),
+        (s, t, rows, classes, temperature, y) =>
+            DecoupledKDReference.Compute(s, t, rows, classes, y!, temperature, alpha, beta, warmup),
+        (s, t, temperature) => Tolerance.SoftLossMagnitude(s, t, temperature, warmup * (alpha + beta)),
+        (temperature, _) => warmup * (alpha + beta) * temperature);
 }

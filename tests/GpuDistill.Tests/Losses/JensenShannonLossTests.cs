@@ -19,34 +19,8 @@ public sealed class JensenShannonLossTests(AcceleratorKind kind) : AcceleratorTe
     public void BackwardGivesReferenceGradientTimesUpstream(
         [Range(0, 4)] int shape,
         [Values(0.0, 0.3, 1.0)] double beta,
-        [Values] bool withLabels)
-    {
-        const double temperature = 2.0;
-        (int rows, int classes) = Kernels.SoftmaxKLKernelTests.Shapes[shape];
-        Random random = RandomData.NewRandom();
-        float[] s = RandomData.Uniform(random, (long)rows * classes, 5);
-        float[] t = RandomData.Uniform(random, (long)rows * classes, 5);
-        int[]? y = withLabels ? RandomData.Labels(random, rows, classes, ignoreIndex: -100) : null;
-
-        using var scope = NewDisposeScope();
-        Tensor student = TensorData.Matrix(s, rows, classes, requiresGrad: true);
-        Tensor teacher = TensorData.Matrix(t, rows, classes, requiresGrad: true);
-        Tensor loss = GpuDistill.Losses.JensenShannon(student, teacher, temperature, beta,
-            y is null ? null : TensorData.Labels(y), device: Device);
-        (loss * UpstreamGradient).backward();
-
-        (double expectedLoss, double[] expectedGrad) = JensenShannonReference.Compute(s, t, rows, classes, temperature, beta, y);
-        double[] scaledGrad = expectedGrad.Select(g => g * UpstreamGradient).ToArray();
-        double floor = Tolerance.GradientFloor(UpstreamGradient * temperature / Math.Max(1, RowKernelRun.Counted(rows, y)));
-
-        Assert.Multiple(() =>
-        {
-            Assert.That(loss.shape, Is.Empty, "the loss is a scalar");
-            Tolerance.AssertLoss(loss.item<float>(), expectedLoss, Tolerance.SoftLossMagnitude(s, t, temperature));
-            Assert.That(Tolerance.RelativeMaxError(TensorData.ToArray(student.grad!), scaledGrad, floor), Is.LessThan(Tolerance.Kernel));
-            Assert.That(teacher.grad, Is.Null, "the teacher never receives a gradient");
-        });
-    }
+        [Values(LabelMode.None, LabelMode.LabelsWithIgnored)] LabelMode labels) =>
+        RowLossBridgeCheck.BackwardGivesReferenceGradientTimesUpstream(Loss(beta), shape, temperature: 2.0, labels);
 
     [TestCase(0, 0.5, 1.0)]
     [TestCase(1, 0.0, 0.5)]
@@ -59,7 +33,7 @@ public sealed class JensenShannonLossTests(AcceleratorKind kind) : AcceleratorTe
     [TestCase(4, 1.0, 4.0)]
     public void MatchesTorchSharpComposite(int shape, double beta, double temperature)
     {
-        (int rows, int classes) = Kernels.SoftmaxKLKernelTests.Shapes[shape];
+        (int rows, int classes) = RowKernelRun.Shapes[shape];
         Random random = RandomData.NewRandom();
         float[] s = RandomData.Uniform(random, (long)rows * classes, 8);
         float[] t = RandomData.Uniform(random, (long)rows * classes, 8);
@@ -102,19 +76,11 @@ public sealed class JensenShannonLossTests(AcceleratorKind kind) : AcceleratorTe
     }
 
     [Test]
-    public void NonContiguousInputsAreAccepted()
-    {
-        Random random = RandomData.NewRandom();
-        float[] s = RandomData.Uniform(random, 12 * 7, 3);
-        float[] t = RandomData.Uniform(random, 12 * 7, 3);
-        using var scope = NewDisposeScope();
-        Tensor student = TensorData.Matrix(s, 7, 12).t().requires_grad_(true);
-        Tensor teacher = TensorData.Matrix(t, 7, 12).t();
-        Tensor loss = GpuDistill.Losses.JensenShannon(student, teacher, 2.0, device: Device);
-        loss.backward();
-        (double expected, _) = JensenShannonReference.Compute(
-            TensorData.ToArray(student.detach()), TensorData.ToArray(teacher), 12, 7, 2.0, 0.5);
-        Assert.That(loss.item<float>(), Is.EqualTo(expected).Within(1e-4).Percent);
-        Assert.That(student.grad!.shape, Is.EqualTo(new long[] { 12, 7 }));
-    }
+    public void NonContiguousInputsAreAccepted() => RowLossBridgeCheck.NonContiguousInputsAreAccepted(Loss(0.5), LabelMode.None);
+
+    private RowLossUnderTest Loss(double beta) => new(
+        (s, t, y, temperature) => GpuDistill.Losses.JensenShannon(s, t, temperature, beta, y, device: Device),
+        (s, t, rows, classes, temperature, y) => JensenShannonReference.Compute(s, t, rows, classes, temperature, beta, y),
+        (s, t, temperature) => Tolerance.SoftLossMagnitude(s, t, temperature),
+        (temperature, _) => temperature);
 }

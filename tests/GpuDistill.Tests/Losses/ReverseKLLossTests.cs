@@ -15,37 +15,18 @@ public sealed class ReverseKLLossTests(AcceleratorKind kind) : AcceleratorTestBa
 {
     private const double UpstreamGradient = 2.5;
 
+    private RowLossUnderTest Loss => new(
+        (s, t, y, temperature) => GpuDistill.Losses.ReverseKL(s, t, temperature, y, device: Device),
+        (s, t, rows, classes, temperature, y) => ReverseKLReference.Compute(s, t, rows, classes, temperature, y),
+        (s, t, temperature) => Tolerance.SoftLossMagnitude(s, t, temperature),
+        (temperature, _) => temperature);
+
     [Test, Combinatorial]
     public void BackwardGivesReferenceGradientTimesUpstream(
         [Range(0, 4)] int shape,
         [Values(0.5, 4.0)] double temperature,
-        [Values] bool withLabels)
-    {
-        (int rows, int classes) = Kernels.SoftmaxKLKernelTests.Shapes[shape];
-        Random random = RandomData.NewRandom();
-        float[] s = RandomData.Uniform(random, (long)rows * classes, 5);
-        float[] t = RandomData.Uniform(random, (long)rows * classes, 5);
-        int[]? y = withLabels ? RandomData.Labels(random, rows, classes, ignoreIndex: -100) : null;
-
-        using var scope = NewDisposeScope();
-        Tensor student = TensorData.Matrix(s, rows, classes, requiresGrad: true);
-        Tensor teacher = TensorData.Matrix(t, rows, classes, requiresGrad: true);
-        Tensor loss = GpuDistill.Losses.ReverseKL(student, teacher, temperature, y is null ? null : TensorData.Labels(y),
-            device: Device);
-        (loss * UpstreamGradient).backward();
-
-        (double expectedLoss, double[] expectedGrad) = ReverseKLReference.Compute(s, t, rows, classes, temperature, y);
-        double[] scaledGrad = expectedGrad.Select(g => g * UpstreamGradient).ToArray();
-        double floor = Tolerance.GradientFloor(UpstreamGradient * temperature / Math.Max(1, RowKernelRun.Counted(rows, y)));
-
-        Assert.Multiple(() =>
-        {
-            Assert.That(loss.shape, Is.Empty, "the loss is a scalar");
-            Tolerance.AssertLoss(loss.item<float>(), expectedLoss, Tolerance.SoftLossMagnitude(s, t, temperature));
-            Assert.That(Tolerance.RelativeMaxError(TensorData.ToArray(student.grad!), scaledGrad, floor), Is.LessThan(Tolerance.Kernel));
-            Assert.That(teacher.grad, Is.Null, "the teacher never receives a gradient");
-        });
-    }
+        [Values(LabelMode.None, LabelMode.LabelsWithIgnored)] LabelMode labels) =>
+        RowLossBridgeCheck.BackwardGivesReferenceGradientTimesUpstream(Loss, shape, temperature, labels);
 
     [TestCase(2, 3, 0.5)]
     [TestCase(41, 1271, 4.0)]
@@ -101,19 +82,5 @@ public sealed class ReverseKLLossTests(AcceleratorKind kind) : AcceleratorTestBa
     }
 
     [Test]
-    public void NonContiguousInputsAreAccepted()
-    {
-        Random random = RandomData.NewRandom();
-        float[] s = RandomData.Uniform(random, 12 * 7, 3);
-        float[] t = RandomData.Uniform(random, 12 * 7, 3);
-        using var scope = NewDisposeScope();
-        Tensor student = TensorData.Matrix(s, 7, 12).t().requires_grad_(true); // [12, 7], strided
-        Tensor teacher = TensorData.Matrix(t, 7, 12).t();
-        Tensor loss = GpuDistill.Losses.ReverseKL(student, teacher, 2.0, device: Device);
-        loss.backward();
-        (double expected, _) = ReverseKLReference.Compute(
-            TensorData.ToArray(student.detach()), TensorData.ToArray(teacher), 12, 7, 2.0);
-        Assert.That(loss.item<float>(), Is.EqualTo(expected).Within(1e-4).Percent);
-        Assert.That(student.grad!.shape, Is.EqualTo(new long[] { 12, 7 }));
-    }
+    public void NonContiguousInputsAreAccepted() => RowLossBridgeCheck.NonContiguousInputsAreAccepted(Loss, LabelMode.None);
 }
