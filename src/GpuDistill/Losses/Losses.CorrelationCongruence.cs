@@ -28,15 +28,8 @@ public static partial class Losses
         TensorChecks.RequireRelationPair(student, nameof(student), teacher, nameof(teacher), 2,
             "the loss pairs consecutive examples");
         TensorChecks.RequireSameShape(student, nameof(student), teacher, nameof(teacher));
-        // Not disposed here: autograd and the caller's dispose scope own the flattened views.
-        Tensor flatStudent = student.flatten(1);
-        Tensor flatTeacher = teacher.flatten(1);
-        ComputeDevice target = device ?? ComputeDevice.Default;
-        // On a host device libtorch's two vectorised passes beat the kernel on ILGPU's CPU accelerator (which crawls
-        // when the cores are shared: 49 images/s in training under load).
-        return target.UsesHostSimd
-            ? RelationComposites.CorrelationCongruenceRepDistiller(flatStudent, flatTeacher)
-            : CorrelationCongruenceRepDistillerFunction.apply(flatStudent, flatTeacher, new RelationalRequest(target));
+        return BatchRelation(student, teacher, device, RelationComposites.CorrelationCongruenceRepDistiller,
+            (s, t, request) => CorrelationCongruenceRepDistillerFunction.apply(s, t, request));
     }
 
     /// <summary>

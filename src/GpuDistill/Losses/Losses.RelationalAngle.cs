@@ -27,12 +27,7 @@ public static partial class Losses
     public static Tensor RelationalAngle(Tensor student, Tensor teacher, ComputeDevice? device = null)
     {
         TensorChecks.RequireRelationPair(student, nameof(student), teacher, nameof(teacher), 1, "one example at least");
-        // Not disposed here: autograd and the caller's dispose scope own the flattened views.
-        Tensor flatStudent = student.flatten(1);
-        Tensor flatTeacher = teacher.flatten(1);
-        ComputeDevice target = device ?? ComputeDevice.Default;
-        return target.UsesHostSimd
-            ? RelationComposites.RelationalAngle(flatStudent, flatTeacher)
-            : RelationalAngleFunction.apply(flatStudent, flatTeacher, new RelationalRequest(target));
+        return BatchRelation(student, teacher, device, RelationComposites.RelationalAngle,
+            (s, t, request) => RelationalAngleFunction.apply(s, t, request));
     }
 }

@@ -25,12 +25,7 @@ public static partial class Losses
     {
         TensorChecks.RequireRelationPair(student, nameof(student), teacher, nameof(teacher), 2,
             "the mean distance needs a pair of examples");
-        // Not disposed here: autograd and the caller's dispose scope own the flattened views.
-        Tensor flatStudent = student.flatten(1);
-        Tensor flatTeacher = teacher.flatten(1);
-        ComputeDevice target = device ?? ComputeDevice.Default;
-        return target.UsesHostSimd
-            ? RelationComposites.RelationalDistance(flatStudent, flatTeacher)
-            : RelationalDistanceFunction.apply(flatStudent, flatTeacher, new RelationalRequest(target));
+        return BatchRelation(student, teacher, device, RelationComposites.RelationalDistance,
+            (s, t, request) => RelationalDistanceFunction.apply(s, t, request));
     }
 }

@@ -25,12 +25,7 @@ public static partial class Losses
     public static Tensor SimilarityPreserving(Tensor student, Tensor teacher, ComputeDevice? device = null)
     {
         TensorChecks.RequireRelationPair(student, nameof(student), teacher, nameof(teacher), 1, "one example at least");
-        // Not disposed here: autograd and the caller's dispose scope own the flattened views.
-        Tensor flatStudent = student.flatten(1);
-        Tensor flatTeacher = teacher.flatten(1);
-        ComputeDevice target = device ?? ComputeDevice.Default;
-        return target.UsesHostSimd
-            ? RelationComposites.SimilarityPreserving(flatStudent, flatTeacher)
-            : SimilarityPreservingFunction.apply(flatStudent, flatTeacher, new RelationalRequest(target));
+        return BatchRelation(student, teacher, device, RelationComposites.SimilarityPreserving,
+            (s, t, request) => SimilarityPreservingFunction.apply(s, t, request));
     }
 }
