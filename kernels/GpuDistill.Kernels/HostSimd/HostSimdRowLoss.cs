@@ -83,7 +83,11 @@ public static class HostSimdRowLoss
         }
     }
 
-    private static void RequireLength(long length, long expected, string name)
+    /// <summary>Throws an ArgumentException naming <paramref name="name"/> when a span's length is not the expected one.</summary>
+    /// <param name="length">The span's length.</param>
+    /// <param name="expected">The length the shapes ask for.</param>
+    /// <param name="name">The argument.</param>
+    internal static void RequireLength(long length, long expected, string name)
     {
         if (length != expected)
             throw new ArgumentException($"{name} has {length} elements; expected {expected}.", name);

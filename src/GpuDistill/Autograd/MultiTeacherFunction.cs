@@ -1,4 +1,6 @@
+using System.Runtime.InteropServices;
 using GpuDistill.Accelerators;
+using GpuDistill.HostSimd;
 using GpuDistill.Interop;
 using GpuDistill.MultiTeacher;
 using GpuDistill.SoftmaxKL;
@@ -18,8 +20,9 @@ internal sealed record MultiTeacherRequest(ComputeDevice Device, SoftmaxKLLayout
 /// <summary>
 /// TorchSharp autograd function over <see cref="MultiTeacherLauncher"/>: student [B, C] and teachers [K, B, C] in,
 /// the loss and the student's gradient out of one launch for all teachers. Its apply arguments are (student,
-/// teachers, <see cref="MultiTeacherRequest"/>); the teachers never receive a gradient. On a simd device it runs on
-/// that device's CPU accelerator (the host SIMD backend covers the single-teacher row losses only).
+/// teachers, <see cref="MultiTeacherRequest"/>); the teachers never receive a gradient. On a
+/// <see cref="AcceleratorKind.Simd"/> device it runs on the host SIMD backend (<see cref="HostSimdMultiTeacher"/>)
+/// instead, as the single-teacher row losses do.
 /// </summary>
 internal sealed class MultiTeacherFunction : FusedLossFunction<MultiTeacherFunction>
 {
@@ -39,25 +42,37 @@ internal sealed class MultiTeacherFunction : FusedLossFunction<MultiTeacherFunct
         using Tensor t = teachers.detach().contiguous();
         Tensor gradient = empty_like(s);
         using Tensor rowLoss = empty(p.Rows, ScalarType.Float32);
-        using Tensor statistics = empty(MultiTeacherLauncher.StatisticsLength(p.Rows, p.Teachers), ScalarType.Float32);
 
-        lock (device.LaunchLock)
+        if (device.UsesHostSimd)
         {
-            using var ds = DeviceArray<float>.ForInput(device, s);
-            using var dt = DeviceArray<float>.ForInput(device, t);
-            using var dw = request.Weights is null ? null : DeviceArray<float>.ForInput(device, request.Weights);
-            using var dl = request.Labels is null ? null : DeviceArray<int>.ForInput(device, request.Labels);
-            using var dstat = DeviceArray<float>.ForOutput(device, statistics);
-            using var dg = DeviceArray<float>.ForOutput(device, gradient);
-            using var dr = DeviceArray<float>.ForOutput(device, rowLoss);
-            MultiTeacherLauncher.For(device).Launch(ds.View, dt.View, dw?.View ?? default, dl?.View ?? default,
-                dstat.View, dg.View, dr.View, p, request.Layout);
-            device.Accelerator.Synchronize();
-            dg.CopyToTensor();
-            dr.CopyToTensor();
+            // The host backend reads and writes the tensors' own memory on the calling threads: no views, no launch,
+            // no lock (calls share nothing).
+            HostSimdMultiTeacher.Run(MemoryMarshal.Cast<byte, float>(s.bytes), MemoryMarshal.Cast<byte, float>(t.bytes),
+                request.Weights is null ? default : MemoryMarshal.Cast<byte, float>(request.Weights.bytes),
+                request.Labels is null ? default : MemoryMarshal.Cast<byte, int>(request.Labels.bytes),
+                MemoryMarshal.Cast<byte, float>(gradient.bytes), MemoryMarshal.Cast<byte, float>(rowLoss.bytes), p);
+        }
+        else
+        {
+            using Tensor statistics = empty(MultiTeacherLauncher.StatisticsLength(p.Rows, p.Teachers), ScalarType.Float32);
+            lock (device.LaunchLock)
+            {
+                using var ds = DeviceArray<float>.ForInput(device, s);
+                using var dt = DeviceArray<float>.ForInput(device, t);
+                using var dw = request.Weights is null ? null : DeviceArray<float>.ForInput(device, request.Weights);
+                using var dl = request.Labels is null ? null : DeviceArray<int>.ForInput(device, request.Labels);
+                using var dstat = DeviceArray<float>.ForOutput(device, statistics);
+                using var dg = DeviceArray<float>.ForOutput(device, gradient);
+                using var dr = DeviceArray<float>.ForOutput(device, rowLoss);
+                MultiTeacherLauncher.For(device).Launch(ds.View, dt.View, dw?.View ?? default, dl?.View ?? default,
+                    dstat.View, dg.View, dr.View, p, request.Layout);
+                device.Accelerator.Synchronize();
+                dg.CopyToTensor();
+                dr.CopyToTensor();
+            }
         }
 
-        // The kernel poisons a row that holds NaN or infinity (any teacher's, even at weight 0), so the inputs
+        // Both backends poison a row that holds NaN or infinity (any teacher's, even at weight 0), so the inputs
         // are checked only when the loss is not finite, off the normal path.
         double loss = RowLosses.SumFinite(rowLoss, gradient, s, t, "teachers", p.InverseTemperature);
         return (tensor((float)loss), gradient);

@@ -1,4 +1,5 @@
 using GpuDistill.Accelerators;
+using GpuDistill.HostSimd;
 using GpuDistill.MultiTeacher;
 using GpuDistill.SoftmaxKL;
 using GpuDistill.Tests.Generic;
@@ -7,18 +8,29 @@ using ILGPU.Runtime;
 
 namespace GpuDistill.Tests.Kernels;
 
-/// <summary>The fused multi-teacher kernels, both layouts, straight through the launcher, against the float64 reference.</summary>
-[TestFixtureSource(typeof(TestDevices), nameof(TestDevices.Kinds))]
-public sealed class MultiTeacherKernelTests(AcceleratorKind kind) : AcceleratorTestBase(kind)
+/// <summary>
+/// The fused multi-teacher loss straight through its backends against the float64 reference: the ILGPU kernels in
+/// both layouts through <see cref="MultiTeacherLauncher"/> on every accelerator, and the host SIMD backend through
+/// <see cref="HostSimdMultiTeacher.Run"/> (its outputs start as NaN, so an element it forgets to write fails).
+/// </summary>
+[TestFixtureSource(nameof(Backends))]
+public sealed class MultiTeacherKernelTests(AcceleratorKind kind, SoftmaxKLLayout layout) : AcceleratorTestBase(kind)
 {
     public static readonly (int Rows, int Classes)[] Shapes = [(1, 1), (41, 1271), (3, 100003), (256, 10)];
+
+    /// <summary>Each ILGPU accelerator kind in both layouts, and the host backend (which has no layouts).</summary>
+    public static IEnumerable<TestFixtureData> Backends =>
+    [
+        .. TestDevices.Kinds.SelectMany(kind => new[] { SoftmaxKLLayout.RowPerThread, SoftmaxKLLayout.RowPerGroup }
+            .Select(layout => new TestFixtureData(kind, layout))),
+        new TestFixtureData(AcceleratorKind.Simd, SoftmaxKLLayout.Auto),
+    ];
 
     [Test, Combinatorial]
     public void MatchesReference(
         [Range(0, 3)] int shape,
         [Values(1, 2, 5)] int teacherCount,
         [Values] MultiTeacherWeighting weighting,
-        [Values(SoftmaxKLLayout.RowPerThread, SoftmaxKLLayout.RowPerGroup)] SoftmaxKLLayout layout,
         [Values(5.0, 1e4)] double scale)
     {
         (int rows, int classes) = Shapes[shape];
@@ -26,24 +38,23 @@ public sealed class MultiTeacherKernelTests(AcceleratorKind kind) : AcceleratorT
         Random random = RandomData.NewRandom();
         (float[] student, float[] teachers, double[]? weights, int[]? labels) =
             Inputs(random, rows, classes, teacherCount, weighting, scale);
-        AssertMatches(student, teachers, weights, labels, rows, classes, teacherCount, temperature, layout);
+        AssertMatches(student, teachers, weights, labels, rows, classes, teacherCount, temperature);
     }
 
     [Test, Combinatorial]
     public void MatchesReferenceAcrossTemperatures(
         [Values(0.5, 1.0, 20.0)] double temperature,
         [Values] MultiTeacherWeighting weighting,
-        [Values(SoftmaxKLLayout.RowPerThread, SoftmaxKLLayout.RowPerGroup)] SoftmaxKLLayout layout)
+        [Values(8.0, 1e4)] double scale)
     {
         Random random = RandomData.NewRandom();
         (float[] student, float[] teachers, double[]? weights, int[]? labels) =
-            Inputs(random, 17, 300, 3, weighting, 8);
-        AssertMatches(student, teachers, weights, labels, 17, 300, 3, temperature, layout);
+            Inputs(random, 17, 300, 3, weighting, scale);
+        AssertMatches(student, teachers, weights, labels, 17, 300, 3, temperature);
     }
 
     [Test]
-    public void ExtremeLogitsStayFinite([Values] MultiTeacherWeighting weighting,
-        [Values(SoftmaxKLLayout.RowPerThread, SoftmaxKLLayout.RowPerGroup)] SoftmaxKLLayout layout)
+    public void ExtremeLogitsStayFinite([Values] MultiTeacherWeighting weighting)
     {
         // Each teacher is certain of a different class, the student of yet another: every softmax is one-hot to
         // float precision and the label probabilities are exp(-2e4). Nothing may come out NaN or infinite.
@@ -59,15 +70,14 @@ public sealed class MultiTeacherKernelTests(AcceleratorKind kind) : AcceleratorT
         }
         double[]? weights = weighting == MultiTeacherWeighting.Fixed ? [1, 2, 3] : null;
         int[]? labels = weighting == MultiTeacherWeighting.Confidence ? [5, 5, 5, 5] : null;
-        (double loss, float[] gradient) = Run(student, teachers, weights, labels, rows, classes, teacherCount, 1.0, layout);
+        (double loss, float[] gradient) = Run(student, teachers, weights, labels, rows, classes, teacherCount, 1.0);
         Assert.That(double.IsFinite(loss), Is.True, $"loss {loss}");
         Assert.That(gradient.All(float.IsFinite), Is.True, "gradient");
-        AssertMatches(student, teachers, weights, labels, rows, classes, teacherCount, 1.0, layout);
+        AssertMatches(student, teachers, weights, labels, rows, classes, teacherCount, 1.0);
     }
 
     [Test]
-    public void ConfidenceWeightsOfConfidentlyWrongTeachersAreResolved(
-        [Values(SoftmaxKLLayout.RowPerThread, SoftmaxKLLayout.RowPerGroup)] SoftmaxKLLayout layout)
+    public void ConfidenceWeightsOfConfidentlyWrongTeachersAreResolved()
     {
         // Both teachers put the label 5000 below their max (classes 0 and 2), 0.7 apart: float32 resolves 5000 only
         // to 5e-4, yet the weights (0.67 and 0.33), and so the mixture, must come out as the float64 reference has
@@ -75,19 +85,19 @@ public sealed class MultiTeacherKernelTests(AcceleratorKind kind) : AcceleratorT
         float[] student = [0, 1, 2];
         float[] teachers = [4000.3f, -999.7f, 0f, 0f, -2000.6f, 3000.1f];
         int[] labels = [1];
-        AssertMatches(student, teachers, null, labels, 1, 3, 2, 2.0, layout);
+        AssertMatches(student, teachers, null, labels, 1, 3, 2, 2.0);
         double[] logW = MultiTeacherKDReference.LogWeights(teachers, 1, 3, 2, 0, null, labels);
         Assert.That(Math.Exp(logW[0]), Is.InRange(0.3, 0.7), "the case tests two weights of the same order");
     }
 
     [Test]
-    public void ZeroWeightTeacherIsLeftOut([Values(SoftmaxKLLayout.RowPerThread, SoftmaxKLLayout.RowPerGroup)] SoftmaxKLLayout layout)
+    public void ZeroWeightTeacherIsLeftOut()
     {
         Random random = RandomData.NewRandom();
         float[] s = RandomData.Uniform(random, 5 * 8, 4);
         float[] t = RandomData.Uniform(random, 2 * 5 * 8, 4);
-        (double both, float[] gradientBoth) = Run(s, t, [0, 1], null, 5, 8, 2, 2.0, layout);
-        (double second, float[] gradientSecond) = Run(s, t[(5 * 8)..], [1], null, 5, 8, 1, 2.0, layout);
+        (double both, float[] gradientBoth) = Run(s, t, [0, 1], null, 5, 8, 2, 2.0);
+        (double second, float[] gradientSecond) = Run(s, t[(5 * 8)..], [1], null, 5, 8, 1, 2.0);
         // log q is log(exp(x)) with two teachers and x itself with one: equal to float32 rounding, not bit for bit.
         Assert.That(both, Is.EqualTo(second).Within(1e-5).Percent);
         Assert.That(gradientBoth, Is.EqualTo(gradientSecond).AsCollection.Within(1e-6));
@@ -95,7 +105,6 @@ public sealed class MultiTeacherKernelTests(AcceleratorKind kind) : AcceleratorT
 
     [Test]
     public void NonFiniteLogitsPoisonTheRowEvenAtWeightZero(
-        [Values(SoftmaxKLLayout.RowPerThread, SoftmaxKLLayout.RowPerGroup)] SoftmaxKLLayout layout,
         [Values(float.NaN, float.PositiveInfinity, float.NegativeInfinity)] float bad,
         [Values(0, 1, 2)] int where)
     {
@@ -104,45 +113,31 @@ public sealed class MultiTeacherKernelTests(AcceleratorKind kind) : AcceleratorT
         float[] t = RandomData.Uniform(random, 2 * 3 * 6, 4);
         if (where == 0) s[7] = bad; // the student
         else t[(where - 1) * 18 + 9] = bad; // teacher 0 (weight 0) or teacher 1
-        (double loss, _) = Run(s, t, [0, 1], null, 3, 6, 2, 2.0, layout);
+        (double loss, _) = Run(s, t, [0, 1], null, 3, 6, 2, 2.0);
         Assert.That(double.IsFinite(loss), Is.False, $"loss {loss}");
     }
 
     [Test]
-    public void LabelOutOfRangeGivesNaNRowLossNotACrash([Values(SoftmaxKLLayout.RowPerThread, SoftmaxKLLayout.RowPerGroup)] SoftmaxKLLayout layout)
+    public void LabelOutOfRangeGivesNaNRowLossNotACrash()
     {
         float[] logits = [1, 2, 3, 4, 5, 6];
-        (double loss, float[] gradient) = Run(logits, [.. logits, .. logits], null, [0, 7], 2, 3, 2, 1.0, layout);
+        (double loss, float[] gradient) = Run(logits, [.. logits, .. logits], null, [0, 7], 2, 3, 2, 1.0);
         Assert.That(loss, Is.NaN);
         Assert.That(gradient[3..], Is.All.Zero);
     }
 
     [Test]
-    public void LaunchRejectsViewsOfTheWrongLength()
+    public void RejectsInputsOfTheWrongLength()
     {
-        MultiTeacherLauncher launcher = MultiTeacherLauncher.For(Device);
-        Accelerator a = Device.Accelerator;
-        using var student = a.Allocate1D<float>(6);
-        using var teachers = a.Allocate1D<float>(6 * 2 - 1);
-        using var weights = a.Allocate1D<float>(2);
-        using var statistics = a.Allocate1D<float>(MultiTeacherLauncher.StatisticsLength(2, 2));
-        using var gradient = a.Allocate1D<float>(6);
-        using var rowLoss = a.Allocate1D<float>(2);
         var p = new MultiTeacherParameters(2, 3, 2, 1f, MultiTeacherWeighting.Fixed);
-        var ex = Assert.Throws<ArgumentException>(() => launcher.Launch(student.View, teachers.View, weights.View,
-            default, statistics.View, gradient.View, rowLoss.View, p));
-        Assert.That(ex!.ParamName, Is.EqualTo("teachers"));
-
-        using var fullTeachers = a.Allocate1D<float>(6 * 2);
-        using var oneWeight = a.Allocate1D<float>(1);
-        ex = Assert.Throws<ArgumentException>(() => launcher.Launch(student.View, fullTeachers.View, oneWeight.View,
-            default, statistics.View, gradient.View, rowLoss.View, p));
-        Assert.That(ex!.ParamName, Is.EqualTo("weights"));
-
         var confidence = new MultiTeacherParameters(2, 3, 2, 1f, MultiTeacherWeighting.Confidence);
-        ex = Assert.Throws<ArgumentException>(() => launcher.Launch(student.View, fullTeachers.View, default,
-            default, statistics.View, gradient.View, rowLoss.View, confidence));
-        Assert.That(ex!.ParamName, Is.EqualTo("labels"));
+        Assert.Multiple(() =>
+        {
+            Assert.That(RejectedArgument(6, 6 * 2 - 1, 2, 0, p), Is.EqualTo("teachers"));
+            Assert.That(RejectedArgument(6, 6 * 2, 1, 0, p), Is.EqualTo("weights"));
+            Assert.That(RejectedArgument(6, 6 * 2, 0, 0, confidence), Is.EqualTo("labels"));
+            Assert.That(RejectedArgument(5, 6 * 2, 2, 0, p), Is.EqualTo("student"));
+        });
     }
 
     /// <summary>Random logits, and weights (fixed, not summing to one, one of them possibly 0) or labels.</summary>
@@ -166,12 +161,12 @@ public sealed class MultiTeacherKernelTests(AcceleratorKind kind) : AcceleratorT
     }
 
     private void AssertMatches(float[] student, float[] teachers, double[]? weights, int[]? labels, int rows,
-        int classes, int teacherCount, double temperature, SoftmaxKLLayout layout)
+        int classes, int teacherCount, double temperature)
     {
         (double expectedLoss, double[] expectedGradient) = MultiTeacherKDReference.Compute(student, teachers, rows,
             classes, teacherCount, temperature, weights, labels);
         (double loss, float[] gradient) = Run(student, teachers, weights, labels, rows, classes, teacherCount,
-            temperature, layout);
+            temperature);
         Assert.Multiple(() =>
         {
             Tolerance.AssertLoss(loss, expectedLoss, Tolerance.SoftLossMagnitude(student, teachers, temperature));
@@ -180,23 +175,59 @@ public sealed class MultiTeacherKernelTests(AcceleratorKind kind) : AcceleratorT
         });
     }
 
+    /// <summary>The loss (row losses summed in float64) and the gradient of one call on this fixture's backend.</summary>
     private (double Loss, float[] Gradient) Run(float[] student, float[] teachers, double[]? weights, int[]? labels,
-        int rows, int classes, int teacherCount, double temperature, SoftmaxKLLayout layout)
+        int rows, int classes, int teacherCount, double temperature)
     {
-        Accelerator accelerator = Device.Accelerator;
         MultiTeacherWeighting weighting = weights is null ? MultiTeacherWeighting.Confidence : MultiTeacherWeighting.Fixed;
         var p = new MultiTeacherParameters(rows, classes, teacherCount, (float)temperature, weighting);
-        float[] normalized = weights is null ? [0] : weights.Select(w => (float)(w / weights.Sum())).ToArray();
+        float[] normalized = weights is null ? [] : weights.Select(w => (float)(w / weights.Sum())).ToArray();
+        float[] gradient = Enumerable.Repeat(float.NaN, student.Length).ToArray();
+        float[] rowLoss = Enumerable.Repeat(float.NaN, rows).ToArray();
+        Call(student, teachers, normalized, labels ?? [], gradient, rowLoss, p);
+        return (rowLoss.Sum(v => (double)v), gradient);
+    }
+
+    /// <summary>The argument a call with inputs of these lengths rejects, or null when it accepts them.</summary>
+    private string? RejectedArgument(int studentLength, int teachersLength, int weightsLength, int labelsLength,
+        MultiTeacherParameters p)
+    {
+        try
+        {
+            Call(new float[studentLength], new float[teachersLength], new float[weightsLength], new int[labelsLength],
+                new float[(long)p.Rows * p.Classes], new float[p.Rows], p);
+            return null;
+        }
+        catch (ArgumentException ex)
+        {
+            return ex.ParamName;
+        }
+    }
+
+    /// <summary>
+    /// One call: the host backend on the caller's arrays, or one launch on device buffers copied from and back to
+    /// them. Empty weights or labels stand for none (an empty view).
+    /// </summary>
+    private void Call(float[] student, float[] teachers, float[] weights, int[] labels, float[] gradient,
+        float[] rowLoss, MultiTeacherParameters p)
+    {
+        if (Device.UsesHostSimd)
+        {
+            HostSimdMultiTeacher.Run(student, teachers, weights, labels, gradient, rowLoss, p);
+            return;
+        }
+        Accelerator accelerator = Device.Accelerator;
         using var s = accelerator.Allocate1D(student);
         using var t = accelerator.Allocate1D(teachers);
-        using var w = accelerator.Allocate1D(normalized);
-        using var l = accelerator.Allocate1D(labels ?? [0]);
-        using var stats = accelerator.Allocate1D<float>(MultiTeacherLauncher.StatisticsLength(rows, teacherCount));
-        using var g = accelerator.Allocate1D<float>(student.Length);
-        using var r = accelerator.Allocate1D<float>(rows);
-        MultiTeacherLauncher.For(Device).Launch(s.View, t.View, weights is null ? default : w.View,
-            labels is null ? default : l.View, stats.View, g.View, r.View, p, layout);
+        using var w = accelerator.Allocate1D(weights.Length == 0 ? [0f] : weights);
+        using var l = accelerator.Allocate1D(labels.Length == 0 ? [0] : labels);
+        using var stats = accelerator.Allocate1D<float>(MultiTeacherLauncher.StatisticsLength(p.Rows, p.Teachers));
+        using var g = accelerator.Allocate1D(gradient);
+        using var r = accelerator.Allocate1D(rowLoss);
+        MultiTeacherLauncher.For(Device).Launch(s.View, t.View, weights.Length == 0 ? default : w.View,
+            labels.Length == 0 ? default : l.View, stats.View, g.View, r.View, p, layout);
         accelerator.Synchronize();
-        return (r.GetAsArray1D().Sum(v => (double)v), g.GetAsArray1D());
+        g.GetAsArray1D().CopyTo(gradient, 0);
+        r.GetAsArray1D().CopyTo(rowLoss, 0);
     }
 }
