@@ -5,9 +5,11 @@ using static TorchSharp.torch;
 namespace GpuDistill.Perf;
 
 /// <summary>
-/// Multi-teacher KD at T = 4, forward + backward through autograd, three ways: the fused kernel (all K teachers in one
-/// launch), K separate fused KL losses (<see cref="Losses.SoftmaxKL"/> once per teacher, weighted and summed), and the
-/// TorchSharp composite (softmax of every teacher, weighted sum, log_softmax of the student, kl_div).
+/// Multi-teacher KD at T = 4, forward + backward through autograd, three ways on every backend: the fused loss (all K
+/// teachers in one call: one ILGPU launch, or on the simd device the host SIMD backend's
+/// <see cref="HostSimd.HostSimdMultiTeacher"/>), K separate fused KL losses (<see cref="Losses.SoftmaxKL"/> once per
+/// teacher, weighted and summed), and the TorchSharp composite (softmax of every teacher, weighted sum, log_softmax of
+/// the student, kl_div).
 /// </summary>
 /// <remarks>
 /// The K separate losses compute sum_k w_k KL(p_k || q), not KL of the mixture: a different loss with the same inputs
@@ -61,9 +63,9 @@ internal static class MultiTeacherBenchmark
         var actions = new List<Action> { FwdBwd(student, () => Composite(student, teachers, mixtureWeights, rows)) };
         foreach ((string name, ComputeDevice device) in settings.Devices)
         {
-            // The simd device runs the multi-teacher kernel on its CPU accelerator and the K single losses on the host
-            // SIMD backend; ilgpu-cpu runs both on the CPU accelerator.
-            names.Add($"{name} fused, one launch");
+            // The simd device runs both the fused loss and the K single losses on the host SIMD backend; ilgpu-cpu runs
+            // both on the CPU accelerator.
+            names.Add(device.UsesHostSimd ? $"{name} fused, host" : $"{name} fused, one launch");
             actions.Add(FwdBwd(student, () => Losses.MultiTeacherKD(student, teachers, Temperature, fixedWeights, device: device)));
             names.Add($"{name} {teacherCount} x softmax-kl");
             actions.Add(FwdBwd(student, () => Separate(student, teacherRows, normalized, device)));

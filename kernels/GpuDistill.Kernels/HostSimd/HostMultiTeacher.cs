@@ -110,7 +110,9 @@ internal readonly unsafe struct HostMultiTeacher(MultiTeacherParameters p, float
         float* student = batch.Student + offset;
         float* teacher0 = batch.Teacher + offset;
         long stride = (long)batch.Rows * classes;
-        if (!Measure(student, teacher0, stride, classes, maxima, out float maxS))
+        // One teacher needs no maxima here: its row is the single-teacher loss, which checks its own input.
+        float maxS = 0f;
+        if (count > 1 && !Measure(student, teacher0, stride, classes, maxima, out maxS))
         {
             batch.RowLoss[row] = float.NaN;
             return;
@@ -222,32 +224,8 @@ internal readonly unsafe struct HostMultiTeacher(MultiTeacherParameters p, float
         // The student's read folds in the last teacher and keeps e_s.
         double sumS = Expand(student, maxS, invT, scratch, gradient, classes, true, started, scale);
 
-        // Per column: q (log q - log p) with log p = (z_s - max_s) / T - log S_s, and T/B (p - q) in place of q.
-        var vInvT = Vector256.Create(invT);
-        var vMaxS = Vector256.Create(maxS);
-        var logSumS = Vector256.Create((float)Math.Log(sumS));
-        var inverseSumS = Vector256.Create((float)(1 / sumS));
-        var gradScale = Vector256.Create(p.GradScale);
-        var smallest = Vector256.Create(SmallestNormal);
-        double divergence = 0;
-        for (int block = 0; block < classes; block += HostRows.BlockLength)
-        {
-            int blockEnd = Math.Min(classes, block + HostRows.BlockLength);
-            Vector256<float> acc = Vector256<float>.Zero;
-            for (int c = block; c < blockEnd; c += SimdMath.Width)
-            {
-                int n = Math.Min(SimdMath.Width, blockEnd - c);
-                Vector256<float> q = SimdMath.Load(gradient + c, n, 1f);
-                Vector256<float> logP = (SimdMath.Load(student + c, n, maxS) - vMaxS) * vInvT - logSumS;
-                // 0 log 0 = 0; a q below float's normal range adds less than 1e-36 and is left out with it.
-                Vector256<float> term = q * (Vector256.Log(q) - logP);
-                acc += SimdMath.KeepFirst(Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(q, smallest), term,
-                    Vector256<float>.Zero), n);
-                Vector256<float> pS = SimdMath.Load(scratch + c, n, 0f) * inverseSumS;
-                SimdMath.Store(gradient + c, gradScale * (pS - q), n);
-            }
-            divergence += SimdMath.Sum(acc);
-        }
+        double divergence = HostRows.Sum(new DivergenceTerms(student, gradient, scratch, maxS, invT, sumS, p.GradScale),
+            classes);
         return (float)(p.LossScale * divergence);
     }
 
@@ -268,34 +246,59 @@ internal readonly unsafe struct HostMultiTeacher(MultiTeacherParameters p, float
     /// <returns>S.</returns>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static double Expand(float* logits, float max, float inverseTemperature, float* keep, float* mixture,
-        int count, bool fold, bool started, float scale)
+        int count, bool fold, bool started, float scale) =>
+        HostRows.Sum(new ExpandTerms(logits, max, inverseTemperature, keep, mixture, fold, started, scale), count);
+
+    /// <summary>The columns of <see cref="Expand"/>.</summary>
+    private readonly struct ExpandTerms(float* logits, float max, float inverseTemperature, float* keep,
+        float* mixture, bool fold, bool started, float scale) : IHostColumnTerm
     {
-        var invT = Vector256.Create(inverseTemperature);
-        var vMax = Vector256.Create(max);
-        var vScale = Vector256.Create(scale);
-        double total = 0;
-        for (int block = 0; block < count; block += HostRows.BlockLength)
+        private readonly Vector256<float> max = Vector256.Create(max), invT = Vector256.Create(inverseTemperature),
+            scale = Vector256.Create(scale);
+
+        /// <inheritdoc/>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector256<float> At(int c, int n)
         {
-            int blockEnd = Math.Min(count, block + HostRows.BlockLength);
-            Vector256<float> acc = Vector256<float>.Zero;
-            for (int c = block; c < blockEnd; c += SimdMath.Width)
+            // Padding lanes read the max: e = 1, finite, and dropped from the sum.
+            Vector256<float> e = SimdMath.Exp((SimdMath.Load(logits + c, n, max.ToScalar()) - max) * invT);
+            if (keep == null) return e;
+            if (fold)
             {
-                int n = Math.Min(SimdMath.Width, blockEnd - c);
-                Vector256<float> e = SimdMath.Exp((SimdMath.Load(logits + c, n, max) - vMax) * invT);
-                acc += SimdMath.KeepFirst(e, n);
-                if (keep == null) continue;
-                if (fold)
-                {
-                    Vector256<float> previous = SimdMath.Load(keep + c, n, 0f);
-                    Vector256<float> q = started
-                        ? Vector256.FusedMultiplyAdd(previous, vScale, SimdMath.Load(mixture + c, n, 0f))
-                        : previous * vScale;
-                    SimdMath.Store(mixture + c, q, n);
-                }
-                SimdMath.Store(keep + c, e, n);
+                Vector256<float> previous = SimdMath.Load(keep + c, n, 0f);
+                Vector256<float> q = started
+                    ? Vector256.FusedMultiplyAdd(previous, scale, SimdMath.Load(mixture + c, n, 0f))
+                    : previous * scale;
+                SimdMath.Store(mixture + c, q, n);
             }
-            total += SimdMath.Sum(acc);
+            SimdMath.Store(keep + c, e, n);
+            return e;
         }
-        return total;
+    }
+
+    /// <summary>
+    /// The last read of a row: per column q (log q - log p), with log p = (z_s - max_s) / T - log S_s, and the
+    /// gradient T/B (p - q) written over q. 0 log 0 = 0; a q below float's normal range adds less than 1e-36 and is
+    /// left out with it (its log would be inexact).
+    /// </summary>
+    private readonly struct DivergenceTerms(float* student, float* gradient, float* expStudent, float maxS,
+        float inverseTemperature, double sumS, float gradScale) : IHostColumnTerm
+    {
+        private readonly Vector256<float> maxS = Vector256.Create(maxS), invT = Vector256.Create(inverseTemperature),
+            logSumS = Vector256.Create((float)Math.Log(sumS)), inverseSumS = Vector256.Create((float)(1 / sumS)),
+            gradScale = Vector256.Create(gradScale);
+
+        /// <inheritdoc/>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector256<float> At(int c, int n)
+        {
+            Vector256<float> q = SimdMath.Load(gradient + c, n, 1f);
+            Vector256<float> logP = (SimdMath.Load(student + c, n, maxS.ToScalar()) - maxS) * invT - logSumS;
+            Vector256<float> term = q * (Vector256.Log(q) - logP);
+            Vector256<float> pS = SimdMath.Load(expStudent + c, n, 0f) * inverseSumS;
+            SimdMath.Store(gradient + c, gradScale * (pS - q), n);
+            return Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(q, Vector256.Create(SmallestNormal)), term,
+                Vector256<float>.Zero);
+        }
     }
 }

@@ -58,6 +58,16 @@ internal unsafe interface IHostRowLoss
     void Row(in HostRowBatch batch, int row, float* scratch);
 }
 
+/// <summary>One vector's share of a row sum (see <see cref="HostRows.Sum{TTerm}"/>).</summary>
+internal interface IHostColumnTerm
+{
+    /// <summary>The term of columns [c, c + n), and whatever the pass writes for them.</summary>
+    /// <param name="c">First column.</param>
+    /// <param name="n">Columns, 1 to <see cref="SimdMath.Width"/>; the lanes from n on are dropped by the caller.</param>
+    /// <returns>The term per lane.</returns>
+    Vector256<float> At(int c, int n);
+}
+
 /// <summary>
 /// Runs a host row loss over every row: on the calling thread for small batches, else in parallel over blocks of
 /// rows, each thread with its own scratch row. Also holds the row passes every host loss shares.
@@ -103,6 +113,32 @@ internal static unsafe class HostRows
             int start = block * rowsPerBlock;
             RunRows(batch, loss, start, Math.Min(batch.Rows, start + rowsPerBlock));
         });
+    }
+
+    /// <summary>
+    /// One pass over columns [0, count), eight at a time: the sum of the terms, added in float within blocks of
+    /// <see cref="BlockLength"/> columns and in double across them.
+    /// </summary>
+    /// <typeparam name="TTerm">The pass (a struct, so its term is compiled into the loop).</typeparam>
+    /// <param name="term">The pass and its scalars.</param>
+    /// <param name="count">Columns (may be 0).</param>
+    /// <returns>The sum.</returns>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static double Sum<TTerm>(TTerm term, int count) where TTerm : struct, IHostColumnTerm
+    {
+        double total = 0;
+        for (int block = 0; block < count; block += BlockLength)
+        {
+            int blockEnd = Math.Min(count, block + BlockLength);
+            Vector256<float> acc = Vector256<float>.Zero;
+            for (int c = block; c < blockEnd; c += SimdMath.Width)
+            {
+                int n = Math.Min(SimdMath.Width, blockEnd - c);
+                acc += SimdMath.KeepFirst(term.At(c, n), n);
+            }
+            total += SimdMath.Sum(acc);
+        }
+        return total;
     }
 
     /// <summary>Sets a row's gradient to 0 (padding rows).</summary>
