@@ -16,9 +16,9 @@ public enum AcceleratorKind
     OpenCL,
 
     /// <summary>
-    /// The vectorised host backend (<see cref="HostSimd.HostSimdRowLoss"/>): the row losses run as SIMD C# on the
-    /// host threads, straight on the tensors' memory; every other kernel runs on ILGPU's CPU accelerator. Always
-    /// present.
+    /// The vectorised host backend (<see cref="HostSimd.HostSimdRowLoss"/>, <see cref="HostSimd.HostSimdMultiTeacher"/>):
+    /// the row losses and multi-teacher KD run as SIMD C# on the host threads, straight on the tensors' memory; every
+    /// other kernel runs on ILGPU's CPU accelerator. Always present.
     /// </summary>
     Simd,
 }
