@@ -156,7 +156,7 @@ public sealed class ComputeDevice : IDisposable
             Device device = ofKind[index];
             Accelerator accelerator = device.CreateAccelerator(context);
             string where = kind == AcceleratorKind.Simd
-                ? $"; row losses on the host SIMD backend, other kernels on {device.Name}"
+                ? $"; row and multi-teacher losses on the host SIMD backend, other kernels on {device.Name}"
                 : $"; using {device.Name}";
             return new ComputeDevice(context, accelerator, kind, reason + where);
         }

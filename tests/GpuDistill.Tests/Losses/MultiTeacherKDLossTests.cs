@@ -93,13 +93,15 @@ public sealed class MultiTeacherKDLossTests(AcceleratorKind kind) : AcceleratorT
         using var scope = NewDisposeScope();
         (float loss13, float[] grad13) = LossAndGradient(s, t, 2, 9, 20, MultiTeacherWeights.Fixed(1, 3));
         (float lossQuarter, float[] gradQuarter) = LossAndGradient(s, t, 2, 9, 20, MultiTeacherWeights.Fixed(0.25, 0.75));
-        (float lossOther, _) = LossAndGradient(s, t, 2, 9, 20, MultiTeacherWeights.Fixed(3, 1));
+        (_, float[] gradOther) = LossAndGradient(s, t, 2, 9, 20, MultiTeacherWeights.Fixed(3, 1));
         Assert.Multiple(() =>
         {
             Assert.That(lossQuarter, Is.EqualTo(loss13).Within(1e-6).Percent);
             Assert.That(gradQuarter, Is.EqualTo(grad13).AsCollection.Within(1e-7));
             Assert.That(MultiTeacherWeights.Fixed(1, 3).Values, Is.EqualTo(new[] { 0.25, 0.75 }).AsCollection);
-            Assert.That(Tolerance.RelativeError(lossOther, loss13), Is.GreaterThan(1e-3), "the weights matter");
+            // Compared by gradient, (T / B)(p - q): two random losses can coincide (seed 1636601369: 1e-4 apart).
+            Assert.That(Tolerance.RelativeMaxError(gradOther, Array.ConvertAll(grad13, g => (double)g)), Is.GreaterThan(1e-3),
+                "the weights matter");
         });
     }
 
