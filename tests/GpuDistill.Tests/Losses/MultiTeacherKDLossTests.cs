@@ -47,7 +47,8 @@ public sealed class MultiTeacherKDLossTests(AcceleratorKind kind) : AcceleratorT
             Assert.That(loss.shape, Is.Empty, "the loss is a scalar");
             Tolerance.AssertLoss(loss.item<float>(), expectedLoss, Tolerance.SoftLossMagnitude(s, t, temperature));
             Assert.That(Tolerance.RelativeMaxError(TensorData.ToArray(student.grad!), scaledGrad,
-                Tolerance.GradientFloor(UpstreamGradient * temperature / rows)), Is.LessThan(Tolerance.Kernel));
+                Tolerance.GradientFloor(UpstreamGradient * MultiTeacherKernelTests.GradientScale(temperature, teacherCount) / rows)),
+                Is.LessThan(Tolerance.Kernel));
             Assert.That(teachers.grad, Is.Null, "the teachers never receive a gradient");
         });
     }
