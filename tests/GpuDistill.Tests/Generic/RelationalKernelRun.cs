@@ -44,6 +44,46 @@ public static class RelationalKernelRun
         });
     }
 
+    /// <summary>Checks one launch on student [B, Ds] and teacher [B, Dt] features against the reference.</summary>
+    public delegate void PairCheck(float[] student, float[] teacher, int batch, int studentWidth, int teacherWidth, string what);
+
+    /// <summary>
+    /// Student features uniform at each scale and shifted by each offset (far from the origin, where uncentred sums
+    /// cancel), teacher features uniform in [-1, 1], each pair through <paramref name="check"/>.
+    /// </summary>
+    public static void AcrossInputs(PairCheck check, int batch, int studentWidth, int teacherWidth,
+        params (double Scale, float Offset)[] inputs)
+    {
+        Random random = RandomData.NewRandom();
+        foreach ((double scale, float offset) in inputs)
+        {
+            float[] s = RandomData.Uniform(random, batch * studentWidth, scale).Select(v => v + offset).ToArray();
+            float[] t = RandomData.Uniform(random, batch * teacherWidth, 1);
+            check(s, t, batch, studentWidth, teacherWidth,
+                $"B {batch}, Ds {studentWidth}, Dt {teacherWidth}, scale {scale}, offset {offset}");
+        }
+    }
+
+    /// <summary>Every student row equal (each student relation degenerate), then every teacher row equal.</summary>
+    public static void EqualRowsOnEitherSide(PairCheck check, int batch)
+    {
+        Random random = RandomData.NewRandom();
+        float[] equal = EqualRows(random, batch, 6, 2);
+        float[] other = RandomData.Uniform(random, batch * 4, 1);
+        check(equal, other, batch, 6, 4, "equal student rows");
+        check(other, equal, batch, 4, 6, "equal teacher rows");
+    }
+
+    /// <summary>A zero student row, then a zero teacher row, in a batch of 6.</summary>
+    public static void ZeroRowOnEitherSide(PairCheck check)
+    {
+        Random random = RandomData.NewRandom();
+        float[] zero = WithZeroRow(random, 6, 5, 1, 2);
+        float[] other = RandomData.Uniform(random, 6 * 3, 1);
+        check(zero, other, 6, 5, 3, "zero student row");
+        check(other, zero, 6, 3, 5, "zero teacher row");
+    }
+
     /// <summary>The largest Euclidean norm of a row of features [B, D] (at least 1e-30).</summary>
     public static double MaxRowNorm(float[] features, int batch, int width)
     {

@@ -18,37 +18,18 @@ public sealed class RelationalAngleKernelTests(AcceleratorKind kind) : Accelerat
     [TestCase(3, 16, 33)]
     [TestCase(37, 19, 8)]
     [TestCase(256, 6, 4)]
-    public void MatchesReference(int batch, int studentWidth, int teacherWidth)
-    {
-        Random random = RandomData.NewRandom();
+    public void MatchesReference(int batch, int studentWidth, int teacherWidth) =>
         // The offset case is where an uncentred Gram matrix would cancel: |e|^2 ~ 1e6 D against differences of ~1.
         // B = 256 runs it alone (the CPU simulator takes seconds per call there).
-        (double, float)[] cases = batch > 64 ? [(1.0, 1000f)] : [(1.0, 0f), (300.0, 0f), (1.0, 1000f)];
-        foreach ((double scale, float offset) in cases)
-        {
-            float[] s = RandomData.Uniform(random, batch * studentWidth, scale).Select(v => v + offset).ToArray();
-            float[] t = RandomData.Uniform(random, batch * teacherWidth, 1);
-            Check(s, t, batch, studentWidth, teacherWidth, $"B {batch}, Ds {studentWidth}, Dt {teacherWidth}, scale {scale}, offset {offset}");
-        }
-    }
+        RelationalKernelRun.AcrossInputs(Check, batch, studentWidth, teacherWidth,
+            batch > 64 ? [(1.0, 1000f)] : [(1.0, 0f), (300.0, 0f), (1.0, 1000f)]);
+
+    // Every student direction is the zero vector: all angles 0, no gradient.
+    [Test]
+    public void EqualFeaturesGiveFiniteResults() => RelationalKernelRun.EqualRowsOnEitherSide(Check, 5);
 
     [Test]
-    public void EqualFeaturesGiveFiniteResults()
-    {
-        // Every student direction is the zero vector: all angles 0, no gradient.
-        Random random = RandomData.NewRandom();
-        float[] equal = RelationalKernelRun.EqualRows(random, 5, 6, 2);
-        float[] other = RandomData.Uniform(random, 5 * 4, 1);
-        Check(equal, other, 5, 6, 4, "equal student rows");
-        Check(other, equal, 5, 4, 6, "equal teacher rows");
-    }
-
-    [Test]
-    public void ZeroFeatureRowGivesFiniteResults()
-    {
-        Random random = RandomData.NewRandom();
-        Check(RelationalKernelRun.WithZeroRow(random, 6, 5, 1, 2), RandomData.Uniform(random, 6 * 3, 1), 6, 5, 3, "zero student row");
-    }
+    public void ZeroFeatureRowGivesFiniteResults() => RelationalKernelRun.ZeroRowOnEitherSide(Check);
 
     [Test]
     public void DuplicateExampleMatchesReference()

@@ -16,34 +16,15 @@ public sealed class RelationalDistanceKernelTests(AcceleratorKind kind) : Accele
     [TestCase(3, 16, 33)]
     [TestCase(37, 19, 8)]
     [TestCase(256, 24, 40)]
-    public void MatchesReference(int batch, int studentWidth, int teacherWidth)
-    {
-        Random random = RandomData.NewRandom();
-        foreach ((double scale, float offset) in new[] { (1.0, 0f), (300.0, 0f), (1.0, 1000f) })
-        {
-            float[] s = RandomData.Uniform(random, batch * studentWidth, scale).Select(v => v + offset).ToArray();
-            float[] t = RandomData.Uniform(random, batch * teacherWidth, 1);
-            Check(s, t, batch, studentWidth, teacherWidth, $"B {batch}, Ds {studentWidth}, Dt {teacherWidth}, scale {scale}, offset {offset}");
-        }
-    }
+    public void MatchesReference(int batch, int studentWidth, int teacherWidth) =>
+        RelationalKernelRun.AcrossInputs(Check, batch, studentWidth, teacherWidth, (1.0, 0f), (300.0, 0f), (1.0, 1000f));
+
+    // Every student pair is clamped: distances 1e-6, mean 1e-6, no gradient anywhere.
+    [Test]
+    public void EqualFeaturesGiveFiniteResults() => RelationalKernelRun.EqualRowsOnEitherSide(Check, 5);
 
     [Test]
-    public void EqualFeaturesGiveFiniteResults()
-    {
-        // Every student pair is clamped: distances 1e-6, mean 1e-6, no gradient anywhere.
-        Random random = RandomData.NewRandom();
-        float[] equal = RelationalKernelRun.EqualRows(random, 5, 6, 2);
-        float[] other = RandomData.Uniform(random, 5 * 4, 1);
-        Check(equal, other, 5, 6, 4, "equal student rows");
-        Check(other, equal, 5, 4, 6, "equal teacher rows");
-    }
-
-    [Test]
-    public void ZeroFeatureRowGivesFiniteResults()
-    {
-        Random random = RandomData.NewRandom();
-        Check(RelationalKernelRun.WithZeroRow(random, 6, 5, 1, 2), RandomData.Uniform(random, 6 * 3, 1), 6, 5, 3, "zero student row");
-    }
+    public void ZeroFeatureRowGivesFiniteResults() => RelationalKernelRun.ZeroRowOnEitherSide(Check);
 
     [Test]
     public void OneExampleIsRejected()

@@ -17,39 +17,17 @@ public sealed class SimilarityPreservingKernelTests(AcceleratorKind kind) : Acce
     [TestCase(3, 16, 33)]
     [TestCase(37, 19, 8)]
     [TestCase(256, 24, 40)]
-    public void MatchesReference(int batch, int studentWidth, int teacherWidth)
-    {
-        Random random = RandomData.NewRandom();
-        foreach (double scale in new[] { 1.0, 300.0 })
-        {
-            float[] s = RandomData.Uniform(random, batch * studentWidth, scale);
-            float[] t = RandomData.Uniform(random, batch * teacherWidth, 1);
-            Check(s, t, batch, studentWidth, teacherWidth, $"B {batch}, Ds {studentWidth}, Dt {teacherWidth}, scale {scale}");
-        }
-    }
+    public void MatchesReference(int batch, int studentWidth, int teacherWidth) =>
+        RelationalKernelRun.AcrossInputs(Check, batch, studentWidth, teacherWidth, (1.0, 0f), (300.0, 0f));
 
     [TestCase(1)]
     [TestCase(5)]
-    public void EqualFeaturesGiveFiniteResults(int batch)
-    {
-        Random random = RandomData.NewRandom();
-        float[] s = RelationalKernelRun.EqualRows(random, batch, 6, 2);
-        float[] t = RandomData.Uniform(random, batch * 4, 1);
-        Check(s, t, batch, 6, 4, "equal student rows");
-        Check(t, RelationalKernelRun.EqualRows(random, batch, 6, 2), batch, 4, 6, "equal teacher rows");
-    }
+    public void EqualFeaturesGiveFiniteResults(int batch) => RelationalKernelRun.EqualRowsOnEitherSide(Check, batch);
 
+    // A zero row has a zero Gram row, which the 1e-12 clamp turns into G / 1e-12: its gradient is ~1e12 (as
+    // PyTorch's), finite, and the rest stays exact.
     [Test]
-    public void ZeroFeatureRowGivesFiniteResults()
-    {
-        // A zero row has a zero Gram row, which the 1e-12 clamp turns into G / 1e-12: its gradient is ~1e12 (as
-        // PyTorch's), finite, and the rest stays exact.
-        Random random = RandomData.NewRandom();
-        float[] s = RelationalKernelRun.WithZeroRow(random, 6, 5, 1, 2);
-        float[] t = RandomData.Uniform(random, 6 * 3, 1);
-        Check(s, t, 6, 5, 3, "zero student row");
-        Check(t, RelationalKernelRun.WithZeroRow(random, 6, 5, 1, 4), 6, 3, 5, "zero teacher row");
-    }
+    public void ZeroFeatureRowGivesFiniteResults() => RelationalKernelRun.ZeroRowOnEitherSide(Check);
 
     private void Check(float[] s, float[] t, int batch, int studentWidth, int teacherWidth, string what)
     {
