@@ -57,6 +57,26 @@ internal class ExperimentSettings : CommandSettings
     [Description("Random flips and crops of the training images.")]
     public bool Augment { get; init; }
 
+    [CommandOption("--peers <N>")]
+    [Description("dml: peers trained together (2 or more; default 2).")]
+    public int? Peers { get; init; }
+
+    [CommandOption("--generations <N>")]
+    [Description("born-again: generations after the first (default 2).")]
+    public int? Generations { get; init; }
+
+    [CommandOption("--assistant <MODEL>")]
+    [Description("takd: the assistant's architecture (default mid-cnn).")]
+    public string? Assistant { get; init; }
+
+    [CommandOption("--extra-teachers <LIST>")]
+    [Description("multi-teacher: architectures trained alone (seed 1) to teach next to the teacher (default mid-cnn).")]
+    public string? ExtraTeachers { get; init; }
+
+    [CommandOption("--teacher-weighting <MODE>")]
+    [Description("multi-teacher: confidence (each teacher's probability of the true label; default) or equal.")]
+    public string? TeacherWeighting { get; init; }
+
     [CommandOption("--resume")]
     [Description("Continue unfinished runs from their last completed epoch.")]
     public bool Resume { get; init; }
@@ -85,6 +105,14 @@ internal class ExperimentSettings : CommandSettings
                 Epochs = Epochs ?? recipe.Training.Epochs,
                 BatchSize = BatchSize ?? recipe.Training.BatchSize,
                 LearningRate = LearningRate ?? recipe.Training.LearningRate,
+            },
+            SchemeSettings = recipe.SchemeSettings with
+            {
+                Peers = Peers ?? recipe.SchemeSettings.Peers,
+                Generations = Generations ?? recipe.SchemeSettings.Generations,
+                Assistant = Assistant ?? recipe.SchemeSettings.Assistant,
+                ExtraTeachers = ExtraTeachers is null ? recipe.SchemeSettings.ExtraTeachers : Split(ExtraTeachers),
+                TeacherWeighting = TeacherWeighting ?? recipe.SchemeSettings.TeacherWeighting,
             },
         };
     }

@@ -109,6 +109,34 @@ public sealed class SchemeTrainingTests() : TrainingFixture(20, 10)
         }
     }
 
+    [Test]
+    public void SettingsThatMakeAnotherRunCheckpointUnderTheirOwnName()
+    {
+        // Resuming into a folder that holds the default runs must not reuse them for other peers or another assistant.
+        using DistillModel teacher = ModelFactory.Create("teacher-cnn", 5);
+        using TeacherOutputs outputs = TeacherOutputs.Create(teacher, Train, cache: true);
+        var recipe = new Recipe
+        {
+            Training = new ScheduleSection { Epochs = 1, BatchSize = 50 },
+            Seeds = [1],
+            SchemeSettings = new SchemeSection { Peers = 3, Assistant = "small-cnn" },
+        };
+        var context = new SchemeContext(recipe, Train, Test, teacher, outputs, RunDirectory, true, null, _ => { }, default);
+
+        IReadOnlyList<SchemeRow> dml = SchemeCatalog.Create("dml", recipe.SchemeSettings).Run(context, "small-cnn", 1);
+        SchemeCatalog.Create("takd", recipe.SchemeSettings).Run(context, "small-cnn", 1);
+
+        string Checkpoints(string name) => Path.Combine(RunDirectory, "checkpoints", name, "small-cnn", "seed1");
+        Assert.Multiple(() =>
+        {
+            Assert.That(dml.Select(r => r.Role), Is.EqualTo(new[] { "peer 1", "peer 2", "peer 3", "ensemble" }));
+            Assert.That(Directory.Exists(Checkpoints("dml-3")), "three peers: dml-3");
+            Assert.That(Directory.Exists(Checkpoints("dml")), Is.False);
+            Assert.That(Directory.Exists(Checkpoints("takd-small-cnn")), "assistant small-cnn: takd-small-cnn");
+            Assert.That(Directory.Exists(Checkpoints("takd")), Is.False);
+        });
+    }
+
     private static bool Same(Tensor a, Tensor b) => a.eq(b).all().item<bool>();
 
     private IReadOnlyList<TrainingRun> TrainPeers(int epochs, string checkpoint, bool resume)

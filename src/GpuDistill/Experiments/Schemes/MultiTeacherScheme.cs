@@ -36,7 +36,9 @@ public sealed class MultiTeacherScheme(IReadOnlyList<string> extraTeachers, stri
             }
             using TeacherOutputs all = TeacherOutputs.CreateEnsemble([context.Teacher, .. teachers], context.Train, cache: !context.Recipe.Data.Augment);
             SchemeContext weighted = context with { Recipe = context.Recipe with { Loss = context.Recipe.Loss with { TeacherWeighting = weighting } } };
-            (DistillModel model, TrainingRun studentRun) = weighted.TrainModel($"{Name}-{weighting}", student, seed, Loss, all);
+            // Other extra teachers make another student: its runs get their own name, so none is reused for the other.
+            string teacherSet = extraTeachers.SequenceEqual(new SchemeSection().ExtraTeachers) ? "" : "-" + string.Join("+", extraTeachers);
+            (DistillModel model, TrainingRun studentRun) = weighted.TrainModel($"{Name}{teacherSet}-{weighting}", student, seed, Loss, all);
             model.Dispose();
             rows.Add(new SchemeRow($"{1 + extraTeachers.Count} teachers, {weighting}", studentRun));
             return rows;

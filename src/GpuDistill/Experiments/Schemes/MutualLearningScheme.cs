@@ -27,13 +27,15 @@ public sealed class MutualLearningScheme(int peers) : IScheme
         List<DistillModel> models = [.. Enumerable.Range(0, peers).Select(k => ModelFactory.Create(student, (seed * 1000L) + k))];
         try
         {
-            var learners = models.Select((m, k) => new Learner($"dml/{student}/seed{seed}/peer{k + 1}", m,
+            // Another number of peers is another run: its checkpoints get their own name (two peers keep the plain one).
+            string runName = peers == new SchemeSection().Peers ? Name : $"{Name}-{peers}";
+            var learners = models.Select((m, k) => new Learner($"{runName}/{student}/seed{seed}/peer{k + 1}", m,
                 LossCatalog.Parse(PeerLoss, context.Recipe.Loss))).ToList();
             IReadOnlyList<TrainingRun> runs = context.Trainer(seed).FitTogether(learners, context.Train, context.Test, null,
-                context.CheckpointDirectory(Name, student, seed), context.Resume, context.CancellationToken);
+                context.CheckpointDirectory(runName, student, seed), context.Resume, context.CancellationToken);
             var rows = runs.Select((r, k) => new SchemeRow($"peer {k + 1}", r)).ToList();
             double ensemble = context.EnsembleAccuracy(models);
-            rows.Add(new SchemeRow("ensemble", SchemeContext.Combined($"dml/{student}/seed{seed}/ensemble", $"{peers} x {student}",
+            rows.Add(new SchemeRow("ensemble", SchemeContext.Combined($"{runName}/{student}/seed{seed}/ensemble", $"{peers} x {student}",
                 runs, ensemble, seed, runs[0].TrainSeconds)));
             return rows;
         }

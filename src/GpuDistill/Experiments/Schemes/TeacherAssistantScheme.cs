@@ -23,7 +23,9 @@ public sealed class TeacherAssistantScheme(string assistant) : IScheme
         using (middle)
         {
             using TeacherOutputs fromAssistant = context.AsTeacher(middle);
-            (DistillModel model, TrainingRun run) = context.TrainModel(Name, student, seed, LossCatalog.Methods["kd"], fromAssistant);
+            // Another assistant makes another student: its runs get their own name, so none is reused for the other.
+            string runName = assistant == new SchemeSection().Assistant ? Name : $"{Name}-{assistant}";
+            (DistillModel model, TrainingRun run) = context.TrainModel(runName, student, seed, LossCatalog.Methods["kd"], fromAssistant);
             model.Dispose();
             return [new SchemeRow($"assistant {assistant}", middleRun), new SchemeRow("", run)];
         }
