@@ -121,34 +121,8 @@ internal static class TensorChecks
     /// Checks labels ([B], integer, CPU, each in [0, C) or the ignore index) and returns them as a contiguous int32
     /// tensor, with the number of rows that are not ignored.
     /// </summary>
-    public static (Tensor Labels, int Counted) RequireLabels(Tensor labels, string name, long rows, long classes, int ignoreIndex)
-    {
-        if (labels.IsInvalid)
-            throw new ArgumentException($"{name} has been disposed.", name);
-        if (labels.device_type != DeviceType.CPU)
-            throw new ArgumentException($"{name} must be a CPU tensor; got device {labels.device}.", name);
-        if (labels.dtype is not (ScalarType.Int64 or ScalarType.Int32))
-            throw new ArgumentException($"{name} must be int64 or int32; got {labels.dtype}.", name);
-        if (labels.dim() != 1 || labels.shape[0] != rows)
-            throw new ArgumentException($"{name} must have shape [{rows}] (one label per row); got {Shape(labels)}.", name);
-
-        Tensor asInt = labels.to_type(ScalarType.Int32).contiguous();
-        ReadOnlySpan<int> values = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, int>(asInt.bytes);
-        int counted = 0;
-        for (int i = 0; i < values.Length; i++)
-        {
-            int y = values[i];
-            if (y == ignoreIndex) continue;
-            if (y < 0 || y >= classes)
-            {
-                asInt.Dispose();
-                throw new ArgumentOutOfRangeException(name, y,
-                    $"{name}[{i}] = {y} is outside [0, {classes}) and is not the ignore index {ignoreIndex}.");
-            }
-            counted++;
-        }
-        return (asInt, counted);
-    }
+    public static (Tensor Labels, int Counted) RequireLabels(Tensor labels, string name, long rows, long classes, int ignoreIndex) =>
+        CheckLabels(labels, name, rows, classes, ignoreIndex);
 
     /// <summary>Throws if <paramref name="tensor"/> holds NaN or infinity (called when a loss came out non-finite).</summary>
     public static void RequireFinite(Tensor tensor, string name)
@@ -329,12 +303,22 @@ internal static class TensorChecks
     }
 
     /// <summary>
-    /// Checks class labels ([B], int64 or int32, CPU, each in [0, C); no ignore index) on their own values, before any
-    /// narrowing, and returns them as a contiguous int32 tensor.
+    /// Checks class labels ([B], int64 or int32, CPU, each in [0, C); no ignore index) and returns them as a
+    /// contiguous int32 tensor.
     /// </summary>
     public static Tensor RequireClassLabels(Tensor? labels, string name, long rows, long classes)
     {
         ArgumentNullException.ThrowIfNull(labels, name);
+        return CheckLabels(labels, name, rows, classes, ignoreIndex: null).Labels;
+    }
+
+    /// <summary>
+    /// The one label check behind <see cref="RequireLabels"/> and <see cref="RequireClassLabels"/>: the tensor's kind
+    /// and shape, then every value read as int64, before any narrowing (an int64 label of 2^32 would otherwise pass
+    /// as 0); the count is of the rows whose label is not <paramref name="ignoreIndex"/>.
+    /// </summary>
+    private static (Tensor Labels, int Counted) CheckLabels(Tensor labels, string name, long rows, long classes, int? ignoreIndex)
+    {
         if (labels.IsInvalid)
             throw new ArgumentException($"{name} has been disposed.", name);
         if (labels.device_type != DeviceType.CPU)
@@ -346,11 +330,18 @@ internal static class TensorChecks
 
         using Tensor wide = labels.to_type(ScalarType.Int64).contiguous();
         ReadOnlySpan<long> values = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, long>(wide.bytes);
+        int counted = 0;
         for (int i = 0; i < values.Length; i++)
         {
-            if (values[i] < 0 || values[i] >= classes)
-                throw new ArgumentOutOfRangeException(name, values[i], $"{name}[{i}] = {values[i]} is outside [0, {classes}).");
+            long y = values[i];
+            if (y == ignoreIndex) continue;
+            if (y < 0 || y >= classes)
+            {
+                string ignored = ignoreIndex is int ignore ? $" and is not the ignore index {ignore}" : "";
+                throw new ArgumentOutOfRangeException(name, y, $"{name}[{i}] = {y} is outside [0, {classes}){ignored}.");
+            }
+            counted++;
         }
-        return labels.to_type(ScalarType.Int32).contiguous();
+        return (labels.to_type(ScalarType.Int32).contiguous(), counted);
     }
 }

@@ -36,6 +36,7 @@ public sealed class SoftmaxKLBadInputTests
 
     [TestCase(5)]
     [TestCase(-1)]
+    [TestCase(4294967296L)] // 2^32: read as int32 it would be 0, a valid label
     public void LabelOutOfRange(long label) =>
         AssertRejected(() => Kl(Logits(), Logits(), 2.0, tensor(new long[] { 0, 1, label, 2 }), hard: 0.5), "labels", "outside [0, 5)");
 
