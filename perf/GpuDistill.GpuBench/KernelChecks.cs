@@ -4,12 +4,12 @@ using GpuDistill.AttentionTransfer;
 using GpuDistill.DecoupledKD;
 using GpuDistill.JensenShannon;
 using GpuDistill.Relations.CorrelationCongruence;
-using GpuDistill.Relations.FlowMatrix;
 using GpuDistill.Relations.RelationalAngle;
 using GpuDistill.Relations.RelationalDistance;
 using GpuDistill.Relations.SimilarityPreserving;
 using GpuDistill.ReverseKL;
 using GpuDistill.SoftmaxKL;
+using GpuDistill.Tests.Generic;
 using GpuDistill.Tests.References;
 using ILGPU;
 using ILGPU.Runtime;
@@ -31,14 +31,6 @@ public static class KernelChecks
     /// the library launches run first: a kernel that never returns stops the rest of its family.
     /// </summary>
     public static IReadOnlyList<(int Rows, int Classes)> RowShapes { get; } = [(41, 1271), (3, 100003), (1, 1)];
-
-    /// <summary>A launch of a row-loss kernel on device views: student, teacher, labels, gradient, row losses.</summary>
-    private delegate void RowLaunch(ArrayView<float> student, ArrayView<float> teacher, ArrayView<int> labels,
-        ArrayView<float> gradient, ArrayView<float> rowLoss);
-
-    /// <summary>A relation launcher call on device views: student, teacher, gradient, per-row loss.</summary>
-    private delegate void PairLaunch(ArrayView<float> student, ArrayView<float> teacher, ArrayView<float> gradient,
-        ArrayView<float> rowLoss);
 
     // ---- row losses -------------------------------------------------------------------------------------------
 
@@ -80,7 +72,7 @@ public static class KernelChecks
                 var p = new SoftmaxKLParameters(rows, classes, (float)x.Temperature, (float)soft, (float)hard,
                     x.Labels is not null, SelfCheck.IgnoreIndex, x.Counted);
                 SoftmaxKLLauncher launcher = SoftmaxKLLauncher.For(device);
-                (double loss, float[] gradient) = RunRows(device, x, (s, t, l, g, r) => launcher.Launch(s, t, l, g, r, p, layout));
+                (double loss, float[] gradient) = KernelLaunches.RunRows(device, x.Student, x.Teacher, x.Labels, x.Rows, (s, t, l, g, r) => launcher.Launch(s, t, l, g, r, p, layout));
                 (double expected, double[] expectedGradient) = SoftmaxKLReference.Compute(x.Student, x.Teacher, rows,
                     classes, x.Temperature, x.Labels, soft, hard, SelfCheck.IgnoreIndex);
                 return Comparison.Of(loss, gradient, expected, expectedGradient,
@@ -94,7 +86,7 @@ public static class KernelChecks
                 var p = new ReverseKLParameters(rows, classes, (float)x.Temperature, x.Labels is not null,
                     SelfCheck.IgnoreIndex, x.Counted);
                 var launcher = ReverseKLLauncher.For(device);
-                (double loss, float[] gradient) = RunRows(device, x, (s, t, l, g, r) => launcher.Launch(s, t, l, g, r, p, layout));
+                (double loss, float[] gradient) = KernelLaunches.RunRows(device, x.Student, x.Teacher, x.Labels, x.Rows, (s, t, l, g, r) => launcher.Launch(s, t, l, g, r, p, layout));
                 (double expected, double[] expectedGradient) = ReverseKLReference.Compute(x.Student, x.Teacher, rows,
                     classes, x.Temperature, x.Labels);
                 return Comparison.Of(loss, gradient, expected, expectedGradient, x.SoftMagnitude, x.Temperature / x.PerRow);
@@ -109,7 +101,7 @@ public static class KernelChecks
                     var p = new JensenShannonParameters(rows, classes, (float)x.Temperature, jsdBeta, x.Labels is not null,
                         SelfCheck.IgnoreIndex, x.Counted);
                     var launcher = JensenShannonLauncher.For(device);
-                    (double loss, float[] gradient) = RunRows(device, x, (s, t, l, g, r) => launcher.Launch(s, t, l, g, r, p, layout));
+                    (double loss, float[] gradient) = KernelLaunches.RunRows(device, x.Student, x.Teacher, x.Labels, x.Rows, (s, t, l, g, r) => launcher.Launch(s, t, l, g, r, p, layout));
                     (double expected, double[] expectedGradient) = JensenShannonReference.Compute(x.Student, x.Teacher,
                         rows, classes, x.Temperature, jsdBeta, x.Labels);
                     return Comparison.Of(loss, gradient, expected, expectedGradient, x.SoftMagnitude,
@@ -124,7 +116,7 @@ public static class KernelChecks
                 var p = new DecoupledKDParameters(rows, classes, (float)x.Temperature, (float)alpha, (float)beta,
                     (float)warmup, SelfCheck.IgnoreIndex, x.Counted);
                 var launcher = DecoupledKDLauncher.For(device);
-                (double loss, float[] gradient) = RunRows(device, x, (s, t, l, g, r) => launcher.Launch(s, t, l, g, r, p, layout));
+                (double loss, float[] gradient) = KernelLaunches.RunRows(device, x.Student, x.Teacher, x.Labels, x.Rows, (s, t, l, g, r) => launcher.Launch(s, t, l, g, r, p, layout));
                 (double expected, double[] expectedGradient) = DecoupledKDReference.Compute(x.Student, x.Teacher, rows,
                     classes, x.Labels!, x.Temperature, alpha, beta, warmup);
                 double weight = warmup * (alpha + beta);
@@ -145,19 +137,6 @@ public static class KernelChecks
             : null;
         int counted = y is null ? rows : y.Count(v => v != SelfCheck.IgnoreIndex);
         return new RowInputs(rows, classes, student, teacher, y, counted, mode.Temperature);
-    }
-
-    private static (double Loss, float[] Gradient) RunRows(ComputeDevice device, RowInputs x, RowLaunch launch)
-    {
-        Accelerator accelerator = device.Accelerator;
-        using var s = accelerator.Allocate1D(x.Student);
-        using var t = accelerator.Allocate1D(x.Teacher);
-        using var l = accelerator.Allocate1D(x.Labels ?? [0]);
-        using var g = accelerator.Allocate1D<float>(x.Student.Length);
-        using var r = accelerator.Allocate1D<float>(x.Rows);
-        launch(s.View, t.View, x.Labels is null ? default : l.View, g.View, r.View);
-        accelerator.Synchronize();
-        return (r.GetAsArray1D().Sum(v => (double)v), g.GetAsArray1D());
     }
 
     // ---- attention transfer -----------------------------------------------------------------------------------
@@ -302,7 +281,7 @@ public static class KernelChecks
                 {
                     float[] s = Uniform(random, (long)pairBatch * ds, scale);
                     float[] t = Uniform(random, (long)pairBatch * ds, scale);
-                    (double loss, float[] gradient) = RunPair(device, s, t, pairBatch, (sv, tv, g, r) =>
+                    (double loss, float[] gradient) = KernelLaunches.RunPair(device, s, t, pairBatch, (sv, tv, g, r) =>
                         CorrelationCongruenceRepDistillerLauncher.For(device).Run(sv, tv, g, r, pairBatch, ds));
                     (double expected, double[] expectedGradient) = CorrelationCongruenceReference.RepDistiller(
                         ReferenceMath.ToDouble(s), ReferenceMath.ToDouble(t), pairBatch, ds);
@@ -321,7 +300,7 @@ public static class KernelChecks
                     var p = new CorrelationKernelParameters(kernel, gamma, order);
                     float[] s = Uniform(random, (long)shapeBatch * ds, 0.5);
                     float[] t = Uniform(random, (long)shapeBatch * dt, 0.5);
-                    (double loss, float[] gradient) = RunPair(device, s, t, shapeBatch, (sv, tv, g, r) =>
+                    (double loss, float[] gradient) = KernelLaunches.RunPair(device, s, t, shapeBatch, (sv, tv, g, r) =>
                         CorrelationCongruenceKernelLauncher.For(device).Run(sv, tv, g, r, shapeBatch, ds, dt, p));
                     double[] s64 = ReferenceMath.ToDouble(s), t64 = ReferenceMath.ToDouble(t);
                     bool gaussian = kernel == CorrelationKernel.Gaussian;
@@ -353,18 +332,7 @@ public static class KernelChecks
             {
                 float[] sb = Uniform(random, (long)batch * c1 * sa, scale), st = Uniform(random, (long)batch * c2 * sa, scale);
                 float[] tb = Uniform(random, (long)batch * c1 * ta, 1), tt = Uniform(random, (long)batch * c2 * ta, 1);
-                Accelerator accelerator = device.Accelerator;
-                using var dsb = accelerator.Allocate1D(sb);
-                using var dst = accelerator.Allocate1D(st);
-                using var dtb = accelerator.Allocate1D(tb);
-                using var dtt = accelerator.Allocate1D(tt);
-                using var gb = accelerator.Allocate1D<float>(sb.Length);
-                using var gt = accelerator.Allocate1D<float>(st.Length);
-                using var r = accelerator.Allocate1D<float>(batch);
-                FlowMatrixLauncher.For(device).Run(dsb.View, dst.View, dtb.View, dtt.View, gb.View, gt.View, r.View,
-                    batch, c1, c2, sa, ta);
-                double loss = r.GetAsArray1D().Sum(v => (double)v);
-                float[] gradient = [.. gb.GetAsArray1D(), .. gt.GetAsArray1D()];
+                (double loss, float[] gradient) = KernelLaunches.RunFlow(device, sb, st, tb, tt, batch, c1, c2, sa, ta);
                 (double expected, double[] dBottom, double[] dTop) = FlowMatrixReference.Compute(
                     new FlowMap(ReferenceMath.ToDouble(sb), batch, c1, sa, 1), new FlowMap(ReferenceMath.ToDouble(st), batch, c2, sa, 1),
                     new FlowMap(ReferenceMath.ToDouble(tb), batch, c1, ta, 1), new FlowMap(ReferenceMath.ToDouble(tt), batch, c2, ta, 1));
@@ -388,7 +356,7 @@ public static class KernelChecks
     /// 1 / (B^2 max ||s_i||), the size of its entries where the relations differ.
     /// </summary>
     private static KernelCheck PairCheck(string kernel, string shape, int batch, int studentWidth, int teacherWidth,
-        double scale, float offset, bool small, Func<ComputeDevice, int, PairLaunch> launcher,
+        double scale, float offset, bool small, Func<ComputeDevice, int, KernelLaunches.Pair> launcher,
         Func<double[], double[], int, int, int, (double Loss, double[] Gradient)> reference, double lossFloor,
         bool rowNormFloor) =>
         new(kernel, shape, small, (device, random) =>
@@ -396,38 +364,13 @@ public static class KernelChecks
             float[] s = Uniform(random, (long)batch * studentWidth, scale);
             for (int i = 0; i < s.Length; i++) s[i] += offset;
             float[] t = Uniform(random, (long)batch * teacherWidth, 1);
-            (double loss, float[] gradient) = RunPair(device, s, t, batch, launcher(device, batch));
+            (double loss, float[] gradient) = KernelLaunches.RunPair(device, s, t, batch, launcher(device, batch));
             (double expected, double[] expectedGradient) = reference(ReferenceMath.ToDouble(s), ReferenceMath.ToDouble(t),
                 batch, studentWidth, teacherWidth);
-            double gradientFloor = rowNormFloor ? 1.0 / ((double)batch * batch * MaxRowNorm(s, batch, studentWidth)) : 0;
+            double gradientFloor = rowNormFloor ? 1.0 / ((double)batch * batch * RelationalReferenceMath.MaxRowNorm(s, batch, studentWidth)) : 0;
             return new Comparison(ErrorMeasure.Of(loss, expected, lossFloor, Comparison.Relative),
                 ErrorMeasure.Of(gradient, expectedGradient, gradientFloor, Comparison.Relative));
         });
-
-    private static (double Loss, float[] Gradient) RunPair(ComputeDevice device, float[] student, float[] teacher,
-        int batch, PairLaunch launch)
-    {
-        Accelerator accelerator = device.Accelerator;
-        using var s = accelerator.Allocate1D(student);
-        using var t = accelerator.Allocate1D(teacher);
-        using var g = accelerator.Allocate1D<float>(student.Length);
-        using var r = accelerator.Allocate1D<float>(batch);
-        launch(s.View, t.View, g.View, r.View);
-        accelerator.Synchronize();
-        return (r.GetAsArray1D().Sum(v => (double)v), g.GetAsArray1D());
-    }
-
-    private static double MaxRowNorm(float[] features, int batch, int width)
-    {
-        double max = 1e-30;
-        for (int i = 0; i < batch; i++)
-        {
-            double sum = 0;
-            for (int d = 0; d < width; d++) sum += (double)features[i * width + d] * features[i * width + d];
-            max = Math.Max(max, Math.Sqrt(sum));
-        }
-        return max;
-    }
 
     /// <summary>Values uniform in [-scale, scale].</summary>
     /// <param name="random">The source.</param>

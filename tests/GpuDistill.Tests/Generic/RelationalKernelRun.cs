@@ -1,29 +1,11 @@
-using GpuDistill.Accelerators;
-using ILGPU;
-using ILGPU.Runtime;
-
 namespace GpuDistill.Tests.Generic;
 
-/// <summary>Runs a relation launcher straight on test arrays and compares its output with a float64 reference.</summary>
+/// <summary>
+/// The relation kernels' test scaffolding: the comparison with a float64 reference, the input sweep and the
+/// degenerate batches (the launch itself is <see cref="KernelLaunches.RunPair"/>).
+/// </summary>
 public static class RelationalKernelRun
 {
-    /// <summary>A launcher call on device views: student, teacher, gradient, per-row loss.</summary>
-    public delegate void Launch(ArrayView<float> student, ArrayView<float> teacher, ArrayView<float> gradient,
-        ArrayView<float> rowLoss);
-
-    /// <summary>The loss (row shares summed in float64) and the gradient of one call.</summary>
-    public static (double Loss, float[] Gradient) Run(ComputeDevice device, float[] student, float[] teacher,
-        int batch, Launch launch)
-    {
-        Accelerator accelerator = device.Accelerator;
-        using var s = accelerator.Allocate1D(student);
-        using var t = accelerator.Allocate1D(teacher);
-        using var g = accelerator.Allocate1D<float>(student.Length);
-        using var r = accelerator.Allocate1D<float>(batch);
-        launch(s.View, t.View, g.View, r.View);
-        return (r.GetAsArray1D().Sum(v => (double)v), g.GetAsArray1D());
-    }
-
     /// <summary>
     /// Asserts loss and gradient against the reference: the loss to <paramref name="tolerance"/> relative (or that
     /// much of <paramref name="lossFloor"/> absolute, for losses that are differences of larger terms), the gradient
@@ -82,19 +64,6 @@ public static class RelationalKernelRun
         float[] other = RandomData.Uniform(random, 6 * 3, 1);
         check(zero, other, 6, 5, 3, "zero student row");
         check(other, zero, 6, 3, 5, "zero teacher row");
-    }
-
-    /// <summary>The largest Euclidean norm of a row of features [B, D] (at least 1e-30).</summary>
-    public static double MaxRowNorm(float[] features, int batch, int width)
-    {
-        double max = 1e-30;
-        for (int i = 0; i < batch; i++)
-        {
-            double sum = 0;
-            for (int d = 0; d < width; d++) sum += (double)features[i * width + d] * features[i * width + d];
-            max = Math.Max(max, Math.Sqrt(sum));
-        }
-        return max;
     }
 
     /// <summary>Features [B, D] uniform in [-scale, scale] with every row a copy of the first.</summary>

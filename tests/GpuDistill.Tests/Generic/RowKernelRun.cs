@@ -1,7 +1,6 @@
 using GpuDistill.Accelerators;
 using GpuDistill.Rows;
 using GpuDistill.SoftmaxKL;
-using ILGPU.Runtime;
 
 namespace GpuDistill.Tests.Generic;
 
@@ -16,15 +15,8 @@ public static class RowKernelRun
         RowLossLauncher<TParameters> launcher, float[] student, float[] teacher, int[]? labels, TParameters p,
         SoftmaxKLLayout layout) where TParameters : unmanaged, IRowLossParameters
     {
-        Accelerator accelerator = device.Accelerator;
-        using var s = accelerator.Allocate1D(student);
-        using var t = accelerator.Allocate1D(teacher);
-        using var l = accelerator.Allocate1D(labels ?? [0]);
-        using var g = accelerator.Allocate1D<float>(student.Length);
-        using var r = accelerator.Allocate1D<float>(p.Rows);
-        launcher.Launch(s.View, t.View, labels is null ? default : l.View, g.View, r.View, p, layout);
-        accelerator.Synchronize();
-        return (r.GetAsArray1D().Sum(v => (double)v), g.GetAsArray1D());
+        return KernelLaunches.RunRows(device, student, teacher, labels, p.Rows,
+            (s, t, l, g, r) => launcher.Launch(s, t, l, g, r, p, layout));
     }
 
     /// <summary>One launch of a row loss on given logits and labels [B] (or null), B and C.</summary>

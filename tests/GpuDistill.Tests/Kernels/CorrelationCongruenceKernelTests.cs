@@ -70,14 +70,14 @@ public sealed class CorrelationCongruenceKernelTests(AcceleratorKind kind) : Acc
         CheckKernel(RelationalKernelRun.WithZeroRow(random, 5, 6, 1, 0), t, 5, 6, 4, CorrelationKernel.Bilinear, 0, 0, "zero row");
         // C_s = C_t: the norm has no gradient there; the kernel gives 0, as PyTorch does.
         var p = new CorrelationKernelParameters(CorrelationKernel.Gaussian, 0.4, 2);
-        (double loss, float[] gradient) = RelationalKernelRun.Run(Device, t, t, 5, (sv, tv, g, r) =>
+        (double loss, float[] gradient) = KernelLaunches.RunPair(Device, t, t, 5, (sv, tv, g, r) =>
             CorrelationCongruenceKernelLauncher.For(Device).Run(sv, tv, g, r, 5, 4, 4, p));
         Assert.That(loss, Is.Zero);
         Assert.That(gradient, Is.All.Zero);
     }
 
     private (double Loss, float[] Gradient) RunRepDistiller(float[] s, float[] t, int batch, int width) =>
-        RelationalKernelRun.Run(Device, s, t, batch, (sv, tv, g, r) =>
+        KernelLaunches.RunPair(Device, s, t, batch, (sv, tv, g, r) =>
             CorrelationCongruenceRepDistillerLauncher.For(Device).Run(sv, tv, g, r, batch, width));
 
     private void CheckRepDistiller(float[] s, float[] t, int batch, int width, string what) =>
@@ -89,7 +89,7 @@ public sealed class CorrelationCongruenceKernelTests(AcceleratorKind kind) : Acc
         double gamma, int order, string what)
     {
         var p = new CorrelationKernelParameters(kernel, gamma, order);
-        var actual = RelationalKernelRun.Run(Device, s, t, batch, (sv, tv, g, r) =>
+        var actual = KernelLaunches.RunPair(Device, s, t, batch, (sv, tv, g, r) =>
             CorrelationCongruenceKernelLauncher.For(Device).Run(sv, tv, g, r, batch, studentWidth, teacherWidth, p));
         double[] s64 = ReferenceMath.ToDouble(s), t64 = ReferenceMath.ToDouble(t);
         bool gaussian = kernel == CorrelationKernel.Gaussian;

@@ -1,8 +1,6 @@
 using GpuDistill.Accelerators;
-using GpuDistill.Relations.FlowMatrix;
 using GpuDistill.Tests.Generic;
 using GpuDistill.Tests.References;
-using ILGPU.Runtime;
 using Map = GpuDistill.Tests.References.FlowMatrixReference.Map;
 
 namespace GpuDistill.Tests.Kernels;
@@ -42,18 +40,7 @@ public sealed class FlowMatrixKernelTests(AcceleratorKind kind) : AcceleratorTes
     private void Check(float[] sb, float[] st, float[] tb, float[] tt, int batch, int c1, int c2, int studentArea,
         int teacherArea, string what)
     {
-        Accelerator accelerator = Device.Accelerator;
-        using var dsb = accelerator.Allocate1D(sb);
-        using var dst = accelerator.Allocate1D(st);
-        using var dtb = accelerator.Allocate1D(tb);
-        using var dtt = accelerator.Allocate1D(tt);
-        using var gb = accelerator.Allocate1D<float>(sb.Length);
-        using var gt = accelerator.Allocate1D<float>(st.Length);
-        using var r = accelerator.Allocate1D<float>(batch);
-        FlowMatrixLauncher.For(Device).Run(dsb.View, dst.View, dtb.View, dtt.View, gb.View, gt.View, r.View, batch, c1, c2,
-            studentArea, teacherArea);
-        double loss = r.GetAsArray1D().Sum(v => (double)v);
-        float[] gradient = [.. gb.GetAsArray1D(), .. gt.GetAsArray1D()];
+        (double loss, float[] gradient) = KernelLaunches.RunFlow(Device, sb, st, tb, tt, batch, c1, c2, studentArea, teacherArea);
 
         (double expectedLoss, double[] dBottom, double[] dTop) = FlowMatrixReference.Compute(
             new Map(ReferenceMath.ToDouble(sb), batch, c1, studentArea, 1), new Map(ReferenceMath.ToDouble(st), batch, c2, studentArea, 1),

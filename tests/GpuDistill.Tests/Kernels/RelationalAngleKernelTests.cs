@@ -53,11 +53,11 @@ public sealed class RelationalAngleKernelTests(AcceleratorKind kind) : Accelerat
 
     private void Check(float[] s, float[] t, int batch, int studentWidth, int teacherWidth, string what)
     {
-        var actual = RelationalKernelRun.Run(Device, s, t, batch, (sv, tv, g, r) =>
+        var actual = KernelLaunches.RunPair(Device, s, t, batch, (sv, tv, g, r) =>
             RelationalAngleLauncher.For(Device).Run(sv, tv, g, r, batch, studentWidth, teacherWidth));
         var expected = RelationalAngleReference.Compute(ReferenceMath.ToDouble(s), ReferenceMath.ToDouble(t),
             batch, studentWidth, teacherWidth);
-        double gradientFloor = 1.0 / ((double)batch * batch * RelationalKernelRun.MaxRowNorm(s, batch, studentWidth));
+        double gradientFloor = 1.0 / ((double)batch * batch * RelationalReferenceMath.MaxRowNorm(s, batch, studentWidth));
         RelationalKernelRun.AssertMatches(actual, expected, what, Bound, lossFloor: 1e-2, gradientFloor);
     }
 }

@@ -29,19 +29,19 @@ public sealed class RelationalDistanceKernelTests(AcceleratorKind kind) : Accele
     [Test]
     public void OneExampleIsRejected()
     {
-        Assert.That(() => RelationalKernelRun.Run(Device, [1, 2], [3], 1, (s, t, g, r) =>
+        Assert.That(() => KernelLaunches.RunPair(Device, [1, 2], [3], 1, (s, t, g, r) =>
             RelationalDistanceLauncher.For(Device).Run(s, t, g, r, 1, 2, 1)),
             Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contains("at least 2"));
     }
 
     private void Check(float[] s, float[] t, int batch, int studentWidth, int teacherWidth, string what)
     {
-        var actual = RelationalKernelRun.Run(Device, s, t, batch, (sv, tv, g, r) =>
+        var actual = KernelLaunches.RunPair(Device, s, t, batch, (sv, tv, g, r) =>
             RelationalDistanceLauncher.For(Device).Run(sv, tv, g, r, batch, studentWidth, teacherWidth));
         var expected = RelationalDistanceReference.Compute(ReferenceMath.ToDouble(s), ReferenceMath.ToDouble(t),
             batch, studentWidth, teacherWidth);
         // The normalised distances are of size 1, so float32 resolves the loss to ~1e-7 of 1 / B^2 per entry.
-        double gradientFloor = 1.0 / ((double)batch * batch * RelationalKernelRun.MaxRowNorm(s, batch, studentWidth));
+        double gradientFloor = 1.0 / ((double)batch * batch * RelationalReferenceMath.MaxRowNorm(s, batch, studentWidth));
         RelationalKernelRun.AssertMatches(actual, expected, what, Bound, lossFloor: 1e-2, gradientFloor);
     }
 }

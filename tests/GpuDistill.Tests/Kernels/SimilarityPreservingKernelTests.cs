@@ -31,14 +31,14 @@ public sealed class SimilarityPreservingKernelTests(AcceleratorKind kind) : Acce
 
     private void Check(float[] s, float[] t, int batch, int studentWidth, int teacherWidth, string what)
     {
-        var actual = RelationalKernelRun.Run(Device, s, t, batch, (sv, tv, g, r) =>
+        var actual = KernelLaunches.RunPair(Device, s, t, batch, (sv, tv, g, r) =>
             SimilarityPreservingLauncher.For(Device).Run(sv, tv, g, r, batch, studentWidth, teacherWidth));
         var expected = SimilarityPreservingReference.Compute(ReferenceMath.ToDouble(s), ReferenceMath.ToDouble(t),
             batch, studentWidth, teacherWidth);
         // The loss is ||G^_t - G^_s||^2 / B^2 of unit rows: float32 resolves it to ~1e-7 of 1. Gradient entries are
         // of size 1 / (B^2 |F|) when the relations differ; where they agree (B = 1, equal rows) the exact gradient
         // is 0 and float32 leaves ~1e-7 of that size, so it is the floor.
-        double gradientFloor = 1.0 / ((double)batch * batch * RelationalKernelRun.MaxRowNorm(s, batch, studentWidth));
+        double gradientFloor = 1.0 / ((double)batch * batch * RelationalReferenceMath.MaxRowNorm(s, batch, studentWidth));
         RelationalKernelRun.AssertMatches(actual, expected, what, Bound, lossFloor: 1e-2, gradientFloor);
     }
 }

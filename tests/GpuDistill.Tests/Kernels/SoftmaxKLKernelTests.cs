@@ -2,7 +2,6 @@ using GpuDistill.Accelerators;
 using GpuDistill.SoftmaxKL;
 using GpuDistill.Tests.Generic;
 using GpuDistill.Tests.References;
-using ILGPU.Runtime;
 
 namespace GpuDistill.Tests.Kernels;
 
@@ -66,16 +65,9 @@ public sealed class SoftmaxKLKernelTests(AcceleratorKind kind) : AcceleratorTest
     private (double Loss, float[] Gradient) Run(float[] student, float[] teacher, int[]? labels, int rows, int classes,
         double temperature, double softWeight, double hardWeight, SoftmaxKLLayout layout)
     {
-        Accelerator accelerator = Device.Accelerator;
         var p = new SoftmaxKLParameters(rows, classes, (float)temperature, (float)softWeight, (float)hardWeight,
             labels is not null, -100, RowKernelRun.Counted(rows, labels));
-        using var s = accelerator.Allocate1D(student);
-        using var t = accelerator.Allocate1D(teacher);
-        using var l = accelerator.Allocate1D(labels ?? [0]);
-        using var g = accelerator.Allocate1D<float>(student.Length);
-        using var r = accelerator.Allocate1D<float>(rows);
-        SoftmaxKLLauncher.For(Device).Launch(s.View, t.View, labels is null ? default : l.View, g.View, r.View, p, layout);
-        accelerator.Synchronize();
-        return (r.GetAsArray1D().Sum(v => (double)v), g.GetAsArray1D());
+        return KernelLaunches.RunRows(Device, student, teacher, labels, rows,
+            (s, t, l, g, r) => SoftmaxKLLauncher.For(Device).Launch(s, t, l, g, r, p, layout));
     }
 }

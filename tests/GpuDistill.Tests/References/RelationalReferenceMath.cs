@@ -3,6 +3,22 @@ namespace GpuDistill.Tests.References;
 /// <summary>Float64 building blocks of the relation references, written plainly from the definitions.</summary>
 public static class RelationalReferenceMath
 {
+    /// <summary>
+    /// The largest Euclidean norm of a row of float32 features [B, D] (at least 1e-30): the scale relation gradients
+    /// are measured against where the exact gradient vanishes.
+    /// </summary>
+    public static double MaxRowNorm(float[] features, int batch, int width)
+    {
+        double max = 1e-30;
+        for (int i = 0; i < batch; i++)
+        {
+            double sum = 0;
+            for (int d = 0; d < width; d++) sum += (double)features[i * width + d] * features[i * width + d];
+            max = Math.Max(max, Math.Sqrt(sum));
+        }
+        return max;
+    }
+
     /// <summary>G = F F^T of features [B, D].</summary>
     public static double[] Gram(double[] features, int batch, int width)
     {
