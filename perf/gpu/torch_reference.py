@@ -89,26 +89,8 @@ def time_composite(torch, rows, classes, temperature, min_samples, min_seconds, 
                         reduction="batchmean") * (temperature * temperature)
         loss.backward()
 
-    def run(count):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        for _ in range(count):
-            step()
-        end.record()
-        end.synchronize()
-        return start.elapsed_time(end) / count
-
     torch.cuda.reset_peak_memory_stats()
-    step()
-    torch.cuda.synchronize()
-    single = run(1)
-    batch = max(1, min(1000, int(5.0 / max(single, 1e-3)) + 1))
-    samples, elapsed = [], 0.0
-    while len(samples) < 50 and (len(samples) < min_samples or elapsed < min_seconds * 1000) \
-            and not (len(samples) >= min_samples and elapsed > max_seconds * 1000):
-        per_step = run(batch)
-        samples.append(per_step)
-        elapsed += per_step * batch
+    samples, batch = sample_steps(torch, step, min_samples, min_seconds, max_seconds)
     samples.sort()
     quantile = lambda q: samples[min(len(samples) - 1, int(round(q * (len(samples) - 1))))]
     return {
@@ -210,8 +192,8 @@ def relation_step(torch, kernel, dims):
     return step, students
 
 
-def time_step(torch, step, min_samples, min_seconds, max_seconds):
-    """Median ms per step: CUDA events around samples of back-to-back steps after a warm-up."""
+def sample_steps(torch, step, min_samples, min_seconds, max_seconds):
+    """ms per step, one sample per run of back-to-back steps timed by CUDA events after a warm-up; and the run length."""
     def run(count):
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         start.record()
@@ -231,6 +213,12 @@ def time_step(torch, step, min_samples, min_seconds, max_seconds):
         per_step = run(batch)
         samples.append(per_step)
         elapsed += per_step * batch
+    return samples, batch
+
+
+def time_step(torch, step, min_samples, min_seconds, max_seconds):
+    """Median ms per step (see sample_steps), the number of samples and the steps per sample."""
+    samples, batch = sample_steps(torch, step, min_samples, min_seconds, max_seconds)
     return statistics.median(samples), len(samples), batch
 
 
