@@ -41,13 +41,10 @@ public static partial class Losses
     public static Tensor MultiTeacherKD(Tensor student, Tensor teachers, double temperature, MultiTeacherWeights weights,
         Tensor? labels = null, ComputeDevice? device = null, SoftmaxKLLayout layout = SoftmaxKLLayout.Auto)
     {
-        TensorChecks.RequireFloatCpu(student, nameof(student), 2);
-        if (student.shape[0] > int.MaxValue || student.shape[1] > int.MaxValue)
-            throw new ArgumentException($"student must have fewer than 2^31 rows and classes; got {TensorChecks.Shape(student)}.", nameof(student));
+        (int rows, int classes) = TensorChecks.RequireLogits(student, nameof(student));
         int count = TensorChecks.RequireTeacherStack(teachers, nameof(teachers), student, nameof(student));
         TensorChecks.RequireTemperature(temperature, nameof(temperature));
         ArgumentNullException.ThrowIfNull(weights);
-        int rows = (int)student.shape[0], classes = (int)student.shape[1];
         float[] fixedWeights = weights.ForTeachers(count, nameof(weights));
         bool confidence = weights.Kind == MultiTeacherWeighting.Confidence;
         if (confidence && labels is null)

@@ -41,9 +41,21 @@ internal static class TensorChecks
         RequireFloatCpu(student, studentName, 2);
         RequireFloatCpu(teacher, teacherName, 2);
         RequireSameShape(student!, studentName, teacher!, teacherName);
-        if (student!.shape[0] > int.MaxValue || student.shape[1] > int.MaxValue)
-            throw new ArgumentException($"{studentName} must have fewer than 2^31 rows and classes; got {Shape(student)}.", studentName);
-        return ((int)student.shape[0], (int)student.shape[1]);
+        return RowsAndClasses(student!, studentName);
+    }
+
+    /// <summary>Requires logits [B, C] (float32, CPU) with B and C below 2^31; returns (B, C).</summary>
+    public static (int Rows, int Classes) RequireLogits(Tensor? logits, string name)
+    {
+        RequireFloatCpu(logits, name, 2);
+        return RowsAndClasses(logits!, name);
+    }
+
+    private static (int Rows, int Classes) RowsAndClasses(Tensor logits, string name)
+    {
+        if (logits.shape[0] > int.MaxValue || logits.shape[1] > int.MaxValue)
+            throw new ArgumentException($"{name} must have fewer than 2^31 rows and classes; got {Shape(logits)}.", name);
+        return ((int)logits.shape[0], (int)logits.shape[1]);
     }
 
     /// <summary>Requires a finite temperature above zero.</summary>
