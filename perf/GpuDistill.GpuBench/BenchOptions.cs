@@ -1,5 +1,5 @@
 using System.Globalization;
-using GpuDistill.Accelerators;
+using GpuDistill.Compute;
 
 namespace GpuDistill.GpuBench;
 

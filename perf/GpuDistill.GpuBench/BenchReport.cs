@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text;
-using GpuDistill.SoftmaxKL;
+using GpuDistill.Kernels.Rows;
 
 namespace GpuDistill.GpuBench;
 

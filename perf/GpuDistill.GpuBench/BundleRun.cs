@@ -1,5 +1,5 @@
 using System.Globalization;
-using GpuDistill.Accelerators;
+using GpuDistill.Compute;
 using ILGPU.Runtime.Cuda;
 
 namespace GpuDistill.GpuBench;

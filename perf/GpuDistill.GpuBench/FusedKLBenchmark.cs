@@ -1,7 +1,7 @@
 using System.Globalization;
-using GpuDistill.Accelerators;
-using GpuDistill.SoftmaxKL;
-using GpuDistill.Tests.References;
+using GpuDistill.Compute;
+using GpuDistill.Kernels.Rows;
+using GpuDistill.References;
 using ILGPU;
 using ILGPU.Runtime;
 using ILGPU.Runtime.Cuda;
@@ -53,7 +53,7 @@ public sealed record CopyBandwidth(long BytesPerCopy, DeviceTiming Timing)
 /// <param name="Layout">The layout.</param>
 /// <param name="Timing">Per-launch timing.</param>
 /// <param name="Check">Sampled rows against the float64 reference.</param>
-public sealed record LayoutResult(SoftmaxKLLayout Layout, DeviceTiming Timing, Comparison Check);
+public sealed record LayoutResult(RowLayout Layout, DeviceTiming Timing, Comparison Check);
 
 /// <summary>Everything measured at one size, or why it was skipped.</summary>
 /// <param name="Size">The shape.</param>
@@ -185,11 +185,11 @@ public static class FusedKLBenchmark
 
         DeviceTiming floor = DeviceTiming.Measure(() => launcher.Subtract(s, t, g), accelerator.Synchronize, settings.Budget);
 
-        SoftmaxKLLauncher kl = SoftmaxKLLauncher.For(device);
-        var p = new SoftmaxKLParameters(size.Rows, size.Classes, BenchSettings.Temperature, 1f, 0f, false,
+        RowLossLauncher<SoftmaxKLRow> kl = device.Kernels<RowLossLauncher<SoftmaxKLRow>>();
+        var p = new SoftmaxKLRow(size.Rows, size.Classes, BenchSettings.Temperature, 1f, 0f, false,
             SelfCheck.IgnoreIndex, size.Rows);
         var layouts = new List<LayoutResult>();
-        foreach (SoftmaxKLLayout layout in Layouts.All)
+        foreach (RowLayout layout in Layouts.All)
         {
             g.MemSetToZero();
             DeviceTiming timing = DeviceTiming.Measure(

@@ -1,19 +1,15 @@
 using System.Globalization;
-using GpuDistill.Accelerators;
-using GpuDistill.AttentionTransfer;
-using GpuDistill.DecoupledKD;
-using GpuDistill.JensenShannon;
-using GpuDistill.Relations.CorrelationCongruence;
-using GpuDistill.Relations.RelationalAngle;
-using GpuDistill.Relations.RelationalDistance;
-using GpuDistill.Relations.SimilarityPreserving;
-using GpuDistill.ReverseKL;
-using GpuDistill.SoftmaxKL;
-using GpuDistill.Tests.Generic;
-using GpuDistill.Tests.References;
+using GpuDistill.Compute;
+using GpuDistill.Kernels.AttentionTransfer;
+using GpuDistill.Kernels.Rows;
+using GpuDistill.Kernels.Relations.CorrelationCongruence;
+using GpuDistill.Kernels.Relations.RelationalAngle;
+using GpuDistill.Kernels.Relations.RelationalDistance;
+using GpuDistill.Kernels.Relations.SimilarityPreserving;
+using GpuDistill.References;
 using ILGPU;
 using ILGPU.Runtime;
-using FlowMap = GpuDistill.Tests.References.FlowMatrixReference.Map;
+using FlowMap = GpuDistill.References.FlowMatrixReference.Map;
 
 namespace GpuDistill.GpuBench;
 
@@ -57,7 +53,7 @@ public static class KernelChecks
 
     private static IEnumerable<KernelCheck> RowChecks()
     {
-        foreach (SoftmaxKLLayout layout in Layouts.All)
+        foreach (RowLayout layout in Layouts.All)
         foreach ((int rows, int classes) in RowShapes)
         foreach (RowMode mode in RowModes)
         {
@@ -69,9 +65,9 @@ public static class KernelChecks
             {
                 RowInputs x = MakeRows(random, rows, classes, mode, labels: mode.Extreme, padding: mode.Extreme);
                 (double soft, double hard) = x.Labels is null ? (1.0, 0.0) : (0.9, 0.1);
-                var p = new SoftmaxKLParameters(rows, classes, (float)x.Temperature, (float)soft, (float)hard,
+                var p = new SoftmaxKLRow(rows, classes, (float)x.Temperature, (float)soft, (float)hard,
                     x.Labels is not null, SelfCheck.IgnoreIndex, x.Counted);
-                SoftmaxKLLauncher launcher = SoftmaxKLLauncher.For(device);
+                RowLossLauncher<SoftmaxKLRow> launcher = device.Kernels<RowLossLauncher<SoftmaxKLRow>>();
                 (double loss, float[] gradient) = KernelLaunches.RunRows(device, x.Student, x.Teacher, x.Labels, x.Rows, (s, t, l, g, r) => launcher.Launch(s, t, l, g, r, p, layout));
                 (double expected, double[] expectedGradient) = SoftmaxKLReference.Compute(x.Student, x.Teacher, rows,
                     classes, x.Temperature, x.Labels, soft, hard, SelfCheck.IgnoreIndex);
@@ -83,9 +79,9 @@ public static class KernelChecks
             yield return new KernelCheck("reverse-kl", Name(mode.Extreme), small, (device, random) =>
             {
                 RowInputs x = MakeRows(random, rows, classes, mode, labels: mode.Extreme, padding: mode.Extreme);
-                var p = new ReverseKLParameters(rows, classes, (float)x.Temperature, x.Labels is not null,
+                var p = new ReverseKLRow(rows, classes, (float)x.Temperature, x.Labels is not null,
                     SelfCheck.IgnoreIndex, x.Counted);
-                var launcher = ReverseKLLauncher.For(device);
+                var launcher = device.Kernels<RowLossLauncher<ReverseKLRow>>();
                 (double loss, float[] gradient) = KernelLaunches.RunRows(device, x.Student, x.Teacher, x.Labels, x.Rows, (s, t, l, g, r) => launcher.Launch(s, t, l, g, r, p, layout));
                 (double expected, double[] expectedGradient) = ReverseKLReference.Compute(x.Student, x.Teacher, rows,
                     classes, x.Temperature, x.Labels);
@@ -98,9 +94,9 @@ public static class KernelChecks
                 (device, random) =>
                 {
                     RowInputs x = MakeRows(random, rows, classes, mode, labels: mode.Extreme, padding: mode.Extreme);
-                    var p = new JensenShannonParameters(rows, classes, (float)x.Temperature, jsdBeta, x.Labels is not null,
+                    var p = new JensenShannonRow(rows, classes, (float)x.Temperature, jsdBeta, x.Labels is not null,
                         SelfCheck.IgnoreIndex, x.Counted);
-                    var launcher = JensenShannonLauncher.For(device);
+                    var launcher = device.Kernels<RowLossLauncher<JensenShannonRow>>();
                     (double loss, float[] gradient) = KernelLaunches.RunRows(device, x.Student, x.Teacher, x.Labels, x.Rows, (s, t, l, g, r) => launcher.Launch(s, t, l, g, r, p, layout));
                     (double expected, double[] expectedGradient) = JensenShannonReference.Compute(x.Student, x.Teacher,
                         rows, classes, x.Temperature, jsdBeta, x.Labels);
@@ -113,9 +109,9 @@ public static class KernelChecks
             yield return new KernelCheck("dkd", Name(labels: true), small, (device, random) =>
             {
                 RowInputs x = MakeRows(random, rows, classes, mode, labels: true, padding: mode.Extreme);
-                var p = new DecoupledKDParameters(rows, classes, (float)x.Temperature, (float)alpha, (float)beta,
+                var p = new DecoupledKDRow(rows, classes, (float)x.Temperature, (float)alpha, (float)beta,
                     (float)warmup, SelfCheck.IgnoreIndex, x.Counted);
-                var launcher = DecoupledKDLauncher.For(device);
+                var launcher = device.Kernels<RowLossLauncher<DecoupledKDRow>>();
                 (double loss, float[] gradient) = KernelLaunches.RunRows(device, x.Student, x.Teacher, x.Labels, x.Rows, (s, t, l, g, r) => launcher.Launch(s, t, l, g, r, p, layout));
                 (double expected, double[] expectedGradient) = DecoupledKDReference.Compute(x.Student, x.Teacher, rows,
                     classes, x.Labels!, x.Temperature, alpha, beta, warmup);
@@ -205,7 +201,7 @@ public static class KernelChecks
         using var mapGradient = accelerator.Allocate1D<float>((long)batch * positions);
         using var g = accelerator.Allocate1D<float>(student.Length);
         using var l = accelerator.Allocate1D<float>(batch);
-        AttentionTransferLauncher.For(device).LaunchLoss(s.View, t.View, studentSums.View, teacherSums.View,
+        device.Kernels<AttentionTransferLauncher>().LaunchLoss(s.View, t.View, studentSums.View, teacherSums.View,
             mapGradient.View, g.View, l.View, parameters);
         accelerator.Synchronize();
         return (l.GetAsArray1D().Sum(v => (double)v), g.GetAsArray1D());
@@ -216,7 +212,7 @@ public static class KernelChecks
     {
         Accelerator accelerator = device.Accelerator;
         var m = new AttentionMapParameters(batch, channels, positions, (float)p, form);
-        AttentionTransferLauncher launcher = AttentionTransferLauncher.For(device);
+        AttentionTransferLauncher launcher = device.Kernels<AttentionTransferLauncher>();
         using var f = accelerator.Allocate1D(feature);
         using var u = accelerator.Allocate1D(upstream);
         using var map = accelerator.Allocate1D<float>((long)batch * positions);
@@ -249,7 +245,7 @@ public static class KernelChecks
             {
                 yield return PairCheck("sp", string.Create(CultureInfo.InvariantCulture, $"B={shapeBatch} Ds={ds} Dt={dt} |s|<={scale:0}"),
                     shapeBatch, ds, dt, scale, 0, !large,
-                    (device, b) => (s, t, g, r) => SimilarityPreservingLauncher.For(device).Run(s, t, g, r, b, ds, dt),
+                    (device, b) => (s, t, g, r) => device.Kernels<SimilarityPreservingLauncher>().Run(s, t, g, r, b, ds, dt),
                     SimilarityPreservingReference.Compute, lossFloor: 1e-2, rowNormFloor: true);
             }
 
@@ -261,7 +257,7 @@ public static class KernelChecks
                 string Shape(int b) => string.Create(CultureInfo.InvariantCulture, $"B={b} Ds={ds} Dt={dt} {inputs}");
                 int pairBatch = Math.Max(2, shapeBatch);
                 yield return PairCheck("rkd-distance", Shape(pairBatch), pairBatch, ds, dt, scale, offset, !large,
-                    (device, b) => (s, t, g, r) => RelationalDistanceLauncher.For(device).Run(s, t, g, r, b, ds, dt),
+                    (device, b) => (s, t, g, r) => device.Kernels<RelationalDistanceLauncher>().Run(s, t, g, r, b, ds, dt),
                     RelationalDistanceReference.Compute, lossFloor: 1e-2, rowNormFloor: true);
 
                 // The angle reference loops over B^3 triples of D-vectors: small widths at B = 256.
@@ -269,7 +265,7 @@ public static class KernelChecks
                 yield return PairCheck("rkd-angle",
                     string.Create(CultureInfo.InvariantCulture, $"B={shapeBatch} Ds={ads} Dt={adt} {inputs}"), shapeBatch,
                     ads, adt, scale, offset, !large,
-                    (device, b) => (s, t, g, r) => RelationalAngleLauncher.For(device).Run(s, t, g, r, b, ads, adt),
+                    (device, b) => (s, t, g, r) => device.Kernels<RelationalAngleLauncher>().Run(s, t, g, r, b, ads, adt),
                     RelationalAngleReference.Compute, lossFloor: 1e-2, rowNormFloor: true);
             }
 
@@ -282,7 +278,7 @@ public static class KernelChecks
                     float[] s = Uniform(random, (long)pairBatch * ds, scale);
                     float[] t = Uniform(random, (long)pairBatch * ds, scale);
                     (double loss, float[] gradient) = KernelLaunches.RunPair(device, s, t, pairBatch, (sv, tv, g, r) =>
-                        CorrelationCongruenceRepDistillerLauncher.For(device).Run(sv, tv, g, r, pairBatch, ds));
+                        device.Kernels<CorrelationCongruenceRepDistillerLauncher>().Run(sv, tv, g, r, pairBatch, ds));
                     (double expected, double[] expectedGradient) = CorrelationCongruenceReference.RepDistiller(
                         ReferenceMath.ToDouble(s), ReferenceMath.ToDouble(t), pairBatch, ds);
                     return new Comparison(ErrorMeasure.Of(loss, expected, 0, Comparison.Relative),
@@ -301,7 +297,7 @@ public static class KernelChecks
                     float[] s = Uniform(random, (long)shapeBatch * ds, 0.5);
                     float[] t = Uniform(random, (long)shapeBatch * dt, 0.5);
                     (double loss, float[] gradient) = KernelLaunches.RunPair(device, s, t, shapeBatch, (sv, tv, g, r) =>
-                        CorrelationCongruenceKernelLauncher.For(device).Run(sv, tv, g, r, shapeBatch, ds, dt, p));
+                        device.Kernels<CorrelationCongruenceKernelLauncher>().Run(sv, tv, g, r, shapeBatch, ds, dt, p));
                     double[] s64 = ReferenceMath.ToDouble(s), t64 = ReferenceMath.ToDouble(t);
                     bool gaussian = kernel == CorrelationKernel.Gaussian;
                     (double expected, double[] expectedGradient) =

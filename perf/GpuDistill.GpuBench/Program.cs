@@ -1,4 +1,4 @@
-using GpuDistill.Accelerators;
+using GpuDistill.Compute;
 using GpuDistill.GpuBench;
 
 // gpudistill-gpubench: see BenchOptions.Usage, perf/gpu/run.sh and the README's "GPU benchmark bundle".

@@ -1,12 +1,12 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
-using GpuDistill.Accelerators;
-using GpuDistill.AttentionTransfer;
-using GpuDistill.Relations.FlowMatrix;
-using GpuDistill.Relations.RelationalAngle;
-using GpuDistill.Relations.RelationalDistance;
-using GpuDistill.Relations.SimilarityPreserving;
+using GpuDistill.Compute;
+using GpuDistill.Kernels.AttentionTransfer;
+using GpuDistill.Kernels.Relations.FlowMatrix;
+using GpuDistill.Kernels.Relations.RelationalAngle;
+using GpuDistill.Kernels.Relations.RelationalDistance;
+using GpuDistill.Kernels.Relations.SimilarityPreserving;
 using ILGPU;
 using ILGPU.Runtime;
 
@@ -210,9 +210,9 @@ public static class RelationBenchmark
                     var r = rowLoss;
                     call = c.Kernel switch
                     {
-                        "sp" => () => SimilarityPreservingLauncher.For(device).Run(s, t, g, r, batch, width, width),
-                        "rkd-distance" => () => RelationalDistanceLauncher.For(device).Run(s, t, g, r, batch, width, width),
-                        _ => () => RelationalAngleLauncher.For(device).Run(s, t, g, r, batch, width, width),
+                        "sp" => () => device.Kernels<SimilarityPreservingLauncher>().Run(s, t, g, r, batch, width, width),
+                        "rkd-distance" => () => device.Kernels<RelationalDistanceLauncher>().Run(s, t, g, r, batch, width, width),
+                        _ => () => device.Kernels<RelationalAngleLauncher>().Run(s, t, g, r, batch, width, width),
                     };
                     inputs = 2L * batch * width;
                     outputs = (long)batch * width + batch;
@@ -229,7 +229,7 @@ public static class RelationBenchmark
                     var gt = Output(st.Length);
                     rowLoss = Output(batch);
                     var r = rowLoss;
-                    call = () => FlowMatrixLauncher.For(device).Run(sb, st, tb, tt, gb, gt, r, batch, c1, c2, area, area);
+                    call = () => device.Kernels<FlowMatrixLauncher>().Run(sb, st, tb, tt, gb, gt, r, batch, c1, c2, area, area);
                     inputs = 2 * (sb.Length + st.Length);
                     outputs = sb.Length + st.Length + batch;
                     break;
@@ -246,7 +246,7 @@ public static class RelationBenchmark
                     var g = Output(s.Length);
                     rowLoss = Output(batch);
                     var r = rowLoss;
-                    AttentionTransferLauncher launcher = AttentionTransferLauncher.For(device);
+                    AttentionTransferLauncher launcher = device.Kernels<AttentionTransferLauncher>();
                     call = () => launcher.LaunchLoss(s, t, studentSums, teacherSums, mapGradient, g, r, p);
                     inputs = 2 * s.Length;
                     outputs = s.Length + batch;

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
-using GpuDistill.Accelerators;
-using GpuDistill.SoftmaxKL;
+using GpuDistill.Compute;
+using GpuDistill.Kernels.Rows;
 
 namespace GpuDistill.GpuBench;
 
@@ -150,15 +150,15 @@ public static class SelfCheck
 public static class Layouts
 {
     /// <summary>Both concrete layouts, thread per row first.</summary>
-    public static IReadOnlyList<SoftmaxKLLayout> All { get; } = [SoftmaxKLLayout.RowPerThread, SoftmaxKLLayout.RowPerGroup];
+    public static IReadOnlyList<RowLayout> All { get; } = [RowLayout.RowPerThread, RowLayout.RowPerGroup];
 
     /// <summary>"row/thread" or "row/group".</summary>
     /// <param name="layout">A concrete layout.</param>
     /// <returns>The short name.</returns>
-    public static string Name(SoftmaxKLLayout layout) => layout switch
+    public static string Name(RowLayout layout) => layout switch
     {
-        SoftmaxKLLayout.RowPerThread => "row/thread",
-        SoftmaxKLLayout.RowPerGroup => "row/group",
+        RowLayout.RowPerThread => "row/thread",
+        RowLayout.RowPerGroup => "row/group",
         _ => "auto",
     };
 }

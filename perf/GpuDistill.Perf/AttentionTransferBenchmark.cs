@@ -1,6 +1,6 @@
 using System.Diagnostics;
-using GpuDistill.Accelerators;
-using GpuDistill.AttentionTransfer;
+using GpuDistill.Compute;
+using GpuDistill.Kernels.AttentionTransfer;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -1,4 +1,4 @@
-using GpuDistill.Accelerators;
+using GpuDistill.Compute;
 using TorchSharp;
 using static TorchSharp.torch;
 

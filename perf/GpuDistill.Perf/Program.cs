@@ -1,5 +1,5 @@
 using System.Globalization;
-using GpuDistill.Accelerators;
+using GpuDistill.Compute;
 using GpuDistill.Perf;
 
 // gpudistill perf: dotnet run -c Release --project perf/GpuDistill.Perf -- [--quick] [--out DIR] [--cpu-shapes] [--only NAME,NAME]

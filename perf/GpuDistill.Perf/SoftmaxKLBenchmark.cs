@@ -1,6 +1,6 @@
-using GpuDistill.Accelerators;
-using GpuDistill.HostSimd;
-using GpuDistill.SoftmaxKL;
+using GpuDistill.Compute;
+using GpuDistill.Compute.HostSimd;
+using GpuDistill.Kernels.Rows;
 using ILGPU.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -48,28 +48,28 @@ internal static class SoftmaxKLBenchmark
         Tensor teacher = tensor(t, [rows, classes]);
 
         // The fused backends: each ILGPU accelerator in both layouts and the host SIMD backend.
-        var backends = new List<(string Name, ComputeDevice Device, SoftmaxKLLayout Layout)>();
+        var backends = new List<(string Name, ComputeDevice Device, RowLayout Layout)>();
         foreach ((string name, ComputeDevice device) in settings.Devices)
         {
             if (device.UsesHostSimd)
             {
-                backends.Add((name, device, SoftmaxKLLayout.Auto));
+                backends.Add((name, device, RowLayout.Auto));
                 continue;
             }
-            backends.Add(($"{name} {Describe(SoftmaxKLLayout.RowPerThread)}", device, SoftmaxKLLayout.RowPerThread));
+            backends.Add(($"{name} {Describe(RowLayout.RowPerThread)}", device, RowLayout.RowPerThread));
             // The CPU simulator's group barriers make a group per row take seconds per call past small sizes
             // (14 s at 4096 x 1000, measured): it is timed where it finishes, not where it cannot.
             if (device.Kind != AcceleratorKind.Cpu || s.Length <= 100_000)
-                backends.Add(($"{name} {Describe(SoftmaxKLLayout.RowPerGroup)}", device, SoftmaxKLLayout.RowPerGroup));
+                backends.Add(($"{name} {Describe(RowLayout.RowPerGroup)}", device, RowLayout.RowPerGroup));
         }
-        Func<Tensor> Fused((string Name, ComputeDevice Device, SoftmaxKLLayout Layout) b) =>
+        Func<Tensor> Fused((string Name, ComputeDevice Device, RowLayout Layout) b) =>
             () => GpuDistill.Losses.SoftmaxKL(student, teacher, Temperature, device: b.Device, layout: b.Layout);
 
         // The floor, the composite and every backend's fwd+bwd (the figures the goals compare) in interleaved rounds, so a
         // shared machine's changing load falls on all of them alike; the simulator's group layout (hundreds of ms per
         // call) is timed on its own.
-        bool Slow((string Name, ComputeDevice Device, SoftmaxKLLayout Layout) b) =>
-            b.Device.Kind == AcceleratorKind.Cpu && b.Layout == SoftmaxKLLayout.RowPerGroup;
+        bool Slow((string Name, ComputeDevice Device, RowLayout Layout) b) =>
+            b.Device.Kind == AcceleratorKind.Cpu && b.Layout == RowLayout.RowPerGroup;
         var interleaved = backends.Where(b => !Slow(b)).ToList();
         var actions = new List<Action> { () => StreamingFloor.Run(s, t, g), FwdBwd(student, () => Composite(student, teacher, rows)) };
         actions.AddRange(interleaved.Select(b => FwdBwd(student, Fused(b))));
@@ -94,7 +94,7 @@ internal static class SoftmaxKLBenchmark
             yield return new ResultRow(Kernel, "torchsharp-composite", size, mode, timing, BytesOf(mode, threeArrays, twoArrays),
                 timing.MedianMs, floor.MedianMs);
 
-        foreach ((string Name, ComputeDevice Device, SoftmaxKLLayout Layout) b in backends)
+        foreach ((string Name, ComputeDevice Device, RowLayout Layout) b in backends)
         {
             Dictionary<string, Timing> fused = TimeModes(student, Fused(b), minSeconds, fwdBwd.GetValueOrDefault(b.Name));
             foreach ((string mode, Timing timing) in fused)
@@ -102,8 +102,8 @@ internal static class SoftmaxKLBenchmark
                     BytesOf(mode, threeArrays, twoArrays), composite[mode].MedianMs, floor.MedianMs);
 
             Timing kernelOnly = b.Device.UsesHostSimd
-                ? Timing.Measure(() => HostSimdRowLoss.Run(s, t, [], g, new float[rows],
-                    new SoftmaxKLParameters(rows, classes, (float)Temperature, 1f, 0f, false, -100, rows)), minSeconds: minSeconds)
+                ? Timing.Measure(() => HostSimdRowLoss.Run<HostSoftmaxKL, SoftmaxKLRow>(s, t, [], g, new float[rows],
+                    new SoftmaxKLRow(rows, classes, (float)Temperature, 1f, 0f, false, -100, rows)), minSeconds: minSeconds)
                 : TimeLaunch(b.Device, s, t, rows, classes, b.Layout, minSeconds);
             yield return new ResultRow(Kernel, b.Name, size, "kernel only", kernelOnly, threeArrays, double.NaN, floor.MedianMs);
         }
@@ -158,7 +158,7 @@ internal static class SoftmaxKLBenchmark
             reduction: nn.Reduction.Sum, log_target: true) / rows * (Temperature * Temperature);
 
     /// <summary>The launch alone, on device buffers filled once (no tensors, no copies).</summary>
-    private static Timing TimeLaunch(ComputeDevice device, float[] s, float[] t, int rows, int classes, SoftmaxKLLayout layout,
+    private static Timing TimeLaunch(ComputeDevice device, float[] s, float[] t, int rows, int classes, RowLayout layout,
         double minSeconds)
     {
         Accelerator accelerator = device.Accelerator;
@@ -166,8 +166,8 @@ internal static class SoftmaxKLBenchmark
         using var dt = accelerator.Allocate1D(t);
         using var dg = accelerator.Allocate1D<float>(s.Length);
         using var dr = accelerator.Allocate1D<float>(rows);
-        var p = new SoftmaxKLParameters(rows, classes, (float)Temperature, 1f, 0f, false, -100, rows);
-        SoftmaxKLLauncher launcher = SoftmaxKLLauncher.For(device);
+        var p = new SoftmaxKLRow(rows, classes, (float)Temperature, 1f, 0f, false, -100, rows);
+        RowLossLauncher<SoftmaxKLRow> launcher = device.Kernels<RowLossLauncher<SoftmaxKLRow>>();
         return Timing.Measure(() =>
         {
             launcher.Launch(ds.View, dt.View, default, dg.View, dr.View, p, layout);
@@ -194,5 +194,5 @@ internal static class SoftmaxKLBenchmark
     private static long BytesOf(string mode, long threeArrays, long twoArrays) =>
         mode == "backward" ? twoArrays : threeArrays;
 
-    private static string Describe(SoftmaxKLLayout layout) => layout == SoftmaxKLLayout.RowPerThread ? "row/thread" : "row/group";
+    private static string Describe(RowLayout layout) => layout == RowLayout.RowPerThread ? "row/thread" : "row/group";
 }

@@ -1,4 +1,4 @@
-using GpuDistill.Accelerators;
+using GpuDistill.Compute;
 using GpuDistill.Interop;
 using GpuDistill.Models;
 using GpuDistill.Training;

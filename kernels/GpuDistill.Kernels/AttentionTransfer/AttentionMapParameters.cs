@@ -1,4 +1,4 @@
-namespace GpuDistill.AttentionTransfer;
+namespace GpuDistill.Kernels.AttentionTransfer;
 
 /// <summary>
 /// Scalars of the attention map of one feature tensor [B, C, H, W]: v[b, k] = s sum_c |f[b, c, k]|^p over the

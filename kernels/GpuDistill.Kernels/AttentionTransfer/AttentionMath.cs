@@ -1,7 +1,7 @@
 using ILGPU;
 using ILGPU.Algorithms;
 
-namespace GpuDistill.AttentionTransfer;
+namespace GpuDistill.Kernels.AttentionTransfer;
 
 /// <summary>The scale of one example's map: its norm and the factor that normalises it.</summary>
 internal readonly struct MapScale

@@ -1,4 +1,4 @@
-namespace GpuDistill.AttentionTransfer;
+namespace GpuDistill.Kernels.AttentionTransfer;
 
 /// <summary>
 /// Which of the two published attention-transfer losses to compute (loss-spec 2.2). Both compare the student's and

@@ -1,7 +1,7 @@
 using ILGPU;
 using ILGPU.Algorithms;
 
-namespace GpuDistill.AttentionTransfer;
+namespace GpuDistill.Kernels.AttentionTransfer;
 
 /// <summary>
 /// The attention-map and attention-transfer kernels (Zagoruyko and Komodakis 2017, loss-spec 2.2) on NCHW float32

@@ -1,19 +1,17 @@
-using GpuDistill.Accelerators;
 using ILGPU;
 using ILGPU.Runtime;
 
-namespace GpuDistill.AttentionTransfer;
+namespace GpuDistill.Kernels.AttentionTransfer;
 
 /// <summary>
 /// Host side of the attention kernels for one accelerator: loads every kernel once, checks the views and enqueues
-/// the launches of the fused loss, the map and the map's backward. Get it with <see cref="For"/>, which caches it on
-/// the device.
+/// the launches of the fused loss, the map and the map's backward. A device keeps one per accelerator (<c>ComputeDevice.Kernels&lt;T&gt;()</c>).
 /// </summary>
 /// <remarks>
 /// All kernels are compiled when the launcher is created, not on first launch, so the map's backward (which runs
 /// inside libtorch's backward callback) never compiles.
 /// </remarks>
-public sealed class AttentionTransferLauncher
+public sealed class AttentionTransferLauncher : IKernelSet<AttentionTransferLauncher>
 {
     private readonly Accelerator accelerator;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionTransferParameters, int> pairChannelSumsKernel;
@@ -40,13 +38,11 @@ public sealed class AttentionTransferLauncher
             AttentionTransferKernels.MapBackward);
     }
 
-    /// <summary>The launcher of <paramref name="device"/>, created and compiled on first use.</summary>
-    /// <param name="device">The device to launch on.</param>
-    /// <returns>The cached launcher.</returns>
-    public static AttentionTransferLauncher For(ComputeDevice device)
+    /// <inheritdoc/>
+    public static AttentionTransferLauncher Load(Accelerator accelerator)
     {
-        ArgumentNullException.ThrowIfNull(device);
-        return device.GetKernels(a => new AttentionTransferLauncher(a));
+        ArgumentNullException.ThrowIfNull(accelerator);
+        return new AttentionTransferLauncher(accelerator);
     }
 
     /// <summary>

@@ -1,4 +1,4 @@
-namespace GpuDistill.AttentionTransfer;
+namespace GpuDistill.Kernels.AttentionTransfer;
 
 /// <summary>
 /// Scalars of one fused attention-transfer launch: the two maps' scalars (same B and H*W, channel counts may

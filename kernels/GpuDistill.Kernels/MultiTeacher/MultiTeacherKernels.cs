@@ -1,6 +1,6 @@
 using ILGPU;
 
-namespace GpuDistill.MultiTeacher;
+namespace GpuDistill.Kernels.MultiTeacher;
 
 /// <summary>
 /// The fused multi-teacher KD kernels: for K teachers in one launch, per row, the mixture q = sum_k w_k

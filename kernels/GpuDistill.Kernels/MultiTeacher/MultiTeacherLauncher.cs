@@ -1,15 +1,14 @@
-using GpuDistill.Accelerators;
-using GpuDistill.SoftmaxKL;
+using GpuDistill.Kernels.Rows;
 using ILGPU;
 using ILGPU.Runtime;
 
-namespace GpuDistill.MultiTeacher;
+namespace GpuDistill.Kernels.MultiTeacher;
 
 /// <summary>
 /// Host side of the fused multi-teacher kernels for one accelerator: loads each layout once, checks the views and
-/// launches all K teachers in one launch. Get it with <see cref="For"/>, which caches it on the device.
+/// launches all K teachers in one launch. A device keeps one per accelerator (<c>ComputeDevice.Kernels&lt;T&gt;()</c>).
 /// </summary>
-public sealed class MultiTeacherLauncher
+public sealed class MultiTeacherLauncher : IKernelSet<MultiTeacherLauncher>
 {
     private readonly Accelerator accelerator;
     private readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MultiTeacherParameters>> rowPerThread;
@@ -30,13 +29,11 @@ public sealed class MultiTeacherLauncher
         noWeights = accelerator.Allocate1D<float>(1);
     }
 
-    /// <summary>The launcher of <paramref name="device"/>, created on first use (each layout compiles on its first launch).</summary>
-    /// <param name="device">The device to launch on.</param>
-    /// <returns>The cached launcher.</returns>
-    public static MultiTeacherLauncher For(ComputeDevice device)
+    /// <inheritdoc/>
+    public static MultiTeacherLauncher Load(Accelerator accelerator)
     {
-        ArgumentNullException.ThrowIfNull(device);
-        return device.GetKernels(a => new MultiTeacherLauncher(a));
+        ArgumentNullException.ThrowIfNull(accelerator);
+        return new MultiTeacherLauncher(accelerator);
     }
 
     /// <summary>Length of the scratch view a launch needs: B*K*4 floats (each teacher's max, log-sum and log weight).</summary>
@@ -45,16 +42,16 @@ public sealed class MultiTeacherLauncher
     /// <returns>The number of floats.</returns>
     public static long StatisticsLength(int rows, int teachers) => (long)rows * teachers * MultiTeacherRow.StatisticsPerTeacher;
 
-    /// <summary>The layout <see cref="SoftmaxKLLayout.Auto"/> stands for on this accelerator at this row length.</summary>
+    /// <summary>The layout <see cref="RowLayout.Auto"/> stands for on this accelerator at this row length.</summary>
     /// <param name="layout">The requested layout.</param>
     /// <param name="classes">Row length C.</param>
     /// <returns>A concrete layout.</returns>
-    public SoftmaxKLLayout Resolve(SoftmaxKLLayout layout, int classes)
+    public RowLayout Resolve(RowLayout layout, int classes)
     {
-        if (layout != SoftmaxKLLayout.Auto) return layout;
+        if (layout != RowLayout.Auto) return layout;
         // As for the single-teacher kernels: group barriers never pay off on the CPU simulator.
-        if (accelerator.AcceleratorType == AcceleratorType.CPU) return SoftmaxKLLayout.RowPerThread;
-        return classes >= SoftmaxKLLauncher.GroupRowThreshold ? SoftmaxKLLayout.RowPerGroup : SoftmaxKLLayout.RowPerThread;
+        if (accelerator.AcceleratorType == AcceleratorType.CPU) return RowLayout.RowPerThread;
+        return classes >= RowLossLauncher<SoftmaxKLRow>.GroupRowThreshold ? RowLayout.RowPerGroup : RowLayout.RowPerThread;
     }
 
     /// <summary>Enqueues one fused launch for all teachers on the accelerator's default stream (the caller synchronises).</summary>
@@ -67,10 +64,10 @@ public sealed class MultiTeacherLauncher
     /// <param name="gradient">Output d loss / d z_s, [B*C].</param>
     /// <param name="rowLoss">Output per-row loss, [B]; the batch loss is their sum.</param>
     /// <param name="p">Launch scalars.</param>
-    /// <param name="layout">Thread layout; <see cref="SoftmaxKLLayout.Auto"/> picks per accelerator.</param>
+    /// <param name="layout">Thread layout; <see cref="RowLayout.Auto"/> picks per accelerator.</param>
     public void Launch(ArrayView<float> student, ArrayView<float> teachers, ArrayView<float> weights,
         ArrayView<int> labels, ArrayView<float> statistics, ArrayView<float> gradient, ArrayView<float> rowLoss,
-        in MultiTeacherParameters p, SoftmaxKLLayout layout = SoftmaxKLLayout.Auto)
+        in MultiTeacherParameters p, RowLayout layout = RowLayout.Auto)
     {
         if (p.Rows <= 0) throw new ArgumentOutOfRangeException(nameof(p), p.Rows, "rows (B) must be positive.");
         if (p.Classes <= 0) throw new ArgumentOutOfRangeException(nameof(p), p.Classes, "classes (C) must be positive.");
@@ -92,7 +89,7 @@ public sealed class MultiTeacherLauncher
             labels = noLabels.View;
         }
 
-        if (Resolve(layout, p.Classes) == SoftmaxKLLayout.RowPerThread)
+        if (Resolve(layout, p.Classes) == RowLayout.RowPerThread)
         {
             rowPerThread.Value(p.Rows, student, teachers, weights, labels, statistics, gradient, rowLoss, p);
             return;

@@ -1,4 +1,4 @@
-namespace GpuDistill.MultiTeacher;
+namespace GpuDistill.Kernels.MultiTeacher;
 
 /// <summary>
 /// Scalars of one fused multi-teacher launch. The scales fold in T and the batchmean, so the kernel only multiplies.

@@ -1,8 +1,8 @@
-using GpuDistill.Rows;
+using GpuDistill.Kernels.Rows;
 using ILGPU;
 using ILGPU.Algorithms;
 
-namespace GpuDistill.MultiTeacher;
+namespace GpuDistill.Kernels.MultiTeacher;
 
 /// <summary>
 /// How the threads that share one row of the multi-teacher kernel combine their results, and wait for each other

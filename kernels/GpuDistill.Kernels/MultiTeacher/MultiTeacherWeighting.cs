@@ -1,4 +1,4 @@
-namespace GpuDistill.MultiTeacher;
+namespace GpuDistill.Kernels.MultiTeacher;
 
 /// <summary>How the fused multi-teacher kernel weights its teachers in the mixture it distils.</summary>
 public enum MultiTeacherWeighting

@@ -1,7 +1,7 @@
 using ILGPU;
 using ILGPU.Runtime;
 
-namespace GpuDistill.Relations;
+namespace GpuDistill.Kernels.Relations;
 
 /// <summary>Host-side checks and scratch buffers the relation launchers share.</summary>
 internal static class RelationLaunch

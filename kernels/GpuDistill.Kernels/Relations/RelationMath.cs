@@ -1,7 +1,7 @@
 using ILGPU;
 using ILGPU.Algorithms;
 
-namespace GpuDistill.Relations;
+namespace GpuDistill.Kernels.Relations;
 
 /// <summary>Device functions the relation kernels share: dot products of rows, smooth L1, the normalise clamp.</summary>
 internal static class RelationMath

@@ -1,14 +1,14 @@
 using ILGPU.Algorithms;
 using ILGPU.Algorithms.ScanReduceOperations;
 
-namespace GpuDistill.Rows;
+namespace GpuDistill.Kernels.Rows;
 
 /// <summary>
 /// How the threads that share one row combine their partial results. The row functions are written once, generic
 /// over this, and each kernel layout instantiates them with its own combine (a struct type parameter, so the
 /// row-per-thread kernel contains no group code at all).
 /// </summary>
-internal interface IRowCombine
+public interface IRowCombine
 {
     /// <summary>The row's sum of every thread's <paramref name="value"/>, returned to every thread.</summary>
     /// <param name="value">This thread's partial sum.</param>
@@ -22,7 +22,7 @@ internal interface IRowCombine
 }
 
 /// <summary>One thread owns the row: its partial results are the row's.</summary>
-internal readonly struct ThreadOwnsRow : IRowCombine
+public readonly struct ThreadOwnsRow : IRowCombine
 {
     /// <inheritdoc/>
     public float Sum(float value) => value;
@@ -32,7 +32,7 @@ internal readonly struct ThreadOwnsRow : IRowCombine
 }
 
 /// <summary>A group shares the row: partial results are all-reduced over the group (every thread must call).</summary>
-internal readonly struct GroupSharesRow : IRowCombine
+public readonly struct GroupSharesRow : IRowCombine
 {
     /// <inheritdoc/>
     public float Sum(float value) => GroupExtensions.AllReduce<float, AddFloat>(value);

@@ -1,11 +1,11 @@
-namespace GpuDistill.Rows;
+namespace GpuDistill.Kernels.Rows;
 
 /// <summary>
 /// One-pass statistics of KL(A || B) between softmax(a / T) and softmax(b / T) over a set of columns:
 /// KL = lse(b / T) - lse(a / T) + E_A[(a - b) / T] (loss-spec 1.1, stable closed form). A is the distribution the
 /// expectation is taken under (the teacher for Hinton KD and DKD's non-target term).
 /// </summary>
-internal struct KLSums
+public struct KLSums
 {
     /// <summary>Statistics of a, with Weighted = sum exp((a - max) / T) (a - b) / T.</summary>
     public SoftmaxSums Reference;

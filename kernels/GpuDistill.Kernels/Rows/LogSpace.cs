@@ -1,9 +1,9 @@
 using ILGPU.Algorithms;
 
-namespace GpuDistill.Rows;
+namespace GpuDistill.Kernels.Rows;
 
 /// <summary>Scalar log-space functions for kernels (XMath has no log1p), accurate over the whole float range.</summary>
-internal static class LogSpace
+public static class LogSpace
 {
     /// <summary>log(1 + y) for y &gt;= 0, accurate also when y is far below float epsilon.</summary>
     /// <param name="y">A non-negative value.</param>

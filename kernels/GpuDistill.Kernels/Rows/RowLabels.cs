@@ -1,9 +1,9 @@
 using ILGPU;
 
-namespace GpuDistill.Rows;
+namespace GpuDistill.Kernels.Rows;
 
 /// <summary>How a row's label decides whether the row counts, shared by every row loss.</summary>
-internal static class RowLabels
+public static class RowLabels
 {
     /// <summary>The row counts.</summary>
     public const int Counted = 0;

@@ -1,89 +1,86 @@
-using GpuDistill.SoftmaxKL;
 using ILGPU;
 using ILGPU.Runtime;
 
-namespace GpuDistill.Rows;
+namespace GpuDistill.Kernels.Rows;
 
 /// <summary>
-/// Host side shared by the fused row losses (one row of student and teacher logits in, one loss value per row and
-/// the gradient out): loads both kernel layouts of one loss once per accelerator, checks the views and launches.
-/// Each loss's launcher gets one of these from <see cref="Accelerators.ComputeDevice.GetKernels{T}"/>.
+/// Host side of one fused row loss on one accelerator: loads its two kernel layouts (the shared
+/// <see cref="RowLossKernels"/> instantiated for <typeparamref name="TLoss"/>), checks the views and launches.
+/// A device keeps one per loss (<c>ComputeDevice.Kernels&lt;RowLossLauncher&lt;TLoss&gt;&gt;()</c>).
 /// </summary>
-/// <typeparam name="TParameters">The loss's launch scalars.</typeparam>
-public sealed class RowLossLauncher<TParameters> where TParameters : unmanaged, IRowLossParameters
+/// <typeparam name="TLoss">The row loss (its launch scalars and row function).</typeparam>
+public sealed class RowLossLauncher<TLoss> : IKernelSet<RowLossLauncher<TLoss>> where TLoss : unmanaged, IRowLoss
 {
     private readonly Accelerator accelerator;
-    private readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, TParameters>> rowPerThread;
-    private readonly Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, TParameters>> rowPerGroup;
+    private readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, TLoss>> rowPerThread;
+    private readonly Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, TLoss>> rowPerGroup;
     private readonly MemoryBuffer1D<int, Stride1D.Dense> noLabels;
-    private readonly bool groupLayoutOnGpus;
 
-    /// <summary>Prepares the launcher; each kernel compiles on its first launch.</summary>
-    /// <param name="accelerator">The accelerator to launch on.</param>
-    /// <param name="rowPerThreadKernel">The loss's one-thread-per-row kernel.</param>
-    /// <param name="rowPerGroupKernel">The loss's one-group-per-row kernel (grid-strides over rows).</param>
-    /// <param name="groupLayoutOnGpus">False for a loss whose row-per-group kernel is not to be launched on GPUs: Auto
-    /// then takes a thread per row there, and asking for a group per row is refused.</param>
-    public RowLossLauncher(Accelerator accelerator,
-        Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, TParameters> rowPerThreadKernel,
-        Action<ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, TParameters> rowPerGroupKernel,
-        bool groupLayoutOnGpus = true)
+    private RowLossLauncher(Accelerator accelerator)
     {
-        ArgumentNullException.ThrowIfNull(accelerator);
-        ArgumentNullException.ThrowIfNull(rowPerThreadKernel);
-        ArgumentNullException.ThrowIfNull(rowPerGroupKernel);
         this.accelerator = accelerator;
-        this.groupLayoutOnGpus = groupLayoutOnGpus;
-        rowPerThread = new(() => accelerator.LoadAutoGroupedStreamKernel(rowPerThreadKernel));
-        rowPerGroup = new(() => accelerator.LoadStreamKernel(rowPerGroupKernel));
+        rowPerThread = new(() => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
+            ArrayView<int>, ArrayView<float>, ArrayView<float>, TLoss>(RowLossKernels.RowPerThread));
+        rowPerGroup = new(() => accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<int>,
+            ArrayView<float>, ArrayView<float>, TLoss>(RowLossKernels.RowPerGroup));
         noLabels = accelerator.Allocate1D<int>(1);
     }
 
-    /// <summary>The layout <see cref="SoftmaxKLLayout.Auto"/> stands for on this accelerator at this row length.</summary>
+    /// <summary>Rows at least this long go to a group per row on GPUs; shorter rows waste a group's lanes.</summary>
+    public const int GroupRowThreshold = 256;
+
+    /// <inheritdoc/>
+    public static RowLossLauncher<TLoss> Load(Accelerator accelerator)
+    {
+        ArgumentNullException.ThrowIfNull(accelerator);
+        return new RowLossLauncher<TLoss>(accelerator);
+    }
+
+    /// <summary>The layout <see cref="RowLayout.Auto"/> stands for on this accelerator at this row length.</summary>
     /// <exception cref="NotSupportedException">A group per row asked for on a GPU for a loss that does not launch it there.</exception>
     /// <param name="layout">The requested layout.</param>
     /// <param name="classes">Row length C.</param>
     /// <returns>A concrete layout.</returns>
-    public SoftmaxKLLayout Resolve(SoftmaxKLLayout layout, int classes)
+    public RowLayout Resolve(RowLayout layout, int classes)
     {
         bool gpu = accelerator.AcceleratorType != AcceleratorType.CPU;
-        if (layout == SoftmaxKLLayout.RowPerGroup && gpu && !groupLayoutOnGpus)
+        if (layout == RowLayout.RowPerGroup && gpu && !TLoss.GroupLayoutOnGpus)
         {
             throw new NotSupportedException(
-                "This loss's row-per-group kernel did not return on CUDA (H200, sm_90; measured by the GPU bundle's checks), so it is not launched on GPUs: use SoftmaxKLLayout.RowPerThread or Auto.");
+                "This loss's row-per-group kernel did not return on CUDA (H200, sm_90; measured by the GPU bundle's checks), so it is not launched on GPUs: use RowLayout.RowPerThread or Auto.");
         }
-        if (layout != SoftmaxKLLayout.Auto) return layout;
-        if (gpu && !groupLayoutOnGpus) return SoftmaxKLLayout.RowPerThread;
+        if (layout != RowLayout.Auto) return layout;
+        if (gpu && !TLoss.GroupLayoutOnGpus) return RowLayout.RowPerThread;
         // Measured on the CPU accelerator (perf/GpuDistill.Perf): a group per row took 113 ms at 256 x 10 and 14.7 s
         // at 4096 x 1000 against 1.1 ms and 64 ms for a thread per row; its group barriers never pay off there.
-        if (accelerator.AcceleratorType == AcceleratorType.CPU) return SoftmaxKLLayout.RowPerThread;
-        return classes >= SoftmaxKLLauncher.GroupRowThreshold ? SoftmaxKLLayout.RowPerGroup : SoftmaxKLLayout.RowPerThread;
+        if (accelerator.AcceleratorType == AcceleratorType.CPU) return RowLayout.RowPerThread;
+        return classes >= GroupRowThreshold ? RowLayout.RowPerGroup : RowLayout.RowPerThread;
     }
 
     /// <summary>Enqueues one fused launch on the accelerator's default stream (the caller synchronises).</summary>
     /// <param name="student">Student logits, [B*C].</param>
     /// <param name="teacher">Teacher logits, [B*C].</param>
-    /// <param name="labels">Labels, [B], or an empty view when <paramref name="p"/> has none.</param>
+    /// <param name="labels">Labels, [B], or an empty view when <paramref name="loss"/> has none.</param>
     /// <param name="gradient">Output d loss / d z_s, [B*C].</param>
     /// <param name="rowLoss">Output per-row loss, [B]; the batch loss is their sum.</param>
-    /// <param name="p">Launch scalars.</param>
-    /// <param name="layout">Thread layout; <see cref="SoftmaxKLLayout.Auto"/> picks per accelerator.</param>
+    /// <param name="loss">Launch scalars.</param>
+    /// <param name="layout">Thread layout; <see cref="RowLayout.Auto"/> picks per accelerator.</param>
     public void Launch(ArrayView<float> student, ArrayView<float> teacher, ArrayView<int> labels,
-        ArrayView<float> gradient, ArrayView<float> rowLoss, in TParameters p, SoftmaxKLLayout layout = SoftmaxKLLayout.Auto)
+        ArrayView<float> gradient, ArrayView<float> rowLoss, in TLoss loss, RowLayout layout = RowLayout.Auto)
     {
-        if (p.Rows <= 0) throw new ArgumentOutOfRangeException(nameof(p), p.Rows, "rows (B) must be positive.");
-        if (p.Classes <= 0) throw new ArgumentOutOfRangeException(nameof(p), p.Classes, "classes (C) must be positive.");
-        long elements = (long)p.Rows * p.Classes;
+        if (loss.Rows <= 0) throw new ArgumentOutOfRangeException(nameof(loss), loss.Rows, "rows (B) must be positive.");
+        if (loss.Classes <= 0) throw new ArgumentOutOfRangeException(nameof(loss), loss.Classes, "classes (C) must be positive.");
+        long elements = (long)loss.Rows * loss.Classes;
         RequireLength(student, elements, nameof(student));
         RequireLength(teacher, elements, nameof(teacher));
         RequireLength(gradient, elements, nameof(gradient));
-        RequireLength(rowLoss, p.Rows, nameof(rowLoss));
-        if (p.HasLabels != 0) RequireLength(labels, p.Rows, nameof(labels));
+        RequireLength(rowLoss, loss.Rows, nameof(rowLoss));
+        if (loss.HasLabels != 0) RequireLength(labels, loss.Rows, nameof(labels));
         else labels = noLabels.View;
 
-        if (Resolve(layout, p.Classes) == SoftmaxKLLayout.RowPerThread)
+        if (Resolve(layout, loss.Classes) == RowLayout.RowPerThread)
         {
-            rowPerThread.Value(p.Rows, student, teacher, labels, gradient, rowLoss, p);
+            rowPerThread.Value(loss.Rows, student, teacher, labels, gradient, rowLoss, loss);
             return;
         }
 
@@ -91,8 +88,8 @@ public sealed class RowLossLauncher<TParameters> where TParameters : unmanaged, 
         int groupSize = Math.Min(accelerator.MaxNumThreadsPerGroup, 256) / warp * warp;
         groupSize = Math.Max(groupSize, warp);
         int resident = accelerator.NumMultiprocessors * Math.Max(1, accelerator.MaxNumThreadsPerMultiprocessor / groupSize);
-        int groups = Math.Min(p.Rows, Math.Max(1, resident * 2));
-        rowPerGroup.Value(new KernelConfig(groups, groupSize), student, teacher, labels, gradient, rowLoss, p);
+        int groups = Math.Min(loss.Rows, Math.Max(1, resident * 2));
+        rowPerGroup.Value(new KernelConfig(groups, groupSize), student, teacher, labels, gradient, rowLoss, loss);
     }
 
     private static void RequireLength<T>(ArrayView<T> view, long expected, string name) where T : unmanaged

@@ -1,10 +1,10 @@
 using ILGPU.Algorithms;
 
-namespace GpuDistill.Rows;
+namespace GpuDistill.Kernels.Rows;
 
 /// <summary>What one pass over a row accumulates, per column, into statistics of type <typeparamref name="TSums"/>.</summary>
 /// <typeparam name="TSums">The statistics (a plain struct).</typeparam>
-internal interface IRowTerms<TSums> where TSums : struct
+public interface IRowTerms<TSums> where TSums : struct
 {
     /// <summary>Statistics of no columns.</summary>
     TSums Empty { get; }
@@ -22,7 +22,7 @@ internal interface IRowTerms<TSums> where TSums : struct
 }
 
 /// <summary>The column loop every row pass shares: a strided slice of the row, summed in two levels.</summary>
-internal static class RowSweep
+public static class RowSweep
 {
     /// <summary>Columns a thread sums on their own before merging them into its totals.</summary>
     public const int BlockLength = 512;

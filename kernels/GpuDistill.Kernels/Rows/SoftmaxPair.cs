@@ -1,12 +1,12 @@
 using ILGPU;
 
-namespace GpuDistill.Rows;
+namespace GpuDistill.Kernels.Rows;
 
 /// <summary>
 /// The log-normalisers of student and teacher over one row, gathered in one online pass, for the losses whose row
 /// terms are not linear in the softmax weights (reverse KL, JSD) and so need them before they can sum anything.
 /// </summary>
-internal struct SoftmaxPair
+public struct SoftmaxPair
 {
     /// <summary>Statistics of the student logits.</summary>
     public SoftmaxSums Student;
@@ -47,7 +47,7 @@ internal struct SoftmaxPair
 /// <param name="student">Student logits, [B*C].</param>
 /// <param name="teacher">Teacher logits, [B*C].</param>
 /// <param name="inverseTemperature">1/T.</param>
-internal readonly struct SoftmaxPairTerms(ArrayView<float> student, ArrayView<float> teacher, float inverseTemperature)
+public readonly struct SoftmaxPairTerms(ArrayView<float> student, ArrayView<float> teacher, float inverseTemperature)
     : IRowTerms<SoftmaxPair>
 {
     private readonly ArrayView<float> student = student;
@@ -92,7 +92,7 @@ internal readonly struct SoftmaxPairTerms(ArrayView<float> student, ArrayView<fl
 /// <param name="logSumTeacher">log sum exp((z_t - max) / T).</param>
 /// <param name="teacherAtStudentMax">z_t in the column of the student argmax.</param>
 /// <param name="inverseTemperature">1/T.</param>
-internal readonly struct LogSoftmaxPair(float maxStudent, float logSumStudent, float maxTeacher, float logSumTeacher,
+public readonly struct LogSoftmaxPair(float maxStudent, float logSumStudent, float maxTeacher, float logSumTeacher,
     float teacherAtStudentMax, float inverseTemperature)
 {
     private readonly float maxStudent = maxStudent;

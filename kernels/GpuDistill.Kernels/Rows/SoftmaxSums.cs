@@ -1,6 +1,6 @@
 using ILGPU.Algorithms;
 
-namespace GpuDistill.Rows;
+namespace GpuDistill.Kernels.Rows;
 
 /// <summary>
 /// Online softmax statistics of one distribution over part of a row: the running max of the raw logits z, the sum
@@ -12,7 +12,7 @@ namespace GpuDistill.Rows;
 /// Maxima are kept on the raw logits and every exponent is (z - max) / T: the difference is exact or nearly so,
 /// while z / T - max / T would round twice at the magnitude of the logits (logits of 1e4 would lose 1e-3).
 /// </remarks>
-internal struct SoftmaxSums
+public struct SoftmaxSums
 {
     /// <summary>Running max of the raw logits (-inf for an empty slice).</summary>
     public float Max;

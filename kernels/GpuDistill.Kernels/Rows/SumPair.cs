@@ -1,7 +1,7 @@
-namespace GpuDistill.Rows;
+namespace GpuDistill.Kernels.Rows;
 
 /// <summary>Two plain sums over a row (for passes that run once the row's log-normalisers are known).</summary>
-internal struct SumPair
+public struct SumPair
 {
     /// <summary>The first sum.</summary>
     public float First;

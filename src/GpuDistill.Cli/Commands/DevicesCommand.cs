@@ -1,4 +1,4 @@
-using GpuDistill.Accelerators;
+using GpuDistill.Compute;
 using Spectre.Console;
 using Spectre.Console.Cli;
 

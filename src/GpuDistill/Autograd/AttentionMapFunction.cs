@@ -1,6 +1,6 @@
 using System.Diagnostics.CodeAnalysis;
-using GpuDistill.Accelerators;
-using GpuDistill.AttentionTransfer;
+using GpuDistill.Compute;
+using GpuDistill.Kernels.AttentionTransfer;
 using GpuDistill.Interop;
 using GpuDistill.Validation;
 using ILGPU.Runtime;
@@ -39,7 +39,7 @@ internal sealed class AttentionMapFunction : autograd.SingleTensorFunction<Atten
         Tensor f = feature.detach().contiguous();
         Tensor map = empty(m.Batch, m.Positions);
         Tensor norms = empty(m.Batch);
-        AttentionTransferLauncher launcher = AttentionTransferLauncher.For(device);
+        AttentionTransferLauncher launcher = device.Kernels<AttentionTransferLauncher>();
         lock (device.LaunchLock)
         {
             using var df = DeviceArray<float>.ForInput(device, f);
@@ -90,7 +90,7 @@ internal sealed class AttentionMapFunction : autograd.SingleTensorFunction<Atten
         try
         {
             using Tensor upstream = grad_output.to_type(ScalarType.Float32).contiguous();
-            AttentionTransferLauncher launcher = AttentionTransferLauncher.For(device);
+            AttentionTransferLauncher launcher = device.Kernels<AttentionTransferLauncher>();
             lock (device.LaunchLock)
             {
                 Accelerator accelerator = device.Accelerator;

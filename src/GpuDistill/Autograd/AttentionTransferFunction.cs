@@ -1,5 +1,5 @@
-using GpuDistill.Accelerators;
-using GpuDistill.AttentionTransfer;
+using GpuDistill.Compute;
+using GpuDistill.Kernels.AttentionTransfer;
 using GpuDistill.Interop;
 using GpuDistill.Validation;
 using ILGPU.Runtime;
@@ -20,7 +20,7 @@ internal sealed record AttentionTransferRequest(ComputeDevice Device, AttentionT
 internal sealed class AttentionTransferFunction : FusedLossFunction<AttentionTransferFunction>
 {
     /// <inheritdoc/>
-    public override string Name => "GpuDistill.AttentionTransfer";
+    public override string Name => "GpuDistill.Kernels.AttentionTransfer";
 
     /// <inheritdoc/>
     protected override (Tensor Loss, Tensor Gradient) Compute(object[] vars)
@@ -35,7 +35,7 @@ internal sealed class AttentionTransferFunction : FusedLossFunction<AttentionTra
         using Tensor t = teacher.detach().contiguous();
         Tensor gradient = empty_like(s);
         using Tensor exampleLoss = empty(p.Student.Batch, ScalarType.Float32);
-        AttentionTransferLauncher launcher = AttentionTransferLauncher.For(device);
+        AttentionTransferLauncher launcher = device.Kernels<AttentionTransferLauncher>();
 
         lock (device.LaunchLock)
         {

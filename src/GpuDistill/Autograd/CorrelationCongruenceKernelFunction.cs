@@ -1,5 +1,5 @@
-using GpuDistill.Accelerators;
-using GpuDistill.Relations.CorrelationCongruence;
+using GpuDistill.Compute;
+using GpuDistill.Kernels.Relations.CorrelationCongruence;
 using ILGPU;
 
 namespace GpuDistill.Autograd;
@@ -21,6 +21,6 @@ internal sealed class CorrelationCongruenceKernelFunction
     protected override void Run(CorrelationCongruenceKernelRequest request, ArrayView<float> student,
         ArrayView<float> teacher, ArrayView<float> gradient, ArrayView<float> rowLoss, int batch, int studentWidth,
         int teacherWidth) =>
-        CorrelationCongruenceKernelLauncher.For(request.Device).Run(student, teacher, gradient, rowLoss, batch,
+        request.Device.Kernels<CorrelationCongruenceKernelLauncher>().Run(student, teacher, gradient, rowLoss, batch,
             studentWidth, teacherWidth, request.Kernel);
 }

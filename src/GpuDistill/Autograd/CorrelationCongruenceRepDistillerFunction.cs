@@ -1,4 +1,4 @@
-using GpuDistill.Relations.CorrelationCongruence;
+using GpuDistill.Kernels.Relations.CorrelationCongruence;
 using ILGPU;
 using static TorchSharp.torch;
 
@@ -17,7 +17,7 @@ internal sealed class CorrelationCongruenceRepDistillerFunction
     /// <inheritdoc/>
     protected override void Run(RelationalRequest request, ArrayView<float> student, ArrayView<float> teacher,
         ArrayView<float> gradient, ArrayView<float> rowLoss, int batch, int studentWidth, int teacherWidth) =>
-        CorrelationCongruenceRepDistillerLauncher.For(request.Device).Run(student, teacher, gradient, rowLoss, batch,
+        request.Device.Kernels<CorrelationCongruenceRepDistillerLauncher>().Run(student, teacher, gradient, rowLoss, batch,
             studentWidth);
 
     /// <inheritdoc/>

@@ -1,6 +1,6 @@
-using GpuDistill.Accelerators;
+using GpuDistill.Compute;
 using GpuDistill.Interop;
-using GpuDistill.Relations.FlowMatrix;
+using GpuDistill.Kernels.Relations.FlowMatrix;
 using static TorchSharp.torch;
 
 namespace GpuDistill.Autograd;
@@ -41,7 +41,7 @@ internal sealed class FlowMatrixFunction : FusedGradientsFunction<FlowMatrixFunc
             using var dgb = DeviceArray<float>.ForOutput(device, bottomGradient);
             using var dgt = DeviceArray<float>.ForOutput(device, topGradient);
             using var dr = DeviceArray<float>.ForOutput(device, rowLoss);
-            FlowMatrixLauncher.For(device).Run(dsb.View, dst.View, dtb.View, dtt.View, dgb.View, dgt.View, dr.View,
+            device.Kernels<FlowMatrixLauncher>().Run(dsb.View, dst.View, dtb.View, dtt.View, dgb.View, dgt.View, dr.View,
                 batch, (int)sb.shape[1], (int)st.shape[1], (int)sb.shape[2], (int)tb.shape[2]);
             dgb.CopyToTensor();
             dgt.CopyToTensor();

@@ -1,9 +1,9 @@
 using System.Runtime.InteropServices;
-using GpuDistill.Accelerators;
-using GpuDistill.HostSimd;
+using GpuDistill.Compute;
+using GpuDistill.Compute.HostSimd;
 using GpuDistill.Interop;
-using GpuDistill.MultiTeacher;
-using GpuDistill.SoftmaxKL;
+using GpuDistill.Kernels.MultiTeacher;
+using GpuDistill.Kernels.Rows;
 using static TorchSharp.torch;
 
 namespace GpuDistill.Autograd;
@@ -14,7 +14,7 @@ namespace GpuDistill.Autograd;
 /// <param name="Parameters">The launch scalars.</param>
 /// <param name="Weights">Normalised fixed weights [K] (float32), or null with confidence weights.</param>
 /// <param name="Labels">Contiguous int32 labels [B] with confidence weights, or null.</param>
-internal sealed record MultiTeacherRequest(ComputeDevice Device, SoftmaxKLLayout Layout,
+internal sealed record MultiTeacherRequest(ComputeDevice Device, RowLayout Layout,
     MultiTeacherParameters Parameters, Tensor? Weights, Tensor? Labels);
 
 /// <summary>
@@ -64,7 +64,7 @@ internal sealed class MultiTeacherFunction : FusedLossFunction<MultiTeacherFunct
                 using var dstat = DeviceArray<float>.ForOutput(device, statistics);
                 using var dg = DeviceArray<float>.ForOutput(device, gradient);
                 using var dr = DeviceArray<float>.ForOutput(device, rowLoss);
-                MultiTeacherLauncher.For(device).Launch(ds.View, dt.View, dw?.View ?? default, dl?.View ?? default,
+                device.Kernels<MultiTeacherLauncher>().Launch(ds.View, dt.View, dw?.View ?? default, dl?.View ?? default,
                     dstat.View, dg.View, dr.View, p, request.Layout);
                 device.Accelerator.Synchronize();
                 dg.CopyToTensor();

@@ -1,4 +1,4 @@
-using GpuDistill.Relations.RelationalAngle;
+using GpuDistill.Kernels.Relations.RelationalAngle;
 using ILGPU;
 
 namespace GpuDistill.Autograd;
@@ -12,6 +12,6 @@ internal sealed class RelationalAngleFunction : RelationalLossFunction<Relationa
     /// <inheritdoc/>
     protected override void Run(RelationalRequest request, ArrayView<float> student, ArrayView<float> teacher,
         ArrayView<float> gradient, ArrayView<float> rowLoss, int batch, int studentWidth, int teacherWidth) =>
-        RelationalAngleLauncher.For(request.Device).Run(student, teacher, gradient, rowLoss, batch, studentWidth,
+        request.Device.Kernels<RelationalAngleLauncher>().Run(student, teacher, gradient, rowLoss, batch, studentWidth,
             teacherWidth);
 }

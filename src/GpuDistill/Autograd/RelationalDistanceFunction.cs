@@ -1,4 +1,4 @@
-using GpuDistill.Relations.RelationalDistance;
+using GpuDistill.Kernels.Relations.RelationalDistance;
 using ILGPU;
 
 namespace GpuDistill.Autograd;
@@ -12,6 +12,6 @@ internal sealed class RelationalDistanceFunction : RelationalLossFunction<Relati
     /// <inheritdoc/>
     protected override void Run(RelationalRequest request, ArrayView<float> student, ArrayView<float> teacher,
         ArrayView<float> gradient, ArrayView<float> rowLoss, int batch, int studentWidth, int teacherWidth) =>
-        RelationalDistanceLauncher.For(request.Device).Run(student, teacher, gradient, rowLoss, batch, studentWidth,
+        request.Device.Kernels<RelationalDistanceLauncher>().Run(student, teacher, gradient, rowLoss, batch, studentWidth,
             teacherWidth);
 }

@@ -1,4 +1,4 @@
-using GpuDistill.Accelerators;
+using GpuDistill.Compute;
 using GpuDistill.Interop;
 using ILGPU;
 using static TorchSharp.torch;

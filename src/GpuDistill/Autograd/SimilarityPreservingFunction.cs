@@ -1,4 +1,4 @@
-using GpuDistill.Relations.SimilarityPreserving;
+using GpuDistill.Kernels.Relations.SimilarityPreserving;
 using ILGPU;
 
 namespace GpuDistill.Autograd;
@@ -12,6 +12,6 @@ internal sealed class SimilarityPreservingFunction : RelationalLossFunction<Simi
     /// <inheritdoc/>
     protected override void Run(RelationalRequest request, ArrayView<float> student, ArrayView<float> teacher,
         ArrayView<float> gradient, ArrayView<float> rowLoss, int batch, int studentWidth, int teacherWidth) =>
-        SimilarityPreservingLauncher.For(request.Device).Run(student, teacher, gradient, rowLoss, batch, studentWidth,
+        request.Device.Kernels<SimilarityPreservingLauncher>().Run(student, teacher, gradient, rowLoss, batch, studentWidth,
             teacherWidth);
 }

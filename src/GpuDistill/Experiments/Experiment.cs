@@ -1,5 +1,5 @@
 using System.Text.Json;
-using GpuDistill.Accelerators;
+using GpuDistill.Compute;
 using GpuDistill.Data;
 using GpuDistill.Experiments.Schemes;
 using GpuDistill.Models;

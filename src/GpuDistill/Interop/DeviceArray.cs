@@ -1,5 +1,5 @@
 using System.Runtime.InteropServices;
-using GpuDistill.Accelerators;
+using GpuDistill.Compute;
 using ILGPU;
 using ILGPU.Runtime;
 using ILGPU.Runtime.CPU;

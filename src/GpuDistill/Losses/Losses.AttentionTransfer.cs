@@ -1,5 +1,5 @@
-using GpuDistill.Accelerators;
-using GpuDistill.AttentionTransfer;
+using GpuDistill.Compute;
+using GpuDistill.Kernels.AttentionTransfer;
 using GpuDistill.Autograd;
 using GpuDistill.Validation;
 using static TorchSharp.torch;

@@ -1,6 +1,6 @@
-using GpuDistill.Accelerators;
+using GpuDistill.Compute;
 using GpuDistill.Autograd;
-using GpuDistill.Relations.CorrelationCongruence;
+using GpuDistill.Kernels.Relations.CorrelationCongruence;
 using GpuDistill.Validation;
 using static TorchSharp.torch;
 

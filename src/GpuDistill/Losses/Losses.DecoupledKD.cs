@@ -1,7 +1,6 @@
-using GpuDistill.Accelerators;
-using GpuDistill.Autograd;
-using GpuDistill.DecoupledKD;
-using GpuDistill.SoftmaxKL;
+using GpuDistill.Compute;
+using GpuDistill.Compute.HostSimd;
+using GpuDistill.Kernels.Rows;
 using GpuDistill.Validation;
 using static TorchSharp.torch;
 
@@ -41,26 +40,19 @@ public static partial class Losses
     /// <returns>A scalar float32 tensor.</returns>
     public static Tensor DecoupledKD(Tensor student, Tensor teacher, Tensor labels, double temperature = 4.0,
         double alpha = 1.0, double beta = 8.0, double warmupWeight = 1.0, int ignoreIndex = DefaultIgnoreIndex,
-        ComputeDevice? device = null, SoftmaxKLLayout layout = SoftmaxKLLayout.Auto)
+        ComputeDevice? device = null, RowLayout layout = RowLayout.Auto)
     {
-        (int rows, int classes) = TensorChecks.RequireLogitPair(student, nameof(student), teacher, nameof(teacher));
-        ArgumentNullException.ThrowIfNull(labels);
-        TensorChecks.RequireTemperature(temperature, nameof(temperature));
-        TensorChecks.RequireWeight(alpha, nameof(alpha));
-        TensorChecks.RequireWeight(beta, nameof(beta));
-        TensorChecks.RequireWeight(warmupWeight, nameof(warmupWeight));
-
-        (Tensor labels32, int counted) = TensorChecks.RequireLabels(labels, nameof(labels), rows, classes, ignoreIndex);
-        try
-        {
-            var p = new DecoupledKDParameters(rows, classes, (float)temperature, (float)alpha, (float)beta,
-                (float)warmupWeight, ignoreIndex, counted);
-            var request = new RowLossRequest<DecoupledKDParameters>(device ?? ComputeDevice.Default, layout, p, labels32);
-            return DecoupledKDFunction.apply(student, teacher, request);
-        }
-        finally
-        {
-            labels32.Dispose();
-        }
+        return RowLoss<DecoupledKDRow, HostDecoupledKD>(student, teacher,
+            b => new DecoupledKDRow(b.Rows, b.Classes, (float)temperature, (float)alpha, (float)beta, (float)warmupWeight,
+                b.IgnoreIndex, b.CountedRows),
+            () =>
+            {
+                ArgumentNullException.ThrowIfNull(labels);
+                TensorChecks.RequireTemperature(temperature, nameof(temperature));
+                TensorChecks.RequireWeight(alpha, nameof(alpha));
+                TensorChecks.RequireWeight(beta, nameof(beta));
+                TensorChecks.RequireWeight(warmupWeight, nameof(warmupWeight));
+            },
+            labels, ignoreIndex, device, layout);
     }
 }

@@ -1,7 +1,6 @@
-using GpuDistill.Accelerators;
-using GpuDistill.Autograd;
-using GpuDistill.JensenShannon;
-using GpuDistill.SoftmaxKL;
+using GpuDistill.Compute;
+using GpuDistill.Compute.HostSimd;
+using GpuDistill.Kernels.Rows;
 using GpuDistill.Validation;
 using static TorchSharp.torch;
 
@@ -43,27 +42,15 @@ public static partial class Losses
     /// <returns>A scalar float32 tensor.</returns>
     public static Tensor JensenShannon(Tensor student, Tensor teacher, double temperature, double beta = 0.5,
         Tensor? labels = null, int ignoreIndex = DefaultIgnoreIndex, ComputeDevice? device = null,
-        SoftmaxKLLayout layout = SoftmaxKLLayout.Auto)
+        RowLayout layout = RowLayout.Auto)
     {
-        (int rows, int classes) = TensorChecks.RequireLogitPair(student, nameof(student), teacher, nameof(teacher));
-        TensorChecks.RequireTemperature(temperature, nameof(temperature));
-        TensorChecks.RequireUnitInterval(beta, nameof(beta));
-
-        Tensor? labels32 = null;
-        int counted = rows;
-        if (labels is not null)
-            (labels32, counted) = TensorChecks.RequireLabels(labels, nameof(labels), rows, classes, ignoreIndex);
-
-        try
-        {
-            var p = new JensenShannonParameters(rows, classes, (float)temperature, beta, labels32 is not null,
-                ignoreIndex, counted);
-            var request = new RowLossRequest<JensenShannonParameters>(device ?? ComputeDevice.Default, layout, p, labels32);
-            return JensenShannonFunction.apply(student, teacher, request);
-        }
-        finally
-        {
-            labels32?.Dispose();
-        }
+        return RowLoss<JensenShannonRow, HostJensenShannon>(student, teacher,
+            b => new JensenShannonRow(b.Rows, b.Classes, (float)temperature, beta, b.HasLabels, b.IgnoreIndex, b.CountedRows),
+            () =>
+            {
+                TensorChecks.RequireTemperature(temperature, nameof(temperature));
+                TensorChecks.RequireUnitInterval(beta, nameof(beta));
+            },
+            labels, ignoreIndex, device, layout);
     }
 }

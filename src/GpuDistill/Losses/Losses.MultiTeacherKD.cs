@@ -1,7 +1,7 @@
-using GpuDistill.Accelerators;
+using GpuDistill.Compute;
 using GpuDistill.Autograd;
-using GpuDistill.MultiTeacher;
-using GpuDistill.SoftmaxKL;
+using GpuDistill.Kernels.MultiTeacher;
+using GpuDistill.Kernels.Rows;
 using GpuDistill.Validation;
 using static TorchSharp.torch;
 
@@ -39,7 +39,7 @@ public static partial class Losses
     /// <param name="layout">Kernel thread layout; auto picks per accelerator.</param>
     /// <returns>A scalar float32 tensor.</returns>
     public static Tensor MultiTeacherKD(Tensor student, Tensor teachers, double temperature, MultiTeacherWeights weights,
-        Tensor? labels = null, ComputeDevice? device = null, SoftmaxKLLayout layout = SoftmaxKLLayout.Auto)
+        Tensor? labels = null, ComputeDevice? device = null, RowLayout layout = RowLayout.Auto)
     {
         (int rows, int classes) = TensorChecks.RequireLogits(student, nameof(student));
         int count = TensorChecks.RequireTeacherStack(teachers, nameof(teachers), student, nameof(student));

@@ -1,7 +1,6 @@
-using GpuDistill.Accelerators;
-using GpuDistill.Autograd;
-using GpuDistill.ReverseKL;
-using GpuDistill.SoftmaxKL;
+using GpuDistill.Compute;
+using GpuDistill.Compute.HostSimd;
+using GpuDistill.Kernels.Rows;
 using GpuDistill.Validation;
 using static TorchSharp.torch;
 
@@ -29,25 +28,11 @@ public static partial class Losses
     /// <param name="layout">Kernel thread layout; auto picks per accelerator.</param>
     /// <returns>A scalar float32 tensor.</returns>
     public static Tensor ReverseKL(Tensor student, Tensor teacher, double temperature, Tensor? labels = null,
-        int ignoreIndex = DefaultIgnoreIndex, ComputeDevice? device = null, SoftmaxKLLayout layout = SoftmaxKLLayout.Auto)
+        int ignoreIndex = DefaultIgnoreIndex, ComputeDevice? device = null, RowLayout layout = RowLayout.Auto)
     {
-        (int rows, int classes) = TensorChecks.RequireLogitPair(student, nameof(student), teacher, nameof(teacher));
-        TensorChecks.RequireTemperature(temperature, nameof(temperature));
-
-        Tensor? labels32 = null;
-        int counted = rows;
-        if (labels is not null)
-            (labels32, counted) = TensorChecks.RequireLabels(labels, nameof(labels), rows, classes, ignoreIndex);
-
-        try
-        {
-            var p = new ReverseKLParameters(rows, classes, (float)temperature, labels32 is not null, ignoreIndex, counted);
-            var request = new RowLossRequest<ReverseKLParameters>(device ?? ComputeDevice.Default, layout, p, labels32);
-            return ReverseKLFunction.apply(student, teacher, request);
-        }
-        finally
-        {
-            labels32?.Dispose();
-        }
+        return RowLoss<ReverseKLRow, HostReverseKL>(student, teacher,
+            b => new ReverseKLRow(b.Rows, b.Classes, (float)temperature, b.HasLabels, b.IgnoreIndex, b.CountedRows),
+            () => TensorChecks.RequireTemperature(temperature, nameof(temperature)),
+            labels, ignoreIndex, device, layout);
     }
 }

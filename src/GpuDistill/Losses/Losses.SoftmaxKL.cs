@@ -1,6 +1,6 @@
-using GpuDistill.Accelerators;
-using GpuDistill.Autograd;
-using GpuDistill.SoftmaxKL;
+using GpuDistill.Compute;
+using GpuDistill.Compute.HostSimd;
+using GpuDistill.Kernels.Rows;
 using GpuDistill.Validation;
 using static TorchSharp.torch;
 
@@ -34,30 +34,19 @@ public static partial class Losses
     /// <returns>A scalar float32 tensor.</returns>
     public static Tensor SoftmaxKL(Tensor student, Tensor teacher, double temperature, Tensor? labels = null,
         double softWeight = 1.0, double hardWeight = 0.0, int ignoreIndex = DefaultIgnoreIndex,
-        ComputeDevice? device = null, SoftmaxKLLayout layout = SoftmaxKLLayout.Auto)
+        ComputeDevice? device = null, RowLayout layout = RowLayout.Auto)
     {
-        (int rows, int classes) = TensorChecks.RequireLogitPair(student, nameof(student), teacher, nameof(teacher));
-        TensorChecks.RequireTemperature(temperature, nameof(temperature));
-        TensorChecks.RequireWeight(softWeight, nameof(softWeight));
-        TensorChecks.RequireWeight(hardWeight, nameof(hardWeight));
-        if (hardWeight > 0 && labels is null)
-            throw new ArgumentException("labels are required when hardWeight > 0.", nameof(labels));
-
-        Tensor? labels32 = null;
-        int counted = rows;
-        if (labels is not null)
-            (labels32, counted) = TensorChecks.RequireLabels(labels, nameof(labels), rows, classes, ignoreIndex);
-
-        try
-        {
-            var p = new SoftmaxKLParameters(rows, classes, (float)temperature, (float)softWeight, (float)hardWeight,
-                labels32 is not null, ignoreIndex, counted);
-            var request = new RowLossRequest<SoftmaxKLParameters>(device ?? ComputeDevice.Default, layout, p, labels32);
-            return SoftmaxKLFunction.apply(student, teacher, request);
-        }
-        finally
-        {
-            labels32?.Dispose();
-        }
+        return RowLoss<SoftmaxKLRow, HostSoftmaxKL>(student, teacher,
+            b => new SoftmaxKLRow(b.Rows, b.Classes, (float)temperature, (float)softWeight, (float)hardWeight, b.HasLabels,
+                b.IgnoreIndex, b.CountedRows),
+            () =>
+            {
+                TensorChecks.RequireTemperature(temperature, nameof(temperature));
+                TensorChecks.RequireWeight(softWeight, nameof(softWeight));
+                TensorChecks.RequireWeight(hardWeight, nameof(hardWeight));
+                if (hardWeight > 0 && labels is null)
+                    throw new ArgumentException("labels are required when hardWeight > 0.", nameof(labels));
+            },
+            labels, ignoreIndex, device, layout);
     }
 }

@@ -1,4 +1,4 @@
-using GpuDistill.MultiTeacher;
+using GpuDistill.Kernels.MultiTeacher;
 using GpuDistill.Validation;
 
 namespace GpuDistill;

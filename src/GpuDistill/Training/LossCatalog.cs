@@ -1,4 +1,4 @@
-using GpuDistill.AttentionTransfer;
+using GpuDistill.Kernels.AttentionTransfer;
 using System.Globalization;
 using GpuDistill.Training.Terms;
 

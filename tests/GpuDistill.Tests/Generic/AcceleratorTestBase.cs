@@ -1,4 +1,4 @@
-using GpuDistill.Accelerators;
+using GpuDistill.Compute;
 
 namespace GpuDistill.Tests.Generic;
 

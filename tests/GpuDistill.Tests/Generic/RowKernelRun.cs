@@ -1,6 +1,5 @@
-using GpuDistill.Accelerators;
-using GpuDistill.Rows;
-using GpuDistill.SoftmaxKL;
+using GpuDistill.Compute;
+using GpuDistill.Kernels.Rows;
 
 namespace GpuDistill.Tests.Generic;
 
@@ -13,7 +12,7 @@ public static class RowKernelRun
     /// <summary>The loss (row losses summed in float64) and the gradient of one launch.</summary>
     public static (double Loss, float[] Gradient) Run<TParameters>(ComputeDevice device,
         RowLossLauncher<TParameters> launcher, float[] student, float[] teacher, int[]? labels, TParameters p,
-        SoftmaxKLLayout layout) where TParameters : unmanaged, IRowLossParameters
+        RowLayout layout) where TParameters : unmanaged, IRowLoss
     {
         return KernelLaunches.RunRows(device, student, teacher, labels, p.Rows,
             (s, t, l, g, r) => launcher.Launch(s, t, l, g, r, p, layout));

@@ -1,5 +1,5 @@
-using GpuDistill.Accelerators;
-using GpuDistill.AttentionTransfer;
+using GpuDistill.Compute;
+using GpuDistill.Kernels.AttentionTransfer;
 using GpuDistill.Tests.Generic;
 using GpuDistill.Tests.References;
 using ILGPU.Runtime;
@@ -158,7 +158,7 @@ public sealed class AttentionTransferKernelTests(AcceleratorKind kind) : Acceler
     [Test]
     public void LaunchRejectsViewsOfTheWrongLengthAndBadScalars()
     {
-        AttentionTransferLauncher launcher = AttentionTransferLauncher.For(Device);
+        AttentionTransferLauncher launcher = Device.Kernels<AttentionTransferLauncher>();
         Accelerator accelerator = Device.Accelerator;
         using var student = accelerator.Allocate1D<float>(2 * 3 * 4);
         using var teacher = accelerator.Allocate1D<float>(2 * 5 * 4 - 1);
@@ -212,7 +212,7 @@ public sealed class AttentionTransferKernelTests(AcceleratorKind kind) : Acceler
         using var mapGradient = accelerator.Allocate1D<float>(batch * positions);
         using var g = accelerator.Allocate1D<float>(student.Length);
         using var l = accelerator.Allocate1D<float>(batch);
-        AttentionTransferLauncher.For(Device).LaunchLoss(s.View, t.View, studentSums.View, teacherSums.View,
+        Device.Kernels<AttentionTransferLauncher>().LaunchLoss(s.View, t.View, studentSums.View, teacherSums.View,
             mapGradient.View, g.View, l.View, parameters, positionsPerThread);
         accelerator.Synchronize();
         return (l.GetAsArray1D().Sum(v => (double)v), g.GetAsArray1D());
@@ -223,7 +223,7 @@ public sealed class AttentionTransferKernelTests(AcceleratorKind kind) : Acceler
     {
         Accelerator accelerator = Device.Accelerator;
         var m = new AttentionMapParameters(batch, channels, positions, (float)p, form);
-        AttentionTransferLauncher launcher = AttentionTransferLauncher.For(Device);
+        AttentionTransferLauncher launcher = Device.Kernels<AttentionTransferLauncher>();
         using var f = accelerator.Allocate1D(feature);
         using var u = accelerator.Allocate1D(upstream);
         using var map = accelerator.Allocate1D<float>(batch * positions);

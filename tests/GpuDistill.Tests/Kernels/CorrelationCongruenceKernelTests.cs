@@ -1,5 +1,5 @@
-using GpuDistill.Accelerators;
-using GpuDistill.Relations.CorrelationCongruence;
+using GpuDistill.Compute;
+using GpuDistill.Kernels.Relations.CorrelationCongruence;
 using GpuDistill.Tests.Generic;
 using GpuDistill.Tests.References;
 
@@ -71,14 +71,14 @@ public sealed class CorrelationCongruenceKernelTests(AcceleratorKind kind) : Acc
         // C_s = C_t: the norm has no gradient there; the kernel gives 0, as PyTorch does.
         var p = new CorrelationKernelParameters(CorrelationKernel.Gaussian, 0.4, 2);
         (double loss, float[] gradient) = KernelLaunches.RunPair(Device, t, t, 5, (sv, tv, g, r) =>
-            CorrelationCongruenceKernelLauncher.For(Device).Run(sv, tv, g, r, 5, 4, 4, p));
+            Device.Kernels<CorrelationCongruenceKernelLauncher>().Run(sv, tv, g, r, 5, 4, 4, p));
         Assert.That(loss, Is.Zero);
         Assert.That(gradient, Is.All.Zero);
     }
 
     private (double Loss, float[] Gradient) RunRepDistiller(float[] s, float[] t, int batch, int width) =>
         KernelLaunches.RunPair(Device, s, t, batch, (sv, tv, g, r) =>
-            CorrelationCongruenceRepDistillerLauncher.For(Device).Run(sv, tv, g, r, batch, width));
+            Device.Kernels<CorrelationCongruenceRepDistillerLauncher>().Run(sv, tv, g, r, batch, width));
 
     private void CheckRepDistiller(float[] s, float[] t, int batch, int width, string what) =>
         RelationalKernelRun.AssertMatches(RunRepDistiller(s, t, batch, width),
@@ -90,7 +90,7 @@ public sealed class CorrelationCongruenceKernelTests(AcceleratorKind kind) : Acc
     {
         var p = new CorrelationKernelParameters(kernel, gamma, order);
         var actual = KernelLaunches.RunPair(Device, s, t, batch, (sv, tv, g, r) =>
-            CorrelationCongruenceKernelLauncher.For(Device).Run(sv, tv, g, r, batch, studentWidth, teacherWidth, p));
+            Device.Kernels<CorrelationCongruenceKernelLauncher>().Run(sv, tv, g, r, batch, studentWidth, teacherWidth, p));
         double[] s64 = ReferenceMath.ToDouble(s), t64 = ReferenceMath.ToDouble(t);
         bool gaussian = kernel == CorrelationKernel.Gaussian;
         var expected = CorrelationCongruenceReference.Kernel(s64, t64, batch, studentWidth, teacherWidth, gaussian, gamma, order);

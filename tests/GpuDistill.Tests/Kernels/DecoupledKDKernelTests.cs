@@ -1,6 +1,5 @@
-using GpuDistill.Accelerators;
-using GpuDistill.DecoupledKD;
-using GpuDistill.SoftmaxKL;
+using GpuDistill.Compute;
+using GpuDistill.Kernels.Rows;
 using GpuDistill.Tests.Generic;
 using GpuDistill.Tests.References;
 
@@ -24,7 +23,7 @@ public sealed class DecoupledKDKernelTests(AcceleratorKind kind) : AcceleratorTe
         // suite fast, as every case is instantiated for each accelerator kind).
         foreach (double scale in new[] { 5.0, 1e4 })
         foreach (bool ignoredRows in new[] { false, true })
-            Check(shape, temperature, scale, ignoredRows, SoftmaxKLLayout.RowPerThread);
+            Check(shape, temperature, scale, ignoredRows, RowLayout.RowPerThread);
     }
 
     [Test, Pairwise]
@@ -33,18 +32,18 @@ public sealed class DecoupledKDKernelTests(AcceleratorKind kind) : AcceleratorTe
         [Values(0.5, 1.0, 4.0, 20.0)] double temperature,
         [Values(5.0, 1e4)] double scale,
         [Values] bool ignoredRows) =>
-        Check(shape, temperature, scale, ignoredRows, SoftmaxKLLayout.RowPerGroup);
+        Check(shape, temperature, scale, ignoredRows, RowLayout.RowPerGroup);
 
     [Test, Pairwise]
     public void LongRowsMatchReference(
-        [Values(SoftmaxKLLayout.RowPerThread, SoftmaxKLLayout.RowPerGroup)] SoftmaxKLLayout layout,
+        [Values(RowLayout.RowPerThread, RowLayout.RowPerGroup)] RowLayout layout,
         [Values(0.5, 1.0, 4.0, 20.0)] double temperature,
         [Values(5.0, 1e4)] double scale) =>
         Check(4, temperature, scale, ignoredRows: false, layout);
 
     [Test]
     public void ConfidentTargetsStayFinite(
-        [Values(SoftmaxKLLayout.RowPerThread, SoftmaxKLLayout.RowPerGroup)] SoftmaxKLLayout layout)
+        [Values(RowLayout.RowPerThread, RowLayout.RowPerGroup)] RowLayout layout)
     {
         // Row 0: the teacher puts 1 - e^-200 on the target, row 1 the student does: 1 - p_g underflows float32
         // (log of a masked sum would give -inf and NaN), the log-sum-exp form stays finite and exact.
@@ -64,15 +63,15 @@ public sealed class DecoupledKDKernelTests(AcceleratorKind kind) : AcceleratorTe
 
     [Test]
     public void IgnoredRowsGetNoLossAndZeroGradient(
-        [Values(SoftmaxKLLayout.RowPerThread, SoftmaxKLLayout.RowPerGroup)] SoftmaxKLLayout layout) =>
+        [Values(RowLayout.RowPerThread, RowLayout.RowPerGroup)] RowLayout layout) =>
         RowKernelRun.AssertPaddingGivesNothing((s, t, y, rows, classes) => Run(s, t, y!, rows, classes, 2.0, layout));
 
     [Test]
     public void LabelOutOfRangeGivesNaNRowLossNotACrash(
-        [Values(SoftmaxKLLayout.RowPerThread, SoftmaxKLLayout.RowPerGroup)] SoftmaxKLLayout layout) =>
+        [Values(RowLayout.RowPerThread, RowLayout.RowPerGroup)] RowLayout layout) =>
         RowKernelRun.AssertBadLabelGivesNaN((s, t, y, rows, classes) => Run(s, t, y!, rows, classes, 1.0, layout));
 
-    private void Check(int shape, double temperature, double scale, bool ignoredRows, SoftmaxKLLayout layout)
+    private void Check(int shape, double temperature, double scale, bool ignoredRows, RowLayout layout)
     {
         (int rows, int classes) = RowKernelRun.Shapes[shape];
         Random random = RandomData.NewRandom();
@@ -91,10 +90,10 @@ public sealed class DecoupledKDKernelTests(AcceleratorKind kind) : AcceleratorTe
     }
 
     private (double Loss, float[] Gradient) Run(float[] student, float[] teacher, int[] labels, int rows, int classes,
-        double temperature, SoftmaxKLLayout layout)
+        double temperature, RowLayout layout)
     {
-        var p = new DecoupledKDParameters(rows, classes, (float)temperature, (float)Alpha, (float)Beta, (float)Warmup,
+        var p = new DecoupledKDRow(rows, classes, (float)temperature, (float)Alpha, (float)Beta, (float)Warmup,
             -100, RowKernelRun.Counted(rows, labels));
-        return RowKernelRun.Run(Device, DecoupledKDLauncher.For(Device), student, teacher, labels, p, layout);
+        return RowKernelRun.Run(Device, Device.Kernels<RowLossLauncher<DecoupledKDRow>>(), student, teacher, labels, p, layout);
     }
 }

@@ -1,7 +1,7 @@
-using GpuDistill.Accelerators;
+using GpuDistill.Compute;
 using GpuDistill.Tests.Generic;
 using GpuDistill.Tests.References;
-using Map = GpuDistill.Tests.References.FlowMatrixReference.Map;
+using Map = GpuDistill.References.FlowMatrixReference.Map;
 
 namespace GpuDistill.Tests.Kernels;
 

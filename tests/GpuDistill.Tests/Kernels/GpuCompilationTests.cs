@@ -1,4 +1,4 @@
-using GpuDistill.Accelerators;
+using GpuDistill.Kernels;
 using ILGPU.Runtime.Cuda;
 
 namespace GpuDistill.Tests.Kernels;
@@ -20,7 +20,7 @@ public sealed class GpuCompilationTests
 
     [Test]
     public void CatalogFindsTheKernels() =>
-        Assert.That(KernelCatalog.All.Select(k => k.Name), Does.Contain("SoftmaxKLKernels.RowPerThread").And.Contain("SoftmaxKLKernels.RowPerGroup"));
+        Assert.That(KernelCatalog.All.Select(k => k.Name), Does.Contain("RowLossKernels.RowPerThread<SoftmaxKLRow>").And.Contain("RowLossKernels.RowPerGroup<SoftmaxKLRow>"));
 
     [TestCaseSource(nameof(Kernels))]
     public void CompilesToPtxForSm90(KernelEntry kernel)

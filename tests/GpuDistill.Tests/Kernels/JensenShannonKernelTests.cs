@@ -1,7 +1,5 @@
-using GpuDistill.Accelerators;
-using GpuDistill.JensenShannon;
-using GpuDistill.ReverseKL;
-using GpuDistill.SoftmaxKL;
+using GpuDistill.Compute;
+using GpuDistill.Kernels.Rows;
 using GpuDistill.Tests.Generic;
 using GpuDistill.Tests.References;
 
@@ -24,7 +22,7 @@ public sealed class JensenShannonKernelTests(AcceleratorKind kind) : Accelerator
         // suite fast, as every case is instantiated for each accelerator kind).
         foreach (double scale in new[] { 5.0, 1e4 })
         foreach (bool withLabels in new[] { false, true })
-            Check(shape, temperature, scale, beta, withLabels, SoftmaxKLLayout.RowPerThread);
+            Check(shape, temperature, scale, beta, withLabels, RowLayout.RowPerThread);
     }
 
     [Test, Pairwise]
@@ -34,11 +32,11 @@ public sealed class JensenShannonKernelTests(AcceleratorKind kind) : Accelerator
         [Values(5.0, 1e4)] double scale,
         [Values(0.0, 0.1, 0.5, 0.9, 1.0)] double beta,
         [Values] bool withLabels) =>
-        Check(shape, temperature, scale, beta, withLabels, SoftmaxKLLayout.RowPerGroup);
+        Check(shape, temperature, scale, beta, withLabels, RowLayout.RowPerGroup);
 
     [Test, Pairwise]
     public void LongRowsMatchReference(
-        [Values(SoftmaxKLLayout.RowPerThread, SoftmaxKLLayout.RowPerGroup)] SoftmaxKLLayout layout,
+        [Values(RowLayout.RowPerThread, RowLayout.RowPerGroup)] RowLayout layout,
         [Values(0.5, 4.0, 20.0)] double temperature,
         [Values(5.0, 1e4)] double scale,
         [Values(0.0, 0.1, 0.5, 0.9, 1.0)] double beta) =>
@@ -46,20 +44,20 @@ public sealed class JensenShannonKernelTests(AcceleratorKind kind) : Accelerator
 
     [Test]
     public void EndpointsAreExactlyTheKLKernels(
-        [Values(SoftmaxKLLayout.RowPerThread, SoftmaxKLLayout.RowPerGroup)] SoftmaxKLLayout layout)
+        [Values(RowLayout.RowPerThread, RowLayout.RowPerGroup)] RowLayout layout)
     {
         Random random = RandomData.NewRandom();
         float[] s = RandomData.Uniform(random, 7 * 300, 6);
         float[] t = RandomData.Uniform(random, 7 * 300, 6);
-        (double forward, float[] forwardGrad) = RowKernelRun.Run(Device, SoftmaxKLLauncherAsRows(), s, t, null,
-            new SoftmaxKLParameters(7, 300, 3f, 1f, 0f, false, -100, 7), layout);
-        (double reverse, float[] reverseGrad) = RowKernelRun.Run(Device, ReverseKLLauncher.For(Device), s, t, null,
-            new ReverseKLParameters(7, 300, 3f, false, -100, 7), layout);
+        (double forward, float[] forwardGrad) = RowKernelRun.Run(Device, Device.Kernels<RowLossLauncher<SoftmaxKLRow>>(), s, t, null,
+            new SoftmaxKLRow(7, 300, 3f, 1f, 0f, false, -100, 7), layout);
+        (double reverse, float[] reverseGrad) = RowKernelRun.Run(Device, Device.Kernels<RowLossLauncher<ReverseKLRow>>(), s, t, null,
+            new ReverseKLRow(7, 300, 3f, false, -100, 7), layout);
         (double at0, float[] at0Grad) = Run(s, t, null, 7, 300, 3.0, 0.0, layout);
         (double at1, float[] at1Grad) = Run(s, t, null, 7, 300, 3.0, 1.0, layout);
         Assert.Multiple(() =>
         {
-            if (layout == SoftmaxKLLayout.RowPerThread)
+            if (layout == RowLayout.RowPerThread)
             {
                 // Same row functions, same order of operations: bit for bit.
                 Assert.That(at0, Is.EqualTo(forward));
@@ -81,7 +79,7 @@ public sealed class JensenShannonKernelTests(AcceleratorKind kind) : Accelerator
     [Test]
     public void BetaNearTheEndpointsMatchesReference(
         [Values(1e-7, 1 - 1e-7)] double beta,
-        [Values(SoftmaxKLLayout.RowPerThread, SoftmaxKLLayout.RowPerGroup)] SoftmaxKLLayout layout)
+        [Values(RowLayout.RowPerThread, RowLayout.RowPerGroup)] RowLayout layout)
     {
         // Only the endpoints themselves are the KLs; next to them the mixture divergence goes to 0 continuously.
         Random random = RandomData.NewRandom();
@@ -100,7 +98,7 @@ public sealed class JensenShannonKernelTests(AcceleratorKind kind) : Accelerator
     [Test]
     public void BetaAtTheEdgeOfDoublePrecisionIsTheScaledKL(
         [Values(1e-30, 1 - 1e-16)] double beta,
-        [Values(SoftmaxKLLayout.RowPerThread, SoftmaxKLLayout.RowPerGroup)] SoftmaxKLLayout layout)
+        [Values(RowLayout.RowPerThread, RowLayout.RowPerGroup)] RowLayout layout)
     {
         // The float64 reference cannot follow here (log q - log m ~ 1e-30 vanishes next to log q), but the limits
         // can: JSD_beta = beta KL(P || Q) + O(beta^2) as beta -> 0 and (1 - beta) KL(Q || P) + O((1 - beta)^2) as
@@ -122,21 +120,21 @@ public sealed class JensenShannonKernelTests(AcceleratorKind kind) : Accelerator
 
     [Test]
     public void IgnoredRowsGetNoLossAndZeroGradient(
-        [Values(SoftmaxKLLayout.RowPerThread, SoftmaxKLLayout.RowPerGroup)] SoftmaxKLLayout layout,
+        [Values(RowLayout.RowPerThread, RowLayout.RowPerGroup)] RowLayout layout,
         [Values(0.0, 0.5, 1.0)] double beta) =>
         RowKernelRun.AssertPaddingGivesNothing((s, t, y, rows, classes) => Run(s, t, y, rows, classes, 2.0, beta, layout));
 
     [Test]
     public void LabelOutOfRangeGivesNaNRowLossNotACrash(
-        [Values(SoftmaxKLLayout.RowPerThread, SoftmaxKLLayout.RowPerGroup)] SoftmaxKLLayout layout) =>
+        [Values(RowLayout.RowPerThread, RowLayout.RowPerGroup)] RowLayout layout) =>
         RowKernelRun.AssertBadLabelGivesNaN((s, t, y, rows, classes) => Run(s, t, y, rows, classes, 1.0, 0.5, layout));
 
     [Test]
     public void ParametersRejectBetaOutsideTheUnitInterval() =>
-        Assert.That(() => new JensenShannonParameters(2, 3, 1f, 1.5, false, -100, 2),
+        Assert.That(() => new JensenShannonRow(2, 3, 1f, 1.5, false, -100, 2),
             Throws.TypeOf<ArgumentOutOfRangeException>().With.Property("ParamName").EqualTo("beta"));
 
-    private void Check(int shape, double temperature, double scale, double beta, bool withLabels, SoftmaxKLLayout layout)
+    private void Check(int shape, double temperature, double scale, double beta, bool withLabels, RowLayout layout)
     {
         (int rows, int classes) = RowKernelRun.Shapes[shape];
         Random random = RandomData.NewRandom();
@@ -158,14 +156,10 @@ public sealed class JensenShannonKernelTests(AcceleratorKind kind) : Accelerator
     private static double GradientScale(double temperature, double beta) => (beta is > 0 and < 1 ? 1 - beta : 1) * temperature;
 
     private (double Loss, float[] Gradient) Run(float[] student, float[] teacher, int[]? labels, int rows, int classes,
-        double temperature, double beta, SoftmaxKLLayout layout)
+        double temperature, double beta, RowLayout layout)
     {
-        var p = new JensenShannonParameters(rows, classes, (float)temperature, beta, labels is not null, -100,
+        var p = new JensenShannonRow(rows, classes, (float)temperature, beta, labels is not null, -100,
             RowKernelRun.Counted(rows, labels));
-        return RowKernelRun.Run(Device, JensenShannonLauncher.For(Device), student, teacher, labels, p, layout);
+        return RowKernelRun.Run(Device, Device.Kernels<RowLossLauncher<JensenShannonRow>>(), student, teacher, labels, p, layout);
     }
-
-    private Rows.RowLossLauncher<SoftmaxKLParameters> SoftmaxKLLauncherAsRows() =>
-        Device.GetKernels(a => new Rows.RowLossLauncher<SoftmaxKLParameters>(
-            a, SoftmaxKLKernels.RowPerThread, SoftmaxKLKernels.RowPerGroup));
 }

@@ -1,7 +1,7 @@
-using GpuDistill.Accelerators;
-using GpuDistill.HostSimd;
-using GpuDistill.MultiTeacher;
-using GpuDistill.SoftmaxKL;
+using GpuDistill.Compute;
+using GpuDistill.Compute.HostSimd;
+using GpuDistill.Kernels.MultiTeacher;
+using GpuDistill.Kernels.Rows;
 using GpuDistill.Tests.Generic;
 using GpuDistill.Tests.References;
 using ILGPU.Runtime;
@@ -14,16 +14,16 @@ namespace GpuDistill.Tests.Kernels;
 /// <see cref="HostSimdMultiTeacher.Run"/> (its outputs start as NaN, so an element it forgets to write fails).
 /// </summary>
 [TestFixtureSource(nameof(Backends))]
-public sealed class MultiTeacherKernelTests(AcceleratorKind kind, SoftmaxKLLayout layout) : AcceleratorTestBase(kind)
+public sealed class MultiTeacherKernelTests(AcceleratorKind kind, RowLayout layout) : AcceleratorTestBase(kind)
 {
     public static readonly (int Rows, int Classes)[] Shapes = [(1, 1), (41, 1271), (3, 100003), (256, 10)];
 
     /// <summary>Each ILGPU accelerator kind in both layouts, and the host backend (which has no layouts).</summary>
     public static IEnumerable<TestFixtureData> Backends =>
     [
-        .. TestDevices.Kinds.SelectMany(kind => new[] { SoftmaxKLLayout.RowPerThread, SoftmaxKLLayout.RowPerGroup }
+        .. TestDevices.Kinds.SelectMany(kind => new[] { RowLayout.RowPerThread, RowLayout.RowPerGroup }
             .Select(layout => new TestFixtureData(kind, layout))),
-        new TestFixtureData(AcceleratorKind.Simd, SoftmaxKLLayout.Auto),
+        new TestFixtureData(AcceleratorKind.Simd, RowLayout.Auto),
     ];
 
     [Test, Combinatorial]
@@ -229,7 +229,7 @@ public sealed class MultiTeacherKernelTests(AcceleratorKind kind, SoftmaxKLLayou
         using var stats = accelerator.Allocate1D<float>(MultiTeacherLauncher.StatisticsLength(p.Rows, p.Teachers));
         using var g = accelerator.Allocate1D(gradient);
         using var r = accelerator.Allocate1D(rowLoss);
-        MultiTeacherLauncher.For(Device).Launch(s.View, t.View, weights.Length == 0 ? default : w.View,
+        Device.Kernels<MultiTeacherLauncher>().Launch(s.View, t.View, weights.Length == 0 ? default : w.View,
             labels.Length == 0 ? default : l.View, stats.View, g.View, r.View, p, layout);
         accelerator.Synchronize();
         g.GetAsArray1D().CopyTo(gradient, 0);

@@ -1,5 +1,5 @@
-using GpuDistill.Accelerators;
-using GpuDistill.Relations.RelationalAngle;
+using GpuDistill.Compute;
+using GpuDistill.Kernels.Relations.RelationalAngle;
 using GpuDistill.Tests.Generic;
 using GpuDistill.Tests.References;
 
@@ -54,7 +54,7 @@ public sealed class RelationalAngleKernelTests(AcceleratorKind kind) : Accelerat
     private void Check(float[] s, float[] t, int batch, int studentWidth, int teacherWidth, string what)
     {
         var actual = KernelLaunches.RunPair(Device, s, t, batch, (sv, tv, g, r) =>
-            RelationalAngleLauncher.For(Device).Run(sv, tv, g, r, batch, studentWidth, teacherWidth));
+            Device.Kernels<RelationalAngleLauncher>().Run(sv, tv, g, r, batch, studentWidth, teacherWidth));
         var expected = RelationalAngleReference.Compute(ReferenceMath.ToDouble(s), ReferenceMath.ToDouble(t),
             batch, studentWidth, teacherWidth);
         double gradientFloor = 1.0 / ((double)batch * batch * RelationalReferenceMath.MaxRowNorm(s, batch, studentWidth));

@@ -1,5 +1,5 @@
-using GpuDistill.Accelerators;
-using GpuDistill.Relations.RelationalDistance;
+using GpuDistill.Compute;
+using GpuDistill.Kernels.Relations.RelationalDistance;
 using GpuDistill.Tests.Generic;
 using GpuDistill.Tests.References;
 
@@ -30,14 +30,14 @@ public sealed class RelationalDistanceKernelTests(AcceleratorKind kind) : Accele
     public void OneExampleIsRejected()
     {
         Assert.That(() => KernelLaunches.RunPair(Device, [1, 2], [3], 1, (s, t, g, r) =>
-            RelationalDistanceLauncher.For(Device).Run(s, t, g, r, 1, 2, 1)),
+            Device.Kernels<RelationalDistanceLauncher>().Run(s, t, g, r, 1, 2, 1)),
             Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contains("at least 2"));
     }
 
     private void Check(float[] s, float[] t, int batch, int studentWidth, int teacherWidth, string what)
     {
         var actual = KernelLaunches.RunPair(Device, s, t, batch, (sv, tv, g, r) =>
-            RelationalDistanceLauncher.For(Device).Run(sv, tv, g, r, batch, studentWidth, teacherWidth));
+            Device.Kernels<RelationalDistanceLauncher>().Run(sv, tv, g, r, batch, studentWidth, teacherWidth));
         var expected = RelationalDistanceReference.Compute(ReferenceMath.ToDouble(s), ReferenceMath.ToDouble(t),
             batch, studentWidth, teacherWidth);
         // The normalised distances are of size 1, so float32 resolves the loss to ~1e-7 of 1 / B^2 per entry.

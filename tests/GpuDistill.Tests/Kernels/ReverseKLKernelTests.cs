@@ -1,6 +1,5 @@
-using GpuDistill.Accelerators;
-using GpuDistill.ReverseKL;
-using GpuDistill.SoftmaxKL;
+using GpuDistill.Compute;
+using GpuDistill.Kernels.Rows;
 using GpuDistill.Tests.Generic;
 using GpuDistill.Tests.References;
 
@@ -23,7 +22,7 @@ public sealed class ReverseKLKernelTests(AcceleratorKind kind) : AcceleratorTest
         // suite fast, as every case is instantiated for each accelerator kind).
         foreach (double scale in new[] { 5.0, 1e4 })
         foreach (bool withLabels in new[] { false, true })
-            Check(shape, temperature, scale, withLabels, SoftmaxKLLayout.RowPerThread);
+            Check(shape, temperature, scale, withLabels, RowLayout.RowPerThread);
     }
 
     [Test, Pairwise]
@@ -32,28 +31,28 @@ public sealed class ReverseKLKernelTests(AcceleratorKind kind) : AcceleratorTest
         [Values(0.5, 1.0, 4.0, 20.0)] double temperature,
         [Values(5.0, 1e4)] double scale,
         [Values] bool withLabels) =>
-        Check(shape, temperature, scale, withLabels, SoftmaxKLLayout.RowPerGroup);
+        Check(shape, temperature, scale, withLabels, RowLayout.RowPerGroup);
 
     [Test, Pairwise]
     public void LongRowsMatchReference(
-        [Values(SoftmaxKLLayout.RowPerThread, SoftmaxKLLayout.RowPerGroup)] SoftmaxKLLayout layout,
+        [Values(RowLayout.RowPerThread, RowLayout.RowPerGroup)] RowLayout layout,
         [Values(0.5, 1.0, 4.0, 20.0)] double temperature,
         [Values(5.0, 1e4)] double scale) =>
         Check(4, temperature, scale, withLabels: false, layout);
 
     [Test]
     public void IgnoredRowsGetNoLossAndZeroGradient(
-        [Values(SoftmaxKLLayout.RowPerThread, SoftmaxKLLayout.RowPerGroup)] SoftmaxKLLayout layout) =>
+        [Values(RowLayout.RowPerThread, RowLayout.RowPerGroup)] RowLayout layout) =>
         RowKernelRun.AssertPaddingGivesNothing((s, t, y, rows, classes) => Run(s, t, y, rows, classes, 2.0, layout));
 
     [Test]
     public void LabelOutOfRangeGivesNaNRowLossNotACrash(
-        [Values(SoftmaxKLLayout.RowPerThread, SoftmaxKLLayout.RowPerGroup)] SoftmaxKLLayout layout) =>
+        [Values(RowLayout.RowPerThread, RowLayout.RowPerGroup)] RowLayout layout) =>
         RowKernelRun.AssertBadLabelGivesNaN((s, t, y, rows, classes) => Run(s, t, y, rows, classes, 1.0, layout));
 
     [Test]
     public void OneHotStudentGivesExactlyZeroGradient(
-        [Values(SoftmaxKLLayout.RowPerThread, SoftmaxKLLayout.RowPerGroup)] SoftmaxKLLayout layout)
+        [Values(RowLayout.RowPerThread, RowLayout.RowPerGroup)] RowLayout layout)
     {
         // q is one-hot in float32 and float64 alike, so the reference gradient is 0: the kernel's r - KL must cancel
         // exactly rather than leave the ~1e-3 rounding of logits this size.
@@ -65,7 +64,7 @@ public sealed class ReverseKLKernelTests(AcceleratorKind kind) : AcceleratorTest
         Assert.That(gradient, Is.All.Zero);
     }
 
-    private void Check(int shape, double temperature, double scale, bool withLabels, SoftmaxKLLayout layout)
+    private void Check(int shape, double temperature, double scale, bool withLabels, RowLayout layout)
     {
         (int rows, int classes) = RowKernelRun.Shapes[shape];
         Random random = RandomData.NewRandom();
@@ -83,10 +82,10 @@ public sealed class ReverseKLKernelTests(AcceleratorKind kind) : AcceleratorTest
     }
 
     private (double Loss, float[] Gradient) Run(float[] student, float[] teacher, int[]? labels, int rows, int classes,
-        double temperature, SoftmaxKLLayout layout)
+        double temperature, RowLayout layout)
     {
-        var p = new ReverseKLParameters(rows, classes, (float)temperature, labels is not null, -100,
+        var p = new ReverseKLRow(rows, classes, (float)temperature, labels is not null, -100,
             RowKernelRun.Counted(rows, labels));
-        return RowKernelRun.Run(Device, ReverseKLLauncher.For(Device), student, teacher, labels, p, layout);
+        return RowKernelRun.Run(Device, Device.Kernels<RowLossLauncher<ReverseKLRow>>(), student, teacher, labels, p, layout);
     }
 }

@@ -1,5 +1,5 @@
 using System.Runtime.Intrinsics;
-using GpuDistill.HostSimd;
+using GpuDistill.Compute.HostSimd;
 using GpuDistill.Tests.Generic;
 
 namespace GpuDistill.Tests.Kernels;

@@ -1,16 +1,11 @@
-using GpuDistill.DecoupledKD;
-using GpuDistill.HostSimd;
-using GpuDistill.JensenShannon;
-using GpuDistill.ReverseKL;
-using GpuDistill.Rows;
-using GpuDistill.SoftmaxKL;
+using GpuDistill.Kernels.Rows;
+using GpuDistill.Compute.HostSimd;
 using GpuDistill.Tests.Generic;
-using GpuDistill.Tests.References;
 
 namespace GpuDistill.Tests.Kernels;
 
 /// <summary>
-/// The host SIMD backend of the row losses, straight through <see cref="HostSimdRowLoss.Run{TParameters}"/>, against
+/// The host SIMD backend of the row losses, straight through <see cref="HostSimdRowLoss.Run{THost, TLoss}"/>, against
 /// the same float64 references, shapes, temperatures, scales, label modes and tolerances as the ILGPU kernel fixtures.
 /// Every gradient buffer starts as NaN, so an element the backend forgets to write fails the comparison.
 /// </summary>
@@ -53,10 +48,10 @@ public sealed class SimdRowLossTests
         Random random = RandomData.NewRandom();
         float[] s = RandomData.Uniform(random, 7 * 300, 6);
         float[] t = RandomData.Uniform(random, 7 * 300, 6);
-        (double forward, float[] forwardGrad) = Run(s, t, null, new SoftmaxKLParameters(7, 300, 3f, 1f, 0f, false, -100, 7));
-        (double reverse, float[] reverseGrad) = Run(s, t, null, new ReverseKLParameters(7, 300, 3f, false, -100, 7));
-        (double at0, float[] at0Grad) = Run(s, t, null, new JensenShannonParameters(7, 300, 3f, 0.0, false, -100, 7));
-        (double at1, float[] at1Grad) = Run(s, t, null, new JensenShannonParameters(7, 300, 3f, 1.0, false, -100, 7));
+        (double forward, float[] forwardGrad) = Run<HostSoftmaxKL, SoftmaxKLRow>(s, t, null, new SoftmaxKLRow(7, 300, 3f, 1f, 0f, false, -100, 7));
+        (double reverse, float[] reverseGrad) = Run<HostReverseKL, ReverseKLRow>(s, t, null, new ReverseKLRow(7, 300, 3f, false, -100, 7));
+        (double at0, float[] at0Grad) = Run<HostJensenShannon, JensenShannonRow>(s, t, null, new JensenShannonRow(7, 300, 3f, 0.0, false, -100, 7));
+        (double at1, float[] at1Grad) = Run<HostJensenShannon, JensenShannonRow>(s, t, null, new JensenShannonRow(7, 300, 3f, 1.0, false, -100, 7));
         Assert.Multiple(() =>
         {
             // Same row functions, same order of operations: bit for bit.
@@ -73,7 +68,7 @@ public sealed class SimdRowLossTests
         // q is one-hot in float32 and float64 alike, so the reference gradient is 0: r - KL must cancel exactly.
         float[] student = [9000, -8000, 1000, -3000, 7000, 500];
         float[] teacher = [-4000, 6000, 1234, 8000, -777, 5];
-        (double loss, float[] gradient) = Run(student, teacher, null, new ReverseKLParameters(2, 3, 0.5f, false, -100, 2));
+        (double loss, float[] gradient) = Run<HostReverseKL, ReverseKLRow>(student, teacher, null, new ReverseKLRow(2, 3, 0.5f, false, -100, 2));
         (double expected, _) = ReverseKLReference.Compute(student, teacher, 2, 3, 0.5);
         Tolerance.AssertLoss(loss, expected, Tolerance.SoftLossMagnitude(student, teacher, 0.5));
         Assert.That(gradient, Is.All.Zero);
@@ -88,8 +83,8 @@ public sealed class SimdRowLossTests
         int[] labels = [0, 0];
         (double expected, double[] expectedGradient) =
             DecoupledKDReference.Compute(student, teacher, 2, 4, labels, 1.0, DkdAlpha, DkdBeta, DkdWarmup);
-        (double loss, float[] gradient) = Run(student, teacher, labels,
-            new DecoupledKDParameters(2, 4, 1f, (float)DkdAlpha, (float)DkdBeta, (float)DkdWarmup, -100, 2));
+        (double loss, float[] gradient) = Run<HostDecoupledKD, DecoupledKDRow>(student, teacher, labels,
+            new DecoupledKDRow(2, 4, 1f, (float)DkdAlpha, (float)DkdBeta, (float)DkdWarmup, -100, 2));
         Assert.Multiple(() =>
         {
             Assert.That(double.IsFinite(expected), $"reference {expected}");
@@ -160,23 +155,14 @@ public sealed class SimdRowLossTests
     [Test]
     public void RunRejectsSpansOfTheWrongLength()
     {
-        var p = new SoftmaxKLParameters(2, 3, 1f, 1f, 0f, false, -100, 2);
+        var p = new SoftmaxKLRow(2, 3, 1f, 1f, 0f, false, -100, 2);
         var ex = Assert.Throws<ArgumentException>(() =>
-            HostSimdRowLoss.Run(new float[6], new float[5], [], new float[6], new float[2], p));
+            HostSimdRowLoss.Run<HostSoftmaxKL, SoftmaxKLRow>(new float[6], new float[5], [], new float[6], new float[2], p));
         Assert.That(ex!.ParamName, Is.EqualTo("teacher"));
         ex = Assert.Throws<ArgumentException>(() =>
-            HostSimdRowLoss.Run(new float[6], new float[6], new int[1], new float[6], new float[2],
-                new SoftmaxKLParameters(2, 3, 1f, 1f, 1f, true, -100, 2)));
+            HostSimdRowLoss.Run<HostSoftmaxKL, SoftmaxKLRow>(new float[6], new float[6], new int[1], new float[6], new float[2],
+                new SoftmaxKLRow(2, 3, 1f, 1f, 1f, true, -100, 2)));
         Assert.That(ex!.ParamName, Is.EqualTo("labels"));
-    }
-
-    [Test]
-    public void UnknownLossesAreNotSupported()
-    {
-        Assert.That(HostSimdRowLoss.Supports<OtherParameters>(), Is.False);
-        Assert.That(HostSimdRowLoss.Supports<SoftmaxKLParameters>(), Is.True);
-        Assert.Throws<NotSupportedException>(() =>
-            HostSimdRowLoss.Run(new float[1], new float[1], [], new float[1], new float[1], default(OtherParameters)));
     }
 
     private static void Check(Loss loss, int rows, int classes, double temperature, double scale, LabelMode labelMode, double beta)
@@ -232,42 +218,32 @@ public sealed class SimdRowLossTests
         var t = (float)temperature;
         return loss switch
         {
-            Loss.SoftmaxKL => RunRows(student, teacher, labels, new SoftmaxKLParameters(rows, classes, t, (float)SoftWeight,
+            Loss.SoftmaxKL => RunRows<HostSoftmaxKL, SoftmaxKLRow>(student, teacher, labels, new SoftmaxKLRow(rows, classes, t, (float)SoftWeight,
                 (float)HardWeight, labels is not null, -100, n), out gradient),
-            Loss.ReverseKL => RunRows(student, teacher, labels, new ReverseKLParameters(rows, classes, t, labels is not null, -100, n),
+            Loss.ReverseKL => RunRows<HostReverseKL, ReverseKLRow>(student, teacher, labels, new ReverseKLRow(rows, classes, t, labels is not null, -100, n),
                 out gradient),
-            Loss.JensenShannon => RunRows(student, teacher, labels, new JensenShannonParameters(rows, classes, t, beta,
+            Loss.JensenShannon => RunRows<HostJensenShannon, JensenShannonRow>(student, teacher, labels, new JensenShannonRow(rows, classes, t, beta,
                 labels is not null, -100, n), out gradient),
-            _ => RunRows(student, teacher, labels, new DecoupledKDParameters(rows, classes, t, (float)DkdAlpha, (float)DkdBeta,
+            _ => RunRows<HostDecoupledKD, DecoupledKDRow>(student, teacher, labels, new DecoupledKDRow(rows, classes, t, (float)DkdAlpha, (float)DkdBeta,
                 (float)DkdWarmup, -100, n), out gradient),
         };
     }
 
-    private static (double Loss, float[] Gradient) Run<TParameters>(float[] student, float[] teacher, int[]? labels, TParameters p)
-        where TParameters : unmanaged, IRowLossParameters
+    private static (double Loss, float[] Gradient) Run<THost, TLoss>(float[] student, float[] teacher, int[]? labels, TLoss p)
+        where THost : struct, IHostRowLoss<THost, TLoss>
+        where TLoss : unmanaged, IRowLoss
     {
-        float[] rowLoss = RunRows(student, teacher, labels, p, out float[] gradient);
+        float[] rowLoss = RunRows<THost, TLoss>(student, teacher, labels, p, out float[] gradient);
         return (rowLoss.Sum(v => (double)v), gradient);
     }
 
-    private static float[] RunRows<TParameters>(float[] student, float[] teacher, int[]? labels, TParameters p, out float[] gradient)
-        where TParameters : unmanaged, IRowLossParameters
+    private static float[] RunRows<THost, TLoss>(float[] student, float[] teacher, int[]? labels, TLoss p, out float[] gradient)
+        where THost : struct, IHostRowLoss<THost, TLoss>
+        where TLoss : unmanaged, IRowLoss
     {
         gradient = Enumerable.Repeat(float.NaN, student.Length).ToArray();
         float[] rowLoss = Enumerable.Repeat(float.NaN, p.Rows).ToArray();
-        HostSimdRowLoss.Run(student, teacher, labels ?? [], gradient, rowLoss, p);
+        HostSimdRowLoss.Run<THost, TLoss>(student, teacher, labels ?? [], gradient, rowLoss, p);
         return rowLoss;
-    }
-
-    /// <summary>A row loss the host backend does not know.</summary>
-    private readonly struct OtherParameters : IRowLossParameters
-    {
-        public int Rows => 1;
-
-        public int Classes => 1;
-
-        public int HasLabels => 0;
-
-        public float InverseTemperature => 1;
     }
 }

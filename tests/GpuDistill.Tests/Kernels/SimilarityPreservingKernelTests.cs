@@ -1,5 +1,5 @@
-using GpuDistill.Accelerators;
-using GpuDistill.Relations.SimilarityPreserving;
+using GpuDistill.Compute;
+using GpuDistill.Kernels.Relations.SimilarityPreserving;
 using GpuDistill.Tests.Generic;
 using GpuDistill.Tests.References;
 
@@ -32,7 +32,7 @@ public sealed class SimilarityPreservingKernelTests(AcceleratorKind kind) : Acce
     private void Check(float[] s, float[] t, int batch, int studentWidth, int teacherWidth, string what)
     {
         var actual = KernelLaunches.RunPair(Device, s, t, batch, (sv, tv, g, r) =>
-            SimilarityPreservingLauncher.For(Device).Run(sv, tv, g, r, batch, studentWidth, teacherWidth));
+            Device.Kernels<SimilarityPreservingLauncher>().Run(sv, tv, g, r, batch, studentWidth, teacherWidth));
         var expected = SimilarityPreservingReference.Compute(ReferenceMath.ToDouble(s), ReferenceMath.ToDouble(t),
             batch, studentWidth, teacherWidth);
         // The loss is ||G^_t - G^_s||^2 / B^2 of unit rows: float32 resolves it to ~1e-7 of 1. Gradient entries are

@@ -1,5 +1,5 @@
-using GpuDistill.Accelerators;
-using GpuDistill.SoftmaxKL;
+using GpuDistill.Compute;
+using GpuDistill.Kernels.Rows;
 using GpuDistill.Tests.Generic;
 using GpuDistill.Tests.References;
 
@@ -14,7 +14,7 @@ public sealed class SoftmaxKLKernelTests(AcceleratorKind kind) : AcceleratorTest
         [Range(0, 4)] int shape,
         [Values(0.5, 1.0, 4.0, 20.0)] double temperature,
         [Values] LabelMode labelMode,
-        [Values(SoftmaxKLLayout.RowPerThread, SoftmaxKLLayout.RowPerGroup)] SoftmaxKLLayout layout,
+        [Values(RowLayout.RowPerThread, RowLayout.RowPerGroup)] RowLayout layout,
         [Values(5.0, 1e4)] double scale)
     {
         (int rows, int classes) = RowKernelRun.Shapes[shape];
@@ -41,33 +41,33 @@ public sealed class SoftmaxKLKernelTests(AcceleratorKind kind) : AcceleratorTest
     }
 
     [Test]
-    public void IgnoredRowsGetNoLossAndZeroGradient([Values(SoftmaxKLLayout.RowPerThread, SoftmaxKLLayout.RowPerGroup)] SoftmaxKLLayout layout) =>
+    public void IgnoredRowsGetNoLossAndZeroGradient([Values(RowLayout.RowPerThread, RowLayout.RowPerGroup)] RowLayout layout) =>
         RowKernelRun.AssertPaddingGivesNothing((s, t, y, rows, classes) => Run(s, t, y, rows, classes, 2.0, 1.0, 1.0, layout));
 
     [Test]
-    public void LabelOutOfRangeGivesNaNRowLossNotACrash([Values(SoftmaxKLLayout.RowPerThread, SoftmaxKLLayout.RowPerGroup)] SoftmaxKLLayout layout) =>
+    public void LabelOutOfRangeGivesNaNRowLossNotACrash([Values(RowLayout.RowPerThread, RowLayout.RowPerGroup)] RowLayout layout) =>
         RowKernelRun.AssertBadLabelGivesNaN((s, t, y, rows, classes) => Run(s, t, y, rows, classes, 1.0, 1.0, 1.0, layout));
 
     [Test]
     public void LaunchRejectsViewsOfTheWrongLength()
     {
-        SoftmaxKLLauncher launcher = SoftmaxKLLauncher.For(Device);
+        RowLossLauncher<SoftmaxKLRow> launcher = Device.Kernels<RowLossLauncher<SoftmaxKLRow>>();
         using var student = Device.Accelerator.Allocate1D<float>(6);
         using var teacher = Device.Accelerator.Allocate1D<float>(5);
         using var gradient = Device.Accelerator.Allocate1D<float>(6);
         using var rowLoss = Device.Accelerator.Allocate1D<float>(2);
-        var p = new SoftmaxKLParameters(2, 3, 1f, 1f, 0f, false, -100, 2);
+        var p = new SoftmaxKLRow(2, 3, 1f, 1f, 0f, false, -100, 2);
         var ex = Assert.Throws<ArgumentException>(() =>
             launcher.Launch(student.View, teacher.View, default, gradient.View, rowLoss.View, p));
         Assert.That(ex!.ParamName, Is.EqualTo("teacher"));
     }
 
     private (double Loss, float[] Gradient) Run(float[] student, float[] teacher, int[]? labels, int rows, int classes,
-        double temperature, double softWeight, double hardWeight, SoftmaxKLLayout layout)
+        double temperature, double softWeight, double hardWeight, RowLayout layout)
     {
-        var p = new SoftmaxKLParameters(rows, classes, (float)temperature, (float)softWeight, (float)hardWeight,
+        var p = new SoftmaxKLRow(rows, classes, (float)temperature, (float)softWeight, (float)hardWeight,
             labels is not null, -100, RowKernelRun.Counted(rows, labels));
         return KernelLaunches.RunRows(Device, student, teacher, labels, rows,
-            (s, t, l, g, r) => SoftmaxKLLauncher.For(Device).Launch(s, t, l, g, r, p, layout));
+            (s, t, l, g, r) => Device.Kernels<RowLossLauncher<SoftmaxKLRow>>().Launch(s, t, l, g, r, p, layout));
     }
 }

@@ -1,5 +1,5 @@
-using GpuDistill.Accelerators;
-using GpuDistill.AttentionTransfer;
+using GpuDistill.Compute;
+using GpuDistill.Kernels.AttentionTransfer;
 using GpuDistill.Tests.Generic;
 using GpuDistill.Tests.Kernels;
 using GpuDistill.Tests.References;

@@ -1,5 +1,5 @@
-using GpuDistill.Accelerators;
-using GpuDistill.Relations.CorrelationCongruence;
+using GpuDistill.Compute;
+using GpuDistill.Kernels.Relations.CorrelationCongruence;
 using GpuDistill.Tests.Generic;
 using GpuDistill.Tests.References;
 using static GpuDistill.Tests.Losses.RelationalLossTestMath;

@@ -1,9 +1,9 @@
-using GpuDistill.Accelerators;
+using GpuDistill.Compute;
 using GpuDistill.Tests.Generic;
 using GpuDistill.Tests.References;
 using static GpuDistill.Tests.Losses.RelationalLossTestMath;
 using static TorchSharp.torch;
-using Map = GpuDistill.Tests.References.FlowMatrixReference.Map;
+using Map = GpuDistill.References.FlowMatrixReference.Map;
 
 namespace GpuDistill.Tests.Losses;
 

@@ -1,6 +1,6 @@
-using GpuDistill.Accelerators;
-using GpuDistill.MultiTeacher;
-using GpuDistill.SoftmaxKL;
+using GpuDistill.Compute;
+using GpuDistill.Kernels.MultiTeacher;
+using GpuDistill.Kernels.Rows;
 using GpuDistill.Tests.Generic;
 using GpuDistill.Tests.Kernels;
 using GpuDistill.Tests.References;
@@ -167,14 +167,14 @@ public sealed class MultiTeacherKDLossTests(AcceleratorKind kind) : AcceleratorT
         float[] t = RandomData.Uniform(random, 2 * 37 * 300, 6);
         int[] y = RandomData.Labels(random, 37, 300, ignoreIndex: null);
         using var scope = NewDisposeScope();
-        float Loss(ComputeDevice device, SoftmaxKLLayout layout) => GpuDistill.Losses.MultiTeacherKD(
+        float Loss(ComputeDevice device, RowLayout layout) => GpuDistill.Losses.MultiTeacherKD(
             TensorData.Matrix(s, 37, 300), tensor(t, [2, 37, 300]), 3.0, MultiTeacherWeights.Confidence,
             TensorData.Labels(y), device, layout).item<float>();
-        float expected = Loss(TestDevices.Get(AcceleratorKind.Cpu), SoftmaxKLLayout.RowPerThread);
+        float expected = Loss(TestDevices.Get(AcceleratorKind.Cpu), RowLayout.RowPerThread);
         Assert.Multiple(() =>
         {
-            Assert.That(Loss(Device, SoftmaxKLLayout.RowPerGroup), Is.EqualTo(expected).Within(1e-4).Percent);
-            Assert.That(Loss(Device, SoftmaxKLLayout.RowPerThread), Is.EqualTo(expected).Within(1e-4).Percent);
+            Assert.That(Loss(Device, RowLayout.RowPerGroup), Is.EqualTo(expected).Within(1e-4).Percent);
+            Assert.That(Loss(Device, RowLayout.RowPerThread), Is.EqualTo(expected).Within(1e-4).Percent);
         });
     }
 

@@ -1,4 +1,5 @@
-using GpuDistill.Accelerators;
+using GpuDistill.Kernels.Relations.CorrelationCongruence;
+using GpuDistill.Compute;
 using GpuDistill.Tests.Generic;
 using static TorchSharp.torch;
 
@@ -17,7 +18,7 @@ public sealed class RelationalBadInputTests
         yield return Case("RelationalAngle", (s, t) => GpuDistill.Losses.RelationalAngle(s, t, Cpu), 1);
         yield return Case("CorrelationCongruenceRepDistiller", (s, t) => GpuDistill.Losses.CorrelationCongruenceRepDistiller(s, t, Cpu), 2);
         yield return Case("CorrelationCongruenceKernel", (s, t) => GpuDistill.Losses.CorrelationCongruenceKernel(s, t,
-            Relations.CorrelationCongruence.CorrelationKernel.Gaussian, device: Cpu), 1);
+            CorrelationKernel.Gaussian, device: Cpu), 1);
 
         static TestCaseData Case(string name, Func<Tensor, Tensor, Tensor> loss, int minimumBatch) =>
             new TestCaseData(loss, minimumBatch).SetArgDisplayNames(name);
@@ -89,16 +90,16 @@ public sealed class RelationalBadInputTests
     [TestCase(double.PositiveInfinity)]
     public void BadGamma(double gamma) =>
         ArgumentAssert.Rejects(() => GpuDistill.Losses.CorrelationCongruenceKernel(randn(4, 5), randn(4, 5),
-            Relations.CorrelationCongruence.CorrelationKernel.Gaussian, gamma, 2, Cpu), "gamma", ">= 0");
+            CorrelationKernel.Gaussian, gamma, 2, Cpu), "gamma", ">= 0");
 
     [TestCase(0)]
     [TestCase(17)]
     public void BadOrder(int order) =>
         ArgumentAssert.Rejects(() => GpuDistill.Losses.CorrelationCongruenceKernel(randn(4, 5), randn(4, 5),
-            Relations.CorrelationCongruence.CorrelationKernel.Gaussian, 0.4, order, Cpu), "order", "[1, 16]");
+            CorrelationKernel.Gaussian, 0.4, order, Cpu), "order", "[1, 16]");
 
     [Test]
     public void UnknownKernel() =>
         ArgumentAssert.Rejects(() => GpuDistill.Losses.CorrelationCongruenceKernel(randn(4, 5), randn(4, 5),
-            (Relations.CorrelationCongruence.CorrelationKernel)7, device: Cpu), "kernel", "Bilinear or Gaussian");
+            (CorrelationKernel)7, device: Cpu), "kernel", "Bilinear or Gaussian");
 }

@@ -1,4 +1,4 @@
-using GpuDistill.Accelerators;
+using GpuDistill.Compute;
 using GpuDistill.Tests.Generic;
 using GpuDistill.Tests.References;
 using static GpuDistill.Tests.Losses.RelationalLossTestMath;

@@ -1,4 +1,4 @@
-using GpuDistill.Accelerators;
+using GpuDistill.Compute;
 using GpuDistill.Tests.Generic;
 using static TorchSharp.torch;
 

@@ -1,3 +1,4 @@
+using GpuDistill.Compute;
 using GpuDistill.Tests.Generic;
 using static TorchSharp.torch;
 
@@ -19,7 +20,7 @@ public sealed class SoftmaxKLBadInputTests
     }
 
     private static Tensor Kl(Tensor s, Tensor t, double temperature = 2.0, Tensor? labels = null, double hard = 0) =>
-        GpuDistill.Losses.SoftmaxKL(s, t, temperature, labels, hardWeight: hard, device: TestDevices.Get(Accelerators.AcceleratorKind.Cpu));
+        GpuDistill.Losses.SoftmaxKL(s, t, temperature, labels, hardWeight: hard, device: TestDevices.Get(AcceleratorKind.Cpu));
 
     [Test] public void ShapeMismatch() => AssertRejected(() => Kl(Logits(4, 5), Logits(4, 6)), "teacher", "shape");
     [Test] public void BatchMismatch() => AssertRejected(() => Kl(Logits(4, 5), Logits(3, 5)), "teacher", "shape");

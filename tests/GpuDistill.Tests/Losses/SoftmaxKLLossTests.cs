@@ -1,5 +1,5 @@
-using GpuDistill.Accelerators;
-using GpuDistill.SoftmaxKL;
+using GpuDistill.Compute;
+using GpuDistill.Kernels.Rows;
 using GpuDistill.Tests.Generic;
 using GpuDistill.Tests.References;
 using TorchSharp;
@@ -74,9 +74,9 @@ public sealed class SoftmaxKLLossTests(AcceleratorKind kind) : AcceleratorTestBa
         float[] t = RandomData.Uniform(random, 37 * 300, 6);
         using var scope = NewDisposeScope();
         float a = GpuDistill.Losses.SoftmaxKL(TensorData.Matrix(s, 37, 300), TensorData.Matrix(t, 37, 300), 3.0,
-            device: Device, layout: SoftmaxKLLayout.RowPerThread).item<float>();
+            device: Device, layout: RowLayout.RowPerThread).item<float>();
         float b = GpuDistill.Losses.SoftmaxKL(TensorData.Matrix(s, 37, 300), TensorData.Matrix(t, 37, 300), 3.0,
-            device: Device, layout: SoftmaxKLLayout.RowPerGroup).item<float>();
+            device: Device, layout: RowLayout.RowPerGroup).item<float>();
         Assert.That(b, Is.EqualTo(a).Within(1e-4).Percent);
     }
 

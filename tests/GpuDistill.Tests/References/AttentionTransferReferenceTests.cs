@@ -1,4 +1,4 @@
-using GpuDistill.AttentionTransfer;
+using GpuDistill.Kernels.AttentionTransfer;
 using GpuDistill.Tests.Generic;
 
 namespace GpuDistill.Tests.References;

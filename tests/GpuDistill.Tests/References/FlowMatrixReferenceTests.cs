@@ -1,5 +1,5 @@
 using GpuDistill.Tests.Generic;
-using Map = GpuDistill.Tests.References.FlowMatrixReference.Map;
+using Map = GpuDistill.References.FlowMatrixReference.Map;
 
 namespace GpuDistill.Tests.References;
 

@@ -1,4 +1,4 @@
-using GpuDistill.Graphs;
+using GpuDistill.Training.Terms.MultiHeadGraph;
 using GpuDistill.Tests.Generic;
 using static TorchSharp.torch;
 

@@ -1,5 +1,5 @@
 using GpuDistill.Data;
-using GpuDistill.Graphs;
+using GpuDistill.Training.Terms.MultiHeadGraph;
 using GpuDistill.Models;
 using GpuDistill.Tests.Experiments;
 using GpuDistill.Tests.Generic;

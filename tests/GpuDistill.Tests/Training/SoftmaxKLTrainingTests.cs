@@ -1,3 +1,4 @@
+using GpuDistill.Compute;
 using GpuDistill.Tests.Generic;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -12,7 +13,7 @@ public sealed class SoftmaxKLTrainingTests
     {
         manual_seed(7);
         using var scope = NewDisposeScope();
-        var device = TestDevices.Get(Accelerators.AcceleratorKind.Cpu);
+        var device = TestDevices.Get(AcceleratorKind.Cpu);
         const int features = 16, classes = 10, batch = 64;
         var teacher = nn.Sequential(nn.Linear(features, 32), nn.Tanh(), nn.Linear(32, classes));
         var student = nn.Linear(features, classes);

@@ -1,7 +1,7 @@
 using ILGPU;
 using ILGPU.Algorithms;
 
-namespace GpuDistill.Relations.CorrelationCongruence;
+namespace GpuDistill.Kernels.Relations.CorrelationCongruence;
 
 /// <summary>
 /// Correlation congruence as torchdistill computes it (loss-spec 3.4b): C = k(F) over the batch with a bilinear or

@@ -1,14 +1,13 @@
-using GpuDistill.Accelerators;
 using ILGPU;
 using ILGPU.Runtime;
 
-namespace GpuDistill.Relations.CorrelationCongruence;
+namespace GpuDistill.Kernels.Relations.CorrelationCongruence;
 
 /// <summary>
 /// Host side of torchdistill's correlation congruence kernels for one accelerator: loads them once, checks the
-/// views, runs the five launches with B x B scratch matrices and waits for them. Get it with <see cref="For"/>.
+/// views, runs the five launches with B x B scratch matrices and waits for them. A device keeps one per accelerator (<c>ComputeDevice.Kernels&lt;T&gt;()</c>).
 /// </summary>
-public sealed class CorrelationCongruenceKernelLauncher
+public sealed class CorrelationCongruenceKernelLauncher : IKernelSet<CorrelationCongruenceKernelLauncher>
 {
     private readonly Accelerator accelerator;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int, int> gram;
@@ -32,13 +31,11 @@ public sealed class CorrelationCongruenceKernelLauncher
             ArrayView<float>, int, int>(CorrelationCongruenceKernelKernels.Gradient);
     }
 
-    /// <summary>The launcher of <paramref name="device"/>, created and compiled on first use.</summary>
-    /// <param name="device">The device to launch on.</param>
-    /// <returns>The cached launcher.</returns>
-    public static CorrelationCongruenceKernelLauncher For(ComputeDevice device)
+    /// <inheritdoc/>
+    public static CorrelationCongruenceKernelLauncher Load(Accelerator accelerator)
     {
-        ArgumentNullException.ThrowIfNull(device);
-        return device.GetKernels(a => new CorrelationCongruenceKernelLauncher(a));
+        ArgumentNullException.ThrowIfNull(accelerator);
+        return new CorrelationCongruenceKernelLauncher(accelerator);
     }
 
     /// <summary>Computes the loss (as per-row shares) and d loss / d student, and synchronises.</summary>

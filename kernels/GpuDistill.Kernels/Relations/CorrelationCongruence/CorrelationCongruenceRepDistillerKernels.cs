@@ -1,7 +1,7 @@
 using ILGPU;
 using ILGPU.Algorithms;
 
-namespace GpuDistill.Relations.CorrelationCongruence;
+namespace GpuDistill.Kernels.Relations.CorrelationCongruence;
 
 /// <summary>
 /// Correlation congruence as RepDistiller computes it (loss-spec 3.4a): with delta = |f_s - f_t|, the mean over

@@ -1,14 +1,13 @@
-using GpuDistill.Accelerators;
 using ILGPU;
 using ILGPU.Runtime;
 
-namespace GpuDistill.Relations.CorrelationCongruence;
+namespace GpuDistill.Kernels.Relations.CorrelationCongruence;
 
 /// <summary>
 /// Host side of RepDistiller's correlation congruence kernels for one accelerator: loads them once, checks the views,
-/// runs both launches and waits for them. Get it with <see cref="For"/>.
+/// runs both launches and waits for them. A device keeps one per accelerator (<c>ComputeDevice.Kernels&lt;T&gt;()</c>).
 /// </summary>
-public sealed class CorrelationCongruenceRepDistillerLauncher
+public sealed class CorrelationCongruenceRepDistillerLauncher : IKernelSet<CorrelationCongruenceRepDistillerLauncher>
 {
     private readonly Accelerator accelerator;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, float> rows;
@@ -23,13 +22,11 @@ public sealed class CorrelationCongruenceRepDistillerLauncher
             ArrayView<float>, int, int, float>(CorrelationCongruenceRepDistillerKernels.Gradient);
     }
 
-    /// <summary>The launcher of <paramref name="device"/>, created and compiled on first use.</summary>
-    /// <param name="device">The device to launch on.</param>
-    /// <returns>The cached launcher.</returns>
-    public static CorrelationCongruenceRepDistillerLauncher For(ComputeDevice device)
+    /// <inheritdoc/>
+    public static CorrelationCongruenceRepDistillerLauncher Load(Accelerator accelerator)
     {
-        ArgumentNullException.ThrowIfNull(device);
-        return device.GetKernels(a => new CorrelationCongruenceRepDistillerLauncher(a));
+        ArgumentNullException.ThrowIfNull(accelerator);
+        return new CorrelationCongruenceRepDistillerLauncher(accelerator);
     }
 
     /// <summary>Computes the loss (as per-example shares) and d loss / d student, and synchronises.</summary>

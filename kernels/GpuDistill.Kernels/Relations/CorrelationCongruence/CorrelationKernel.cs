@@ -1,4 +1,4 @@
-namespace GpuDistill.Relations.CorrelationCongruence;
+namespace GpuDistill.Kernels.Relations.CorrelationCongruence;
 
 /// <summary>The kernel k(x, y) torchdistill's correlation congruence builds its B x B correlation matrix with.</summary>
 public enum CorrelationKernel

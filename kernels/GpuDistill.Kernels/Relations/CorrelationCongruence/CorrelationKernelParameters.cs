@@ -1,4 +1,4 @@
-namespace GpuDistill.Relations.CorrelationCongruence;
+namespace GpuDistill.Kernels.Relations.CorrelationCongruence;
 
 /// <summary>The correlation kernel as plain fields a kernel can take, with its value and slope at a dot product.</summary>
 public readonly struct CorrelationKernelParameters

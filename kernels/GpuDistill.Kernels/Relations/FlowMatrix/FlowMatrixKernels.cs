@@ -1,6 +1,6 @@
 using ILGPU;
 
-namespace GpuDistill.Relations.FlowMatrix;
+namespace GpuDistill.Kernels.Relations.FlowMatrix;
 
 /// <summary>
 /// FSP, the flow of solution procedure (Yim et al. 2017, loss-spec 3.3): per example, the C2 x C1 matrix

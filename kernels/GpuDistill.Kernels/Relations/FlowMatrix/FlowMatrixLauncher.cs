@@ -1,14 +1,13 @@
-using GpuDistill.Accelerators;
 using ILGPU;
 using ILGPU.Runtime;
 
-namespace GpuDistill.Relations.FlowMatrix;
+namespace GpuDistill.Kernels.Relations.FlowMatrix;
 
 /// <summary>
 /// Host side of the FSP kernels for one accelerator: loads them once, checks the views, runs the five launches with
-/// two B x C2 x C1 scratch arrays and waits for them. Get it with <see cref="For"/>.
+/// two B x C2 x C1 scratch arrays and waits for them. A device keeps one per accelerator (<c>ComputeDevice.Kernels&lt;T&gt;()</c>).
 /// </summary>
-public sealed class FlowMatrixLauncher
+public sealed class FlowMatrixLauncher : IKernelSet<FlowMatrixLauncher>
 {
     private readonly Accelerator accelerator;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int> flow;
@@ -31,13 +30,11 @@ public sealed class FlowMatrixLauncher
             ArrayView<float>, ArrayView<float>, int, int, int, float>(FlowMatrixKernels.TopGradient);
     }
 
-    /// <summary>The launcher of <paramref name="device"/>, created and compiled on first use.</summary>
-    /// <param name="device">The device to launch on.</param>
-    /// <returns>The cached launcher.</returns>
-    public static FlowMatrixLauncher For(ComputeDevice device)
+    /// <inheritdoc/>
+    public static FlowMatrixLauncher Load(Accelerator accelerator)
     {
-        ArgumentNullException.ThrowIfNull(device);
-        return device.GetKernels(a => new FlowMatrixLauncher(a));
+        ArgumentNullException.ThrowIfNull(accelerator);
+        return new FlowMatrixLauncher(accelerator);
     }
 
     /// <summary>Computes the loss (as per-example shares) and d loss / d both student layers, and synchronises.</summary>

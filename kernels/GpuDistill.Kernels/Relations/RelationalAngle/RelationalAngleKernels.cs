@@ -1,7 +1,7 @@
 using ILGPU;
 using ILGPU.Algorithms;
 
-namespace GpuDistill.Relations.RelationalAngle;
+namespace GpuDistill.Kernels.Relations.RelationalAngle;
 
 /// <summary>
 /// RKD angle-wise loss (Park et al. 2019, loss-spec 3.1): a_ijk = u_ij . u_ik with u_ij = normalize(e_j - e_i),

@@ -1,14 +1,13 @@
-using GpuDistill.Accelerators;
 using ILGPU;
 using ILGPU.Runtime;
 
-namespace GpuDistill.Relations.RelationalAngle;
+namespace GpuDistill.Kernels.Relations.RelationalAngle;
 
 /// <summary>
 /// Host side of the RKD angle kernels for one accelerator: loads them once, checks the views, runs the launches
-/// with O(B^2 + D) scratch and waits for them. Get it with <see cref="For"/>.
+/// with O(B^2 + D) scratch and waits for them. A device keeps one per accelerator (<c>ComputeDevice.Kernels&lt;T&gt;()</c>).
 /// </summary>
-public sealed class RelationalAngleLauncher
+public sealed class RelationalAngleLauncher : IKernelSet<RelationalAngleLauncher>
 {
     private readonly Accelerator accelerator;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int, int> columnMeans;
@@ -41,13 +40,11 @@ public sealed class RelationalAngleLauncher
             ArrayView<float>, ArrayView<float>, int, int>(RelationalAngleKernels.Gradient);
     }
 
-    /// <summary>The launcher of <paramref name="device"/>, created and compiled on first use.</summary>
-    /// <param name="device">The device to launch on.</param>
-    /// <returns>The cached launcher.</returns>
-    public static RelationalAngleLauncher For(ComputeDevice device)
+    /// <inheritdoc/>
+    public static RelationalAngleLauncher Load(Accelerator accelerator)
     {
-        ArgumentNullException.ThrowIfNull(device);
-        return device.GetKernels(a => new RelationalAngleLauncher(a));
+        ArgumentNullException.ThrowIfNull(accelerator);
+        return new RelationalAngleLauncher(accelerator);
     }
 
     /// <summary>Device memory one call allocates besides its inputs and outputs: 9 B x B matrices and the means.</summary>

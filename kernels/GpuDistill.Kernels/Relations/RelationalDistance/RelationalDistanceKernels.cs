@@ -1,7 +1,7 @@
 using ILGPU;
 using ILGPU.Algorithms;
 
-namespace GpuDistill.Relations.RelationalDistance;
+namespace GpuDistill.Kernels.Relations.RelationalDistance;
 
 /// <summary>
 /// RKD distance-wise loss (Park et al. 2019, loss-spec 3.1): pairwise distances normalised by their mean over the

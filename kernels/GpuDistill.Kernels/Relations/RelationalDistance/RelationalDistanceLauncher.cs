@@ -1,14 +1,13 @@
-using GpuDistill.Accelerators;
 using ILGPU;
 using ILGPU.Runtime;
 
-namespace GpuDistill.Relations.RelationalDistance;
+namespace GpuDistill.Kernels.Relations.RelationalDistance;
 
 /// <summary>
 /// Host side of the RKD distance kernels for one accelerator: loads them once, checks the views, runs the six
-/// launches with B x B scratch matrices and waits for them. Get it with <see cref="For"/>.
+/// launches with B x B scratch matrices and waits for them. A device keeps one per accelerator (<c>ComputeDevice.Kernels&lt;T&gt;()</c>).
 /// </summary>
-public sealed class RelationalDistanceLauncher
+public sealed class RelationalDistanceLauncher : IKernelSet<RelationalDistanceLauncher>
 {
     private readonly Accelerator accelerator;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int, int> squaredDistances;
@@ -34,13 +33,11 @@ public sealed class RelationalDistanceLauncher
             ArrayView<float>, int, int>(RelationalDistanceKernels.Gradient);
     }
 
-    /// <summary>The launcher of <paramref name="device"/>, created and compiled on first use.</summary>
-    /// <param name="device">The device to launch on.</param>
-    /// <returns>The cached launcher.</returns>
-    public static RelationalDistanceLauncher For(ComputeDevice device)
+    /// <inheritdoc/>
+    public static RelationalDistanceLauncher Load(Accelerator accelerator)
     {
-        ArgumentNullException.ThrowIfNull(device);
-        return device.GetKernels(a => new RelationalDistanceLauncher(a));
+        ArgumentNullException.ThrowIfNull(accelerator);
+        return new RelationalDistanceLauncher(accelerator);
     }
 
     /// <summary>Computes the loss (as per-row shares) and d loss / d student, and synchronises.</summary>

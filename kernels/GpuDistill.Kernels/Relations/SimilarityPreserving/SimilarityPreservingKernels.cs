@@ -1,7 +1,7 @@
 using ILGPU;
 using ILGPU.Algorithms;
 
-namespace GpuDistill.Relations.SimilarityPreserving;
+namespace GpuDistill.Kernels.Relations.SimilarityPreserving;
 
 /// <summary>
 /// Similarity-preserving distillation (Tung and Mori 2019, loss-spec 3.2): the row-normalised Gram matrices of the

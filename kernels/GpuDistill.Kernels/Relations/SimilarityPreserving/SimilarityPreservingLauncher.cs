@@ -1,14 +1,13 @@
-using GpuDistill.Accelerators;
 using ILGPU;
 using ILGPU.Runtime;
 
-namespace GpuDistill.Relations.SimilarityPreserving;
+namespace GpuDistill.Kernels.Relations.SimilarityPreserving;
 
 /// <summary>
 /// Host side of the similarity-preserving kernels for one accelerator: loads them once, checks the views, runs the
-/// four launches with B x B scratch matrices and waits for them. Get it with <see cref="For"/>.
+/// four launches with B x B scratch matrices and waits for them. A device keeps one per accelerator (<c>ComputeDevice.Kernels&lt;T&gt;()</c>).
 /// </summary>
-public sealed class SimilarityPreservingLauncher
+public sealed class SimilarityPreservingLauncher : IKernelSet<SimilarityPreservingLauncher>
 {
     private readonly Accelerator accelerator;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int, int> gram;
@@ -26,13 +25,11 @@ public sealed class SimilarityPreservingLauncher
             ArrayView<float>, int, int>(SimilarityPreservingKernels.Gradient);
     }
 
-    /// <summary>The launcher of <paramref name="device"/>, created and compiled on first use.</summary>
-    /// <param name="device">The device to launch on.</param>
-    /// <returns>The cached launcher.</returns>
-    public static SimilarityPreservingLauncher For(ComputeDevice device)
+    /// <inheritdoc/>
+    public static SimilarityPreservingLauncher Load(Accelerator accelerator)
     {
-        ArgumentNullException.ThrowIfNull(device);
-        return device.GetKernels(a => new SimilarityPreservingLauncher(a));
+        ArgumentNullException.ThrowIfNull(accelerator);
+        return new SimilarityPreservingLauncher(accelerator);
     }
 
     /// <summary>Computes the loss (as per-row shares) and d loss / d student, and synchronises.</summary>

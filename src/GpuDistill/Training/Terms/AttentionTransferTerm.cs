@@ -1,4 +1,4 @@
-using GpuDistill.AttentionTransfer;
+using GpuDistill.Kernels.AttentionTransfer;
 using GpuDistill.Models;
 using static TorchSharp.torch;
 

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using GpuDistill.Data;
-using GpuDistill.Graphs;
+using GpuDistill.Training.Terms.MultiHeadGraph;
 using GpuDistill.Models;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;

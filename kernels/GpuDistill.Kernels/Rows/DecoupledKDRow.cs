@@ -1,0 +1,152 @@
+using ILGPU;
+using ILGPU.Algorithms;
+
+namespace GpuDistill.Kernels.Rows;
+
+/// <summary>
+/// Decoupled KD (Zhao et al., CVPR 2022): w T^2 (alpha TCKD + beta NCKD) averaged over the counted rows
+/// (loss-spec 1.4). The scales fold in the warm-up weight, alpha or beta, T and the number of rows
+/// that count, so the kernel only multiplies. DKD always has labels (the target class of each row).
+/// </summary>
+public readonly struct DecoupledKDRow : IRowLoss
+{
+    /// <summary>Creates the launch scalars.</summary>
+    /// <param name="rows">B, rows of the logits.</param>
+    /// <param name="classes">C, classes per row.</param>
+    /// <param name="temperature">T &gt; 0.</param>
+    /// <param name="alpha">Weight of the target-class term TCKD.</param>
+    /// <param name="beta">Weight of the non-target term NCKD.</param>
+    /// <param name="warmupWeight">w, the warm-up factor (min(epoch / warmup, 1) in mdistiller).</param>
+    /// <param name="ignoreIndex">Label value that marks a row as padding.</param>
+    /// <param name="countedRows">Rows whose label is not <paramref name="ignoreIndex"/>.</param>
+    public DecoupledKDRow(int rows, int classes, float temperature, float alpha, float beta, float warmupWeight,
+        int ignoreIndex, int countedRows)
+    {
+        Rows = rows;
+        Classes = classes;
+        InverseTemperature = 1f / temperature;
+        float perRow = countedRows > 0 ? 1f / countedRows : 0f;
+        TargetLossScale = warmupWeight * alpha * temperature * temperature * perRow;
+        NonTargetLossScale = warmupWeight * beta * temperature * temperature * perRow;
+        TargetGradScale = warmupWeight * alpha * temperature * perRow;
+        NonTargetGradScale = warmupWeight * beta * temperature * perRow;
+        IgnoreIndex = ignoreIndex;
+    }
+
+    /// <inheritdoc/>
+    public int Rows { get; }
+
+    /// <inheritdoc/>
+    public int Classes { get; }
+
+    /// <inheritdoc/>
+    public float InverseTemperature { get; }
+
+    /// <summary>w alpha T^2 / N: multiplies each row's TCKD.</summary>
+    public float TargetLossScale { get; }
+
+    /// <summary>w beta T^2 / N: multiplies each row's NCKD.</summary>
+    public float NonTargetLossScale { get; }
+
+    /// <summary>w alpha T / N: the target-class part of the gradient.</summary>
+    public float TargetGradScale { get; }
+
+    /// <summary>w beta T / N: the non-target part of the gradient.</summary>
+    public float NonTargetGradScale { get; }
+
+    /// <summary>Always 1: DKD needs the target class of every row.</summary>
+    public int HasLabels => 1;
+
+    /// <inheritdoc/>
+    public int IgnoreIndex { get; }
+
+    /// <inheritdoc/>
+    /// <remarks>
+    /// Two reads of the row. The first gathers, over c != g only, the online statistics of KL(p^_t || q^_s), so NCKD
+    /// is the stable closed form of loss-spec 1.1 on the non-target classes and lse_{c != g}(u) comes with it. With
+    /// the log-odds of the target a = u_g - lse_{c != g}(u), log p_g = -softplus(-a) and log(1 - p_g) = -softplus(a):
+    /// both are log-sum-exp differences (loss-spec 1.4, stability), so 1 - p_g never underflows into log(0). The
+    /// second read writes the gradient. With one class, p_g = q_g = 1 and there are no non-target classes: both
+    /// terms and the gradient are 0.
+    /// </remarks>
+    public float Process<TCombine>(in RowSlice row, int label) where TCombine : struct, IRowCombine
+    {
+        ArrayView<float> student = row.Student, teacher = row.Teacher, gradient = row.Gradient;
+        long offset = row.Offset;
+        int start = row.Start, stride = row.Stride, target = label;
+        if (Classes == 1)
+        {
+            RowLabels.ClearGradient(gradient, offset, start, stride, Classes);
+            return 0f;
+        }
+        float invT = InverseTemperature;
+        var terms = new DecoupledKDTerms(student, teacher, invT, target);
+        KLSums rest = RowSweep.Accumulate<KLSums, DecoupledKDTerms>(terms, offset, start, stride, Classes);
+        rest.Combine<TCombine>(invT);
+        float logSumS = rest.Other.LogSum;
+        float logSumT = rest.Reference.LogSum;
+
+        // NCKD = KL(p^_t || q^_s) over c != g.
+        float nckd = rest.Divergence(invT);
+
+        // Target log-odds against the non-target log-sum-exp; softplus gives log p_g and log(1 - p_g) from them.
+        float a = rest.Other.LogProbability(student[offset + target], invT, logSumS);
+        float b = rest.Reference.LogProbability(teacher[offset + target], invT, logSumT);
+        LogSpace.Softplus(a, out float spA, out float spMinusA); // log q_g = -spMinusA, log(1 - q_g) = -spA
+        LogSpace.Softplus(b, out float spB, out float spMinusB); // log p_g = -spMinusB, log(1 - p_g) = -spB
+        float pTarget = XMath.Exp(-spMinusB);
+        float pRest = XMath.Exp(-spB);
+        float qTarget = XMath.Exp(-spMinusA);
+
+        // TCKD = KL([p_g, 1 - p_g] || [q_g, 1 - q_g]).
+        float tckd = pTarget * (spMinusA - spMinusB) + pRest * (spA - spB);
+
+        // j = g: w (T/N) alpha (q_g - p_g); j != g: w (T/N) [alpha (p_g - q_g) q^_j + beta (q^_j - p^_j)].
+        // When both target probabilities are near 1, q_g - p_g is taken as (1 - p_g) - (1 - q_g), from the
+        // complements that the softplus form gives to full relative accuracy.
+        float qRest = XMath.Exp(-spA);
+        float targetDiff = qTarget > 0.5f && pTarget > 0.5f ? pRest - qRest : qTarget - pTarget;
+        float targetGrad = TargetGradScale * targetDiff;
+        for (int c = start; c < Classes; c += stride)
+        {
+            if (c == target)
+            {
+                gradient[offset + c] = targetGrad;
+                continue;
+            }
+            float qHat = XMath.Exp(rest.Other.LogProbability(student[offset + c], invT, logSumS));
+            float pHat = XMath.Exp(rest.Reference.LogProbability(teacher[offset + c], invT, logSumT));
+            gradient[offset + c] = -targetGrad * qHat + NonTargetGradScale * (qHat - pHat);
+        }
+        return TargetLossScale * tckd + NonTargetLossScale * nckd;
+    }
+}
+
+/// <summary>
+/// The column terms of DKD's statistics pass: KL(p^_t || q^_s) statistics over every column but the target, which is
+/// left out outright (no -1000 mask, no masked sum).
+/// </summary>
+/// <param name="student">Student logits, [B*C].</param>
+/// <param name="teacher">Teacher logits, [B*C].</param>
+/// <param name="inverseTemperature">1/T.</param>
+/// <param name="target">The row's target class g.</param>
+internal readonly struct DecoupledKDTerms(ArrayView<float> student, ArrayView<float> teacher, float inverseTemperature,
+    int target) : IRowTerms<KLSums>
+{
+    private readonly ArrayView<float> student = student;
+    private readonly ArrayView<float> teacher = teacher;
+    private readonly float inverseTemperature = inverseTemperature;
+    private readonly int target = target;
+
+    /// <inheritdoc/>
+    public KLSums Empty => KLSums.Empty;
+
+    /// <inheritdoc/>
+    public void Add(ref KLSums sums, long index, int column)
+    {
+        if (column != target) sums.Add(teacher[index], student[index], inverseTemperature);
+    }
+
+    /// <inheritdoc/>
+    public void Merge(ref KLSums total, in KLSums part) => total.Merge(part, inverseTemperature);
+}

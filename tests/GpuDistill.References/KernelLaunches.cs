@@ -1,0 +1,72 @@
+using GpuDistill.Compute;
+using GpuDistill.Kernels.Relations.FlowMatrix;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace GpuDistill.References;
+
+/// <summary>
+/// Runs a kernel family straight on test arrays and reads back the loss (the per-row shares summed in float64) and
+/// the gradient. Plain ILGPU, no NUnit: the test suite and the GPU bundle's checks share it.
+/// </summary>
+public static class KernelLaunches
+{
+    /// <summary>A row-loss launch on device views: student, teacher, labels (empty without), gradient, row losses.</summary>
+    public delegate void Rows(ArrayView<float> student, ArrayView<float> teacher, ArrayView<int> labels,
+        ArrayView<float> gradient, ArrayView<float> rowLoss);
+
+    /// <summary>A relation launch on device views: student, teacher, gradient, per-row loss.</summary>
+    public delegate void Pair(ArrayView<float> student, ArrayView<float> teacher, ArrayView<float> gradient,
+        ArrayView<float> rowLoss);
+
+    /// <summary>One row-loss launch on logits [B*C] and labels [B] (or null).</summary>
+    public static (double Loss, float[] Gradient) RunRows(ComputeDevice device, float[] student, float[] teacher,
+        int[]? labels, int rows, Rows launch)
+    {
+        Accelerator accelerator = device.Accelerator;
+        using var s = accelerator.Allocate1D(student);
+        using var t = accelerator.Allocate1D(teacher);
+        using var l = accelerator.Allocate1D(labels ?? [0]);
+        using var g = accelerator.Allocate1D<float>(student.Length);
+        using var r = accelerator.Allocate1D<float>(rows);
+        launch(s.View, t.View, labels is null ? default : l.View, g.View, r.View);
+        accelerator.Synchronize();
+        return (r.GetAsArray1D().Sum(v => (double)v), g.GetAsArray1D());
+    }
+
+    /// <summary>One relation launch on student and teacher features of a batch of <paramref name="batch"/>.</summary>
+    public static (double Loss, float[] Gradient) RunPair(ComputeDevice device, float[] student, float[] teacher,
+        int batch, Pair launch)
+    {
+        Accelerator accelerator = device.Accelerator;
+        using var s = accelerator.Allocate1D(student);
+        using var t = accelerator.Allocate1D(teacher);
+        using var g = accelerator.Allocate1D<float>(student.Length);
+        using var r = accelerator.Allocate1D<float>(batch);
+        launch(s.View, t.View, g.View, r.View);
+        accelerator.Synchronize();
+        return (r.GetAsArray1D().Sum(v => (double)v), g.GetAsArray1D());
+    }
+
+    /// <summary>
+    /// One FSP launch on the student's and teacher's bottom [B, C1, area] and top [B, C2, area] maps; the gradient is
+    /// the student bottom's followed by the student top's.
+    /// </summary>
+    public static (double Loss, float[] Gradient) RunFlow(ComputeDevice device, float[] studentBottom, float[] studentTop,
+        float[] teacherBottom, float[] teacherTop, int batch, int bottomChannels, int topChannels, int studentArea,
+        int teacherArea)
+    {
+        Accelerator accelerator = device.Accelerator;
+        using var sb = accelerator.Allocate1D(studentBottom);
+        using var st = accelerator.Allocate1D(studentTop);
+        using var tb = accelerator.Allocate1D(teacherBottom);
+        using var tt = accelerator.Allocate1D(teacherTop);
+        using var gb = accelerator.Allocate1D<float>(studentBottom.Length);
+        using var gt = accelerator.Allocate1D<float>(studentTop.Length);
+        using var r = accelerator.Allocate1D<float>(batch);
+        device.Kernels<FlowMatrixLauncher>().Run(sb.View, st.View, tb.View, tt.View, gb.View, gt.View, r.View, batch,
+            bottomChannels, topChannels, studentArea, teacherArea);
+        accelerator.Synchronize();
+        return (r.GetAsArray1D().Sum(v => (double)v), [.. gb.GetAsArray1D(), .. gt.GetAsArray1D()]);
+    }
+}
