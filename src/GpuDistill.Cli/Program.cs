@@ -18,9 +18,13 @@ var app = new CommandApp();
 app.Configure(config =>
 {
     config.SetApplicationName("gpudistill");
-    config.AddCommand<CompareCommand>("compare")
-        .WithDescription("Teacher, student alone and each distillation method over several seeds; writes results.md/csv/json and plots.");
-    config.AddCommand<DistillCommand>("distill").WithDescription("Train one student with one method (--method) or weighted loss (--loss).");
+    // An option the command does not have is an error, not an argument silently ignored.
+    config.UseStrictParsing();
+    config.AddCommand<CompareCommand>("compare").WithDescription(MethodHelp.Describe(
+        "Teacher, student alone and each distillation method over several seeds; writes results.md/csv/json and plots."));
+    config.AddCommand<DistillCommand>("distill").WithDescription(MethodHelp.Describe(
+        "Train one student with one method (--method), weighted loss (--loss) or scheme (--scheme)."));
+    config.AddCommand<MethodsCommand>("methods").WithDescription("Every loss term and scheme, with its settings and their defaults.");
     config.AddCommand<TrainTeacherCommand>("train-teacher").WithDescription("Train (or reuse) the teacher.");
     config.AddCommand<EvaluateCommand>("evaluate").WithDescription("Test accuracy of saved weights.");
     config.AddCommand<RunCommand>("run").WithDescription("Run a JSON recipe.");
@@ -30,7 +34,7 @@ app.Configure(config =>
         // Bad input is reported as a sentence, not a stack trace.
         Exception shown = exception is CommandRuntimeException { InnerException: { } inner } ? inner : exception;
         bool known = shown is RecipeException or ArgumentException or InvalidDataException or FileNotFoundException or CommandParseException;
-        AnsiConsole.MarkupLine($"[red]error:[/] {Markup.Escape(shown.Message)}");
+        AnsiConsole.MarkupLine($"[red]error:[/] {Markup.Escape(UserMessages.For(shown, args))}");
         if (!known) AnsiConsole.WriteException(shown, ExceptionFormats.ShortenEverything);
         return 1;
     });

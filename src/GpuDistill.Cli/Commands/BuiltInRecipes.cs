@@ -1,5 +1,5 @@
 using GpuDistill.Experiments;
-using GpuDistill.Training;
+using GpuDistill.Methods;
 
 namespace GpuDistill.Cli.Commands;
 
@@ -7,15 +7,13 @@ namespace GpuDistill.Cli.Commands;
 internal static class BuiltInRecipes
 {
     /// <summary>
-    /// Teacher CNN, small-CNN student, every response method, three seeds. The schedule is sized so that the
-    /// embedded subset finishes in minutes on two cores.
-    /// </summary>
-    /// <summary>
     /// The methods <c>compare</c> runs unless told otherwise: the student alone and the response-based family, which
-    /// together finish on the embedded subset in under 10 minutes on 2 cores. Feature methods run with --methods.
+    /// together finish on the embedded subset in minutes on 2 cores. Feature methods run with --methods.
     /// </summary>
     public static IReadOnlyList<string> DefaultMethods { get; } = ["none", "kd", "reverse-kl", "jsd", "dkd"];
 
+    /// <summary>Teacher CNN, small-CNN student, <see cref="DefaultMethods"/>, three seeds; the schedule is sized so that
+    /// the embedded subset finishes in minutes on two cores.</summary>
     public static Recipe Compare(string? dataDirectory) => new()
     {
         Name = dataDirectory is null ? "compare (embedded Fashion-MNIST subset)" : "compare (Fashion-MNIST)",
@@ -35,5 +33,6 @@ internal static class BuiltInRecipes
     };
 
     /// <summary>A built-in method by name.</summary>
-    public static MethodSection Method(string name) => new() { Name = name, Loss = LossCatalog.ForMethod(name, new LossSettings()).ToString() };
+    /// <exception cref="ArgumentException">For an unknown name; the message lists the known ones.</exception>
+    public static MethodSection Method(string name) => MethodSection.BuiltIn(MethodRegistry.Default.Method(name));
 }

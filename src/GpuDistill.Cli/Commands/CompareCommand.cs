@@ -14,11 +14,11 @@ internal sealed class CompareCommand : Command<CompareCommand.Settings>
     internal sealed class Settings : ExperimentSettings
     {
         [CommandOption("--methods <LIST>")]
-        [Description("Comma-separated offline methods: none, kd, reverse-kl, jsd, dkd, fitnets, at, nst, pkt, sp, rkd, fsp, cc, irg (default: none,kd,reverse-kl,jsd,dkd).")]
+        [Description("Comma-separated offline methods, listed above (default: none,kd,reverse-kl,jsd,dkd; none is always added).")]
         public string? Methods { get; init; }
 
         [CommandOption("--schemes <LIST>")]
-        [Description("Comma-separated training schemes to add as rows: dml, byot, born-again, takd, multi-teacher.")]
+        [Description("Comma-separated training schemes to add as rows, listed above.")]
         public string? Schemes { get; init; }
     }
 

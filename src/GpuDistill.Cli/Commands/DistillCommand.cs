@@ -1,6 +1,6 @@
 using System.ComponentModel;
 using GpuDistill.Experiments;
-using GpuDistill.Training;
+using GpuDistill.Methods;
 using Spectre.Console.Cli;
 
 namespace GpuDistill.Cli.Commands;
@@ -12,19 +12,19 @@ internal sealed class DistillCommand : Command<DistillCommand.Settings>
     internal sealed class Settings : ExperimentSettings
     {
         [CommandOption("-m|--method <METHOD>")]
-        [Description("A built-in method: none, kd, reverse-kl, jsd, dkd, fitnets (default kd).")]
+        [Description("A built-in method, listed above (default kd).")]
         public string Method { get; init; } = "kd";
 
         [CommandOption("--scheme <SCHEME>")]
-        [Description("A training scheme instead of an offline method: dml, byot, born-again, takd, multi-teacher.")]
+        [Description("A training scheme instead of an offline method, listed above.")]
         public string? Scheme { get; init; }
 
         [CommandOption("--loss <TERMS>")]
-        [Description("Weighted named terms instead of the method's, e.g. kd:0.9,ce:0.1.")]
+        [Description("Weighted named terms instead of the method's, e.g. kd:0.9,ce:0.1 (the terms are listed above).")]
         public string? Loss { get; init; }
 
         [CommandOption("--student <MODEL>")]
-        [Description("small-cnn (default), mlp or teacher-cnn.")]
+        [Description("The student architecture, listed above (default small-cnn).")]
         public string Student { get; init; } = "small-cnn";
     }
 
@@ -32,7 +32,7 @@ internal sealed class DistillCommand : Command<DistillCommand.Settings>
     {
         MethodSection method = settings.Loss is null
             ? BuiltInRecipes.Method(settings.Method)
-            : new MethodSection { Name = settings.Method, Loss = settings.Loss };
+            : new MethodSection(settings.Method, LossSpec.Parse(settings.Loss));
         Recipe defaults = settings.Apply(BuiltInRecipes.Compare(settings.Data));
         Recipe recipe = defaults with
         {

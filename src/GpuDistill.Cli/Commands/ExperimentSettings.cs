@@ -1,5 +1,7 @@
 using System.ComponentModel;
+using System.Globalization;
 using GpuDistill.Experiments;
+using GpuDistill.Methods;
 using Spectre.Console.Cli;
 
 namespace GpuDistill.Cli.Commands;
@@ -20,29 +22,35 @@ internal class ExperimentSettings : CommandSettings
     public string? Accelerator { get; init; }
 
     [CommandOption("--epochs <N>")]
-    [Description("Student epochs.")]
+    [Description("Student epochs (default 12).")]
     public int? Epochs { get; init; }
 
     [CommandOption("--teacher-epochs <N>")]
-    [Description("Teacher epochs.")]
+    [Description("Teacher epochs (default 25 on the embedded subset, 10 on the full set).")]
     public int? TeacherEpochs { get; init; }
 
     [CommandOption("--batch-size <N>")]
+    [Description("Images per step (default 128).")]
     public int? BatchSize { get; init; }
 
     [CommandOption("--lr <RATE>")]
-    [Description("Initial learning rate (cosine schedule).")]
+    [Description("Initial learning rate, cosine schedule (default 0.05).")]
     public double? LearningRate { get; init; }
 
     [CommandOption("-T|--temperature <T>")]
+    [Description("Temperature of every softened term (default: each method's own, 4; byot 3).")]
     public double? Temperature { get; init; }
 
+    [CommandOption("--set <NAME.KEY=VALUE>")]
+    [Description("Any method's setting, e.g. --set dkd.beta=2 --set at.p=4 (repeatable; keys as in a recipe's settings).")]
+    public string[] Set { get; init; } = [];
+
     [CommandOption("--seeds <LIST>")]
-    [Description("Comma-separated seeds, e.g. 1,2,3.")]
+    [Description("Comma-separated seeds (default 1,2,3; distill: 1).")]
     public string? Seeds { get; init; }
 
     [CommandOption("--students <LIST>")]
-    [Description("Comma-separated student models: small-cnn, mid-cnn, mlp, teacher-cnn.")]
+    [Description("Comma-separated student architectures (default small-cnn; the architectures are listed above).")]
     public string? Students { get; init; }
 
     [CommandOption("--student-layers <PATHS>")]
@@ -58,15 +66,15 @@ internal class ExperimentSettings : CommandSettings
     public bool Augment { get; init; }
 
     [CommandOption("--peers <N>")]
-    [Description("dml: peers trained together (2 or more; default 2).")]
+    [Description("dml: peers trained together (2 or more; default 2); same as --set dml.peers=N.")]
     public int? Peers { get; init; }
 
     [CommandOption("--generations <N>")]
-    [Description("born-again: generations after the first (default 2).")]
+    [Description("born-again: generations after the first (default 2); same as --set born-again.generations=N.")]
     public int? Generations { get; init; }
 
     [CommandOption("--assistant <MODEL>")]
-    [Description("takd: the assistant's architecture (default mid-cnn).")]
+    [Description("takd: the assistant's architecture (default mid-cnn); same as --set takd.assistant=NAME.")]
     public string? Assistant { get; init; }
 
     [CommandOption("--extra-teachers <LIST>")]
@@ -74,7 +82,7 @@ internal class ExperimentSettings : CommandSettings
     public string? ExtraTeachers { get; init; }
 
     [CommandOption("--teacher-weighting <MODE>")]
-    [Description("multi-teacher: confidence (each teacher's probability of the true label; default) or equal.")]
+    [Description("multi-teacher: confidence (each teacher's probability of the true label; default) or equal; same as --set multi-kd.weighting=MODE.")]
     public string? TeacherWeighting { get; init; }
 
     [CommandOption("--resume")]
@@ -82,6 +90,7 @@ internal class ExperimentSettings : CommandSettings
     public bool Resume { get; init; }
 
     /// <summary>The built-in recipe with every given option applied.</summary>
+    /// <exception cref="ArgumentException">For a bad value; the message names the option.</exception>
     public Recipe Apply(Recipe recipe)
     {
         return recipe with
@@ -89,13 +98,8 @@ internal class ExperimentSettings : CommandSettings
             Data = recipe.Data with { Directory = Data ?? recipe.Data.Directory, Augment = Augment || recipe.Data.Augment },
             Accelerator = Accelerator ?? recipe.Accelerator,
             Students = Students is null ? recipe.Students : Split(Students),
-            Seeds = Seeds is null ? recipe.Seeds : Split(Seeds).Select(s => int.Parse(s, System.Globalization.CultureInfo.InvariantCulture)).ToArray(),
-            Loss = recipe.Loss with
-            {
-                Temperature = Temperature ?? recipe.Loss.Temperature,
-                StudentLayers = StudentLayers is null ? recipe.Loss.StudentLayers : Split(StudentLayers),
-                TeacherLayers = TeacherLayers is null ? recipe.Loss.TeacherLayers : Split(TeacherLayers),
-            },
+            Seeds = Seeds is null ? recipe.Seeds : ParseSeeds(Seeds),
+            Settings = ApplySettings(recipe.Settings),
             Teacher = recipe.Teacher with
             {
                 Training = recipe.Teacher.Training with { Epochs = TeacherEpochs ?? recipe.Teacher.Training.Epochs },
@@ -106,16 +110,57 @@ internal class ExperimentSettings : CommandSettings
                 BatchSize = BatchSize ?? recipe.Training.BatchSize,
                 LearningRate = LearningRate ?? recipe.Training.LearningRate,
             },
-            SchemeSettings = recipe.SchemeSettings with
-            {
-                Peers = Peers ?? recipe.SchemeSettings.Peers,
-                Generations = Generations ?? recipe.SchemeSettings.Generations,
-                Assistant = Assistant ?? recipe.SchemeSettings.Assistant,
-                ExtraTeachers = ExtraTeachers is null ? recipe.SchemeSettings.ExtraTeachers : Split(ExtraTeachers),
-                TeacherWeighting = TeacherWeighting ?? recipe.SchemeSettings.TeacherWeighting,
-            },
         };
     }
+
+    /// <summary>The method settings the options change: each dedicated option is one setting, --set any other.</summary>
+    private MethodSettingsMap ApplySettings(MethodSettingsMap settings)
+    {
+        if (Temperature is double t) settings = Option("-T", () => settings.WithTemperature(t));
+        if (StudentLayers is not null || TeacherLayers is not null)
+        {
+            settings = settings.WithLayers(StudentLayers is null ? null : Split(StudentLayers),
+                TeacherLayers is null ? null : Split(TeacherLayers));
+        }
+        if (Peers is int peers) settings = Option("--peers", () => settings.Set("dml", "peers", peers.ToString(CultureInfo.InvariantCulture)));
+        if (Generations is int g) settings = Option("--generations", () => settings.Set("born-again", "generations", g.ToString(CultureInfo.InvariantCulture)));
+        if (Assistant is not null) settings = Option("--assistant", () => settings.Set("takd", "assistant", Assistant));
+        if (ExtraTeachers is not null)
+            settings = Option("--extra-teachers", () => settings.Set("multi-teacher", "extraTeachers", "[" + string.Join(',', Split(ExtraTeachers).Select(n => $"\"{n}\"")) + "]"));
+        if (TeacherWeighting is not null) settings = Option("--teacher-weighting", () => settings.Set("multi-kd", "weighting", TeacherWeighting));
+        foreach (string assignment in Set)
+        {
+            int dot = assignment.IndexOf('.', StringComparison.Ordinal), equals = assignment.IndexOf('=', StringComparison.Ordinal);
+            if (dot <= 0 || equals < dot + 2)
+                throw new ArgumentException($"--set {assignment}: expected NAME.KEY=VALUE, e.g. --set dkd.beta=2.", nameof(Set));
+            string name = assignment[..dot], key = assignment[(dot + 1)..equals], value = assignment[(equals + 1)..];
+            settings = Option($"--set {assignment}", () => settings.Set(name, key, value));
+        }
+        return settings;
+
+        // The option's checks are the settings' own; a failure names the option, not a recipe key.
+        static MethodSettingsMap Option(string option, Func<MethodSettingsMap> change)
+        {
+            try
+            {
+                MethodSettingsMap changed = change();
+                changed.Validate();
+                return changed;
+            }
+            catch (ArgumentException e)
+            {
+                string reason = e.Message.Split(" (Parameter")[0];
+                int colon = reason.IndexOf(": ", StringComparison.Ordinal);
+                if (reason.StartsWith("settings.", StringComparison.Ordinal) && colon > 0) reason = reason[(colon + 2)..];
+                throw new ArgumentException($"{option}: {reason}", option, e);
+            }
+        }
+    }
+
+    private static int[] ParseSeeds(string list) =>
+        [.. Split(list).Select(s => int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out int seed)
+            ? seed
+            : throw new ArgumentException($"--seeds: '{s}' is not a whole number.", nameof(Seeds)))];
 
     private static string[] Split(string list) => list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 }

@@ -1,10 +1,9 @@
 using System.Text.Json;
 using GpuDistill.Compute;
 using GpuDistill.Data;
-using GpuDistill.Experiments.Schemes;
+using GpuDistill.Methods;
 using GpuDistill.Models;
 using GpuDistill.Training;
-using GpuDistill.Training.Terms;
 
 namespace GpuDistill.Experiments;
 
@@ -34,7 +33,7 @@ public sealed class Experiment(Recipe recipe, string outputDirectory, IProgress<
 
         var context = new SchemeContext(recipe, train, test, teacher, teacherOutputs, outputDirectory, resume, progress, log, cancellationToken);
         IScheme[] schemes = [.. recipe.Methods.Select(m => (IScheme)new OfflineScheme(m)),
-            .. recipe.Schemes.Select(name => SchemeCatalog.Create(name, recipe.SchemeSettings))];
+            .. recipe.Schemes.Select(name => recipe.Settings.Registry.Scheme(name).Create(recipe.Settings[name]))];
         var runs = new List<MethodRun>();
         foreach (string student in recipe.Students)
         {
@@ -64,7 +63,7 @@ public sealed class Experiment(Recipe recipe, string outputDirectory, IProgress<
             using DistillModel model = ModelFactory.Create(student, 0);
             foreach (MethodSection method in recipe.Methods)
             {
-                foreach (IFeatureTerm term in LossCatalog.Parse(method.Loss, recipe.Loss).Terms.Select(t => t.Term).OfType<IFeatureTerm>())
+                foreach (IFeatureTerm term in method.Loss.Create(recipe.Settings).Terms.Select(t => t.Term).OfType<IFeatureTerm>())
                 {
                     term.Bind(model, teacher);
                     layers.UnionWith(term.TeacherLayers);
@@ -115,7 +114,7 @@ public sealed class Experiment(Recipe recipe, string outputDirectory, IProgress<
         }
 
         var trainer = new Trainer(spec.Training.ToOptions(spec.Seed, recipe.Data.Augment), progress);
-        TrainingRun run = trainer.Fit($"teacher/{spec.Model}", teacher, LossCatalog.ForMethod("none", recipe.Loss), train, test,
+        TrainingRun run = trainer.Fit($"teacher/{spec.Model}", teacher, LossSpec.ForMethod("none").Create(recipe.Settings), train, test,
             null, Path.Combine(directory, "checkpoint"), resume: true, cancellationToken);
         Checkpoint.SaveAtomic(teacher, weights);
         AtomicFile.WriteAllText(record, JsonSerializer.Serialize(run, ResultJson.Options));

@@ -1,3 +1,6 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using GpuDistill.Methods;
 using GpuDistill.Training;
 
 namespace GpuDistill.Experiments;
@@ -20,18 +23,14 @@ public sealed record Recipe
     /// <summary>Student architectures (names of <see cref="Models.ModelFactory"/>).</summary>
     public IReadOnlyList<string> Students { get; init; } = ["small-cnn"];
 
-    /// <summary>The methods, each a weighted sum of named terms.</summary>
-    public IReadOnlyList<MethodSection> Methods { get; init; } =
-        [.. LossCatalog.Methods.Select(m => new MethodSection { Name = m.Key, Loss = m.Value })];
+    /// <summary>The offline methods, each a weighted sum of named terms (every built-in method by default).</summary>
+    public IReadOnlyList<MethodSection> Methods { get; init; } = [.. MethodRegistry.Default.Methods.Select(MethodSection.BuiltIn)];
 
-    /// <summary>Training schemes run besides the offline methods: dml, byot, born-again, takd, multi-teacher.</summary>
+    /// <summary>Training schemes run besides the offline methods (names of <see cref="MethodRegistry.Schemes"/>).</summary>
     public IReadOnlyList<string> Schemes { get; init; } = [];
 
-    /// <summary>The schemes' settings.</summary>
-    public SchemeSection SchemeSettings { get; init; } = new();
-
-    /// <summary>Temperature and per-term parameters shared by the methods.</summary>
-    public LossSettings Loss { get; init; } = new();
+    /// <summary>Every term's and scheme's settings, under its name (e.g. <c>"kd": { "temperature": 4 }</c>).</summary>
+    public MethodSettingsMap Settings { get; init; } = MethodSettingsMap.Defaults;
 
     /// <summary>The students' schedule.</summary>
     public ScheduleSection Training { get; init; } = new();
@@ -97,32 +96,59 @@ public sealed record ScheduleSection
     };
 }
 
-/// <summary>A method of a recipe: a name and its weighted loss terms.</summary>
-public sealed record MethodSection
+/// <summary>A method of a recipe: a name and its weighted terms, parsed and checked when the recipe is read.</summary>
+/// <param name="Name">The method's name in the results.</param>
+/// <param name="Loss">Its weighted terms; in JSON the spec string, e.g. <c>"kd:0.9,ce:0.1"</c>.</param>
+[JsonConverter(typeof(MethodSectionConverter))]
+public sealed record MethodSection(string Name, LossSpec Loss)
 {
-    /// <summary>The method's name in the results.</summary>
-    public string Name { get; init; } = "";
-
-    /// <summary>Weighted named terms, e.g. <c>kd:0.9,ce:0.1</c>.</summary>
-    public string Loss { get; init; } = "";
+    /// <summary>The section of a built-in method.</summary>
+    public static MethodSection BuiltIn(BuiltInMethod method)
+    {
+        ArgumentNullException.ThrowIfNull(method);
+        return new MethodSection(method.Name, LossSpec.Parse(method.Loss));
+    }
 }
 
-/// <summary>Settings of the training schemes.</summary>
-public sealed record SchemeSection
+/// <summary>
+/// Reads <c>{"name": ..., "loss": "kd:0.9,ce:0.1"}</c>, parsing the spec once; a bad spec is an error that names the
+/// method (<c>methods[x].loss</c>).
+/// </summary>
+internal sealed class MethodSectionConverter : JsonConverter<MethodSection>
 {
-    /// <summary>Peers trained together by <c>dml</c> (&gt;= 2).</summary>
-    public int Peers { get; init; } = 2;
+    public override MethodSection Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+    {
+        if (reader.TokenType != JsonTokenType.StartObject) throw new JsonException("a method must be an object with a name and a loss.");
+        string? name = null, loss = null;
+        while (reader.Read() && reader.TokenType != JsonTokenType.EndObject)
+        {
+            string key = reader.GetString()!;
+            reader.Read();
+            if (reader.TokenType != JsonTokenType.String) throw new JsonException($"'{key}' must be a string.");
+            switch (key)
+            {
+                case "name": name = reader.GetString(); break;
+                case "loss": loss = reader.GetString(); break;
+                default: throw new JsonException($"The JSON property '{key}' could not be mapped to any .NET member contained in type 'MethodSection'.");
+            }
+        }
+        if (string.IsNullOrWhiteSpace(name)) throw new JsonException("every method needs a name.");
+        if (string.IsNullOrWhiteSpace(loss)) throw new JsonException($"methods[{name}].loss: missing.");
+        try
+        {
+            return new MethodSection(name, LossSpec.Parse(loss));
+        }
+        catch (ArgumentException e)
+        {
+            throw new JsonException($"methods[{name}].loss: {e.Message.Split(" (Parameter")[0]}", e);
+        }
+    }
 
-    /// <summary>Generations after the first in <c>born-again</c> (&gt;= 1).</summary>
-    public int Generations { get; init; } = 2;
-
-    /// <summary>The teacher assistant's architecture in <c>takd</c>.</summary>
-    public string Assistant { get; init; } = "mid-cnn";
-
-    /// <summary>Teachers added to the recipe's one in <c>multi-teacher</c>: architectures, each trained alone with
-    /// seed 1 and the students' schedule.</summary>
-    public IReadOnlyList<string> ExtraTeachers { get; init; } = ["mid-cnn"];
-
-    /// <summary>How <c>multi-teacher</c> weighs its teachers: <c>confidence</c> (per example) or <c>equal</c>.</summary>
-    public string TeacherWeighting { get; init; } = "confidence";
+    public override void Write(Utf8JsonWriter writer, MethodSection value, JsonSerializerOptions options)
+    {
+        writer.WriteStartObject();
+        writer.WriteString("name", value.Name);
+        writer.WriteString("loss", value.Loss.ToString());
+        writer.WriteEndObject();
+    }
 }

@@ -1,6 +1,6 @@
 using System.Text.Json;
-using System.Text.Json.Serialization;
 using GpuDistill.Models;
+using GpuDistill.Methods;
 using GpuDistill.Training;
 
 namespace GpuDistill.Experiments;
@@ -8,16 +8,8 @@ namespace GpuDistill.Experiments;
 /// <summary>Reads and writes recipes; every error names the file, the key and the line.</summary>
 public static class RecipeLoader
 {
-    /// <summary>Strict settings: an unknown key or a wrong type is an error, never ignored.</summary>
-    public static JsonSerializerOptions Options { get; } = new()
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
-        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
-        ReadCommentHandling = JsonCommentHandling.Skip,
-        AllowTrailingCommas = true,
-        WriteIndented = true,
-        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
-    };
+    /// <summary>Strict settings: an unknown key or a wrong type is an error, never ignored (<see cref="SettingsJson"/>).</summary>
+    public static JsonSerializerOptions Options => SettingsJson.Options;
 
     /// <summary>Loads and checks a recipe file.</summary>
     /// <param name="path">The JSON file.</param>
@@ -63,36 +55,26 @@ public static class RecipeLoader
                 Fail("students", $"unknown model '{s}'; known: {string.Join(", ", ModelFactory.Names)}.");
         }
         if (recipe.Methods.Count == 0 && recipe.Schemes.Count == 0) Fail("methods", "list at least one method or scheme.");
+        MethodRegistry registry = recipe.Settings.Registry;
         foreach (string scheme in recipe.Schemes)
         {
-            if (!Schemes.SchemeCatalog.Names.Contains(scheme, StringComparer.Ordinal))
-                Fail("schemes", $"unknown scheme '{scheme}'; known: {string.Join(", ", Schemes.SchemeCatalog.Names)}.");
+            if (!registry.Schemes.Any(s => s.Name == scheme))
+                Fail("schemes", $"unknown scheme '{scheme}'; known: {string.Join(", ", registry.Schemes.Select(s => s.Name))}.");
         }
-        if (recipe.SchemeSettings.Peers < 2) Fail("schemeSettings.peers", "must be 2 or more.");
-        if (recipe.SchemeSettings.Generations < 1) Fail("schemeSettings.generations", "must be 1 or more.");
-        foreach (string model in recipe.SchemeSettings.ExtraTeachers.Append(recipe.SchemeSettings.Assistant))
-        {
-            if (!ModelFactory.Names.Contains(model, StringComparer.OrdinalIgnoreCase))
-                Fail("schemeSettings", $"unknown model '{model}'; known: {string.Join(", ", ModelFactory.Names)}.");
-        }
-        if (recipe.SchemeSettings.TeacherWeighting is not ("confidence" or "equal"))
-            Fail("schemeSettings.teacherWeighting", "must be confidence or equal.");
         foreach (MethodSection m in recipe.Methods)
         {
             if (string.IsNullOrWhiteSpace(m.Name)) Fail("methods", "every method needs a name.");
-            try
-            {
-                LossCatalog.Parse(m.Loss, recipe.Loss);
-            }
-            catch (ArgumentException e)
-            {
-                Fail($"methods[{m.Name}].loss", e.Message);
-            }
         }
         if (recipe.Methods.Select(m => m.Name).Distinct().Count() != recipe.Methods.Count) Fail("methods", "method names must be unique.");
+        try
+        {
+            recipe.Settings.Validate();
+        }
+        catch (ArgumentException e)
+        {
+            throw new RecipeException($"{source}: {e.Message.Split(" (Parameter")[0]}", e);
+        }
         if (recipe.Seeds.Count == 0) Fail("seeds", "list at least one seed.");
-        if (!double.IsFinite(recipe.Loss.Temperature) || recipe.Loss.Temperature <= 0) Fail("loss.temperature", "must be > 0.");
-        if (recipe.Loss.JsdBeta is < 0 or > 1) Fail("loss.jsdBeta", "must be in [0, 1].");
         CheckSchedule(recipe.Training, "training", Fail);
         CheckSchedule(recipe.Teacher.Training, "teacher.training", Fail);
         if (recipe.Accelerator.Split(':')[0].ToUpperInvariant() is not ("AUTO" or "CPU" or "SIMD" or "CUDA" or "OPENCL"))

@@ -3,7 +3,7 @@ using System.Text.Json;
 using GpuDistill.Data;
 using GpuDistill.Features;
 using GpuDistill.Models;
-using GpuDistill.Training.Terms;
+using GpuDistill.Methods;
 using TorchSharp;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;

@@ -1,6 +1,6 @@
 using System.Globalization;
 using GpuDistill.Interop;
-using GpuDistill.Training.Terms;
+using GpuDistill.Methods;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -24,6 +24,20 @@ public sealed class WeightedLoss
         }
         Terms = terms;
     }
+
+    /// <summary>Parses <paramref name="spec"/> (<c>kd:0.9,ce:0.1</c>) and creates its terms.</summary>
+    /// <param name="spec">The weighted terms.</param>
+    /// <param name="settings">Every method's settings; the defaults when null.</param>
+    /// <returns>The weighted loss.</returns>
+    public static WeightedLoss Parse(string spec, MethodSettingsMap? settings = null) =>
+        LossSpec.Parse(spec, settings?.Registry).Create(settings);
+
+    /// <summary>The loss of the built-in method <paramref name="method"/> (e.g. kd = kd:0.9,ce:0.1), its terms created.</summary>
+    /// <param name="method">A built-in method's name.</param>
+    /// <param name="settings">Every method's settings; the defaults when null.</param>
+    /// <returns>The weighted loss.</returns>
+    public static WeightedLoss ForMethod(string method, MethodSettingsMap? settings = null) =>
+        LossSpec.ForMethod(method, settings?.Registry).Create(settings);
 
     /// <summary>The terms and their weights.</summary>
     public IReadOnlyList<(ILossTerm Term, double Weight)> Terms { get; }

@@ -1,3 +1,4 @@
+using GpuDistill.Methods;
 using GpuDistill.Data;
 using GpuDistill.Models;
 using GpuDistill.Training;
@@ -43,7 +44,7 @@ public sealed class FeatureTrainingTests() : TrainingFixture(20, 10)
     {
         using DistillModel teacher = ModelFactory.Create("teacher-cnn", 5);
         using TeacherOutputs outputs = TeacherOutputs.Create(teacher, Train, cache: true, ["stage2"]);
-        WeightedLoss loss = LossCatalog.ForMethod("fitnets", new LossSettings());
+        WeightedLoss loss = WeightedLoss.ForMethod("fitnets");
         string checkpoint = Path.Combine(RunDirectory, "run");
         using DistillModel student = ModelFactory.Create("small-cnn", 3);
         TrainingRun run = new Trainer(Options(2)).Fit("fitnets", student, loss, Train, Test, outputs, checkpoint, resume: false);
@@ -57,7 +58,7 @@ public sealed class FeatureTrainingTests() : TrainingFixture(20, 10)
             Is.EquivalentTo(new[] { "epoch-2.model.pt", "epoch-2.optimizer.pt", "epoch-2.adapters.pt" }));
 
         using DistillModel again = ModelFactory.Create("small-cnn", 3);
-        TrainingRun resumed = new Trainer(Options(3)).Fit("fitnets", again, LossCatalog.ForMethod("fitnets", new LossSettings()),
+        TrainingRun resumed = new Trainer(Options(3)).Fit("fitnets", again, WeightedLoss.ForMethod("fitnets"),
             Train, Test, outputs, checkpoint, resume: true);
         Assert.That(resumed.Epochs, Has.Count.EqualTo(3));
         Assert.That(resumed.Epochs[2].Terms["fitnets"], Is.LessThan(run.Epochs[0].Terms["fitnets"]), "the resumed regressor is the trained one");
@@ -70,7 +71,7 @@ public sealed class FeatureTrainingTests() : TrainingFixture(20, 10)
         using TeacherOutputs outputs = TeacherOutputs.Create(teacher, Train, cache: true);
         using DistillModel student = ModelFactory.Create("small-cnn", 3);
         var error = Assert.Throws<ArgumentException>(() => new Trainer(Options(1)).Fit("fitnets", student,
-            LossCatalog.ForMethod("fitnets", new LossSettings()), Train, Test, outputs, null, false))!;
+            WeightedLoss.ForMethod("fitnets"), Train, Test, outputs, null, false))!;
         Assert.That(error.Message, Does.Contain("stage2"));
     }
 
@@ -80,9 +81,9 @@ public sealed class FeatureTrainingTests() : TrainingFixture(20, 10)
         using DistillModel teacher = ModelFactory.Create("teacher-cnn", 5);
         using TeacherOutputs outputs = TeacherOutputs.Create(teacher, Train, cache: true, ["stage2"]);
         using DistillModel student = ModelFactory.Create("small-cnn", 3);
-        var settings = new LossSettings { StudentLayers = ["stage9"], TeacherLayers = ["stage2"] };
+        var settings = MethodSettingsMap.Defaults.WithLayers(["stage9"], ["stage2"]);
         var error = Assert.Throws<ArgumentException>(() => new Trainer(Options(1)).Fit("fitnets", student,
-            LossCatalog.ForMethod("fitnets", settings), Train, Test, outputs, null, false))!;
+            WeightedLoss.ForMethod("fitnets", settings), Train, Test, outputs, null, false))!;
         Assert.That(error.Message, Does.Contain("stage9").And.Contain("stage1"));
     }
 }

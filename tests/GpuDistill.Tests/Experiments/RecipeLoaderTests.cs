@@ -1,3 +1,4 @@
+using GpuDistill.Methods;
 using GpuDistill.Experiments;
 
 namespace GpuDistill.Tests.Experiments;
@@ -27,7 +28,7 @@ public sealed class RecipeLoaderTests
     [Test]
     public void RoundTripsEveryField()
     {
-        var recipe = new Recipe { Name = "rt", Seeds = [4, 5], Students = ["mlp"], Loss = new() { Temperature = 3 } };
+        var recipe = new Recipe { Name = "rt", Seeds = [4, 5], Students = ["mlp"], Settings = MethodSettingsMap.Defaults.WithTemperature(3) };
         string path = Write(RecipeLoader.ToJson(recipe));
         Recipe loaded = RecipeLoader.Load(path);
         Assert.That(RecipeLoader.ToJson(loaded), Is.EqualTo(RecipeLoader.ToJson(recipe)));

@@ -1,3 +1,4 @@
+using GpuDistill.Methods;
 using GpuDistill.Models;
 using GpuDistill.Training;
 
@@ -23,7 +24,7 @@ public sealed class RelationTrainingTests() : TrainingFixture(20, 10)
         using DistillModel teacher = ModelFactory.Create("teacher-cnn", 5);
         using TeacherOutputs outputs = TeacherOutputs.Create(teacher, Train, cache: true, TeacherLayers);
         using DistillModel student = ModelFactory.Create("small-cnn", 3);
-        TrainingRun run = new Trainer(Options(3)).Fit(method, student, LossCatalog.ForMethod(method, new LossSettings()),
+        TrainingRun run = new Trainer(Options(3)).Fit(method, student, WeightedLoss.ForMethod(method),
             Train, Test, outputs, null, resume: false);
 
         Assert.That(run.Epochs[0].Terms.Keys, Is.EquivalentTo(terms));
@@ -39,9 +40,9 @@ public sealed class RelationTrainingTests() : TrainingFixture(20, 10)
         using DistillModel teacher = ModelFactory.Create("teacher-cnn", 5);
         using TeacherOutputs outputs = TeacherOutputs.Create(teacher, Train, cache: true, TeacherLayers);
         using DistillModel student = ModelFactory.Create("small-cnn", 3);
-        var settings = new LossSettings { StudentLayers = ["stage2"], TeacherLayers = ["stage2"] };
+        var settings = MethodSettingsMap.Defaults.WithLayers(["stage2"], ["stage2"]);
         var error = Assert.Throws<ArgumentException>(() => new Trainer(Options(1)).Fit("fsp", student,
-            LossCatalog.ForMethod("fsp", settings), Train, Test, outputs, null, false))!;
+            WeightedLoss.ForMethod("fsp", settings), Train, Test, outputs, null, false))!;
         Assert.That(error.Message, Does.Contain("two layers"));
     }
 
@@ -51,9 +52,9 @@ public sealed class RelationTrainingTests() : TrainingFixture(20, 10)
         using DistillModel teacher = ModelFactory.Create("teacher-cnn", 5);
         using TeacherOutputs outputs = TeacherOutputs.Create(teacher, Train, cache: true, TeacherLayers);
         using DistillModel student = ModelFactory.Create("small-cnn", 3);
-        var settings = new LossSettings { StudentLayers = ["stage2", "stage3"], TeacherLayers = ["stage2", "stage3"] };
+        var settings = MethodSettingsMap.Defaults.WithLayers(["stage2", "stage3"], ["stage2", "stage3"]);
         var error = Assert.Throws<ArgumentException>(() => new Trainer(Options(1)).Fit("irg", student,
-            LossCatalog.ForMethod("irg", settings), Train, Test, outputs, null, false))!;
+            WeightedLoss.ForMethod("irg", settings), Train, Test, outputs, null, false))!;
         Assert.That(error.Message, Does.Contain("three layers"));
     }
 }

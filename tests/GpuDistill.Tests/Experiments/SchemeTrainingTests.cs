@@ -1,5 +1,5 @@
 using GpuDistill.Experiments;
-using GpuDistill.Experiments.Schemes;
+using GpuDistill.Methods;
 using GpuDistill.Models;
 using GpuDistill.Training;
 using TorchSharp.Modules;
@@ -26,7 +26,7 @@ public sealed class SchemeTrainingTests() : TrainingFixture(20, 10)
         _ = teacher.register_forward_hook((m, _, _) => { teacherCalls.Add((m.training, is_grad_enabled())); return null!; });
         _ = student.register_forward_hook((m, _, _) => { studentModes.Add(m.training); return null!; });
 
-        new Trainer(Options(1)).Fit("kd", student, LossCatalog.ForMethod("kd", new LossSettings()), Train, Test, outputs, null, false);
+        new Trainer(Options(1)).Fit("kd", student, WeightedLoss.ForMethod("kd"), Train, Test, outputs, null, false);
 
         Assert.That(teacherCalls, Is.Not.Empty);
         Assert.That(teacherCalls.All(c => !c.Training && !c.Grad), Is.True, "the teacher runs in eval mode without autograd");
@@ -46,8 +46,8 @@ public sealed class SchemeTrainingTests() : TrainingFixture(20, 10)
         var modes = new List<(string Peer, bool Training)>();
         _ = a.register_forward_hook((m, _, _) => { modes.Add(("a", m.training)); return null!; });
         _ = b.register_forward_hook((m, _, _) => { modes.Add(("b", m.training)); return null!; });
-        Learner[] learners = [new("dml/a", a, LossCatalog.Parse(MutualLearningScheme.PeerLoss, new LossSettings())),
-            new("dml/b", b, LossCatalog.Parse(MutualLearningScheme.PeerLoss, new LossSettings()))];
+        Learner[] learners = [new("dml/a", a, WeightedLoss.Parse(MutualLearningScheme.PeerLoss)),
+            new("dml/b", b, WeightedLoss.Parse(MutualLearningScheme.PeerLoss))];
 
         IReadOnlyList<TrainingRun> runs = new Trainer(Options(1)).FitTogether(learners, Train, Test, null, null, false);
 
@@ -82,7 +82,7 @@ public sealed class SchemeTrainingTests() : TrainingFixture(20, 10)
     {
         using DistillModel model = ModelFactory.Create("small-cnn", 3);
         var error = Assert.Throws<InvalidOperationException>(() => new Trainer(Options(1)).Fit("dml", model,
-            LossCatalog.Parse(MutualLearningScheme.PeerLoss, new LossSettings()), Train, Test, null, null, false))!;
+            WeightedLoss.Parse(MutualLearningScheme.PeerLoss), Train, Test, null, null, false))!;
         Assert.That(error.Message, Does.Contain("dml scheme"));
     }
 
@@ -98,7 +98,7 @@ public sealed class SchemeTrainingTests() : TrainingFixture(20, 10)
         var recipe = new Recipe { Training = new ScheduleSection { Epochs = 1, BatchSize = 50 }, Seeds = [1] };
         var context = new SchemeContext(recipe, Train, Test, teacher, outputs, RunDirectory, false, null, _ => { }, default);
 
-        IReadOnlyList<SchemeRow> rows = SchemeCatalog.Create(name, recipe.SchemeSettings).Run(context, "small-cnn", 1);
+        IReadOnlyList<SchemeRow> rows = MethodRegistry.Default.Scheme(name).Create(recipe.Settings[name]).Run(context, "small-cnn", 1);
 
         Assert.That(rows.Select(r => r.Role), Is.EqualTo(roles));
         Assert.That(rows.All(r => r.Run.FinalAccuracy is >= 0 and <= 1), Is.True);
@@ -119,12 +119,12 @@ public sealed class SchemeTrainingTests() : TrainingFixture(20, 10)
         {
             Training = new ScheduleSection { Epochs = 1, BatchSize = 50 },
             Seeds = [1],
-            SchemeSettings = new SchemeSection { Peers = 3, Assistant = "small-cnn" },
+            Settings = MethodSettingsMap.Defaults.Set("dml", "peers", "3").Set("takd", "assistant", "small-cnn"),
         };
         var context = new SchemeContext(recipe, Train, Test, teacher, outputs, RunDirectory, true, null, _ => { }, default);
 
-        IReadOnlyList<SchemeRow> dml = SchemeCatalog.Create("dml", recipe.SchemeSettings).Run(context, "small-cnn", 1);
-        SchemeCatalog.Create("takd", recipe.SchemeSettings).Run(context, "small-cnn", 1);
+        IReadOnlyList<SchemeRow> dml = MethodRegistry.Default.Scheme("dml").Create(recipe.Settings["dml"]).Run(context, "small-cnn", 1);
+        MethodRegistry.Default.Scheme("takd").Create(recipe.Settings["takd"]).Run(context, "small-cnn", 1);
 
         string Checkpoints(string name) => Path.Combine(RunDirectory, "checkpoints", name, "small-cnn", "seed1");
         Assert.Multiple(() =>
@@ -142,8 +142,8 @@ public sealed class SchemeTrainingTests() : TrainingFixture(20, 10)
     private IReadOnlyList<TrainingRun> TrainPeers(int epochs, string checkpoint, bool resume)
     {
         using DistillModel a = ModelFactory.Create("small-cnn", 11), b = ModelFactory.Create("small-cnn", 12);
-        Learner[] learners = [new("dml/a", a, LossCatalog.Parse(MutualLearningScheme.PeerLoss, new LossSettings())),
-            new("dml/b", b, LossCatalog.Parse(MutualLearningScheme.PeerLoss, new LossSettings()))];
+        Learner[] learners = [new("dml/a", a, WeightedLoss.Parse(MutualLearningScheme.PeerLoss)),
+            new("dml/b", b, WeightedLoss.Parse(MutualLearningScheme.PeerLoss))];
         return new Trainer(Options(epochs)).FitTogether(learners, Train, Test, null, checkpoint, resume);
     }
 }

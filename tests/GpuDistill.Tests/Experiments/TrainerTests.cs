@@ -1,3 +1,4 @@
+using GpuDistill.Methods;
 using GpuDistill.Data;
 using GpuDistill.Models;
 using GpuDistill.Training;
@@ -11,7 +12,7 @@ public sealed class TrainerTests() : TrainingFixture(40, 20)
     [Test]
     public void ResumeContinuesFromTheLastCompletedEpoch()
     {
-        WeightedLoss loss = LossCatalog.ForMethod("none", new LossSettings());
+        WeightedLoss loss = WeightedLoss.ForMethod("none");
         string checkpoint = Path.Combine(RunDirectory, "run");
         using DistillModel first = ModelFactory.Create("mlp", 3);
         TrainingRun two = new Trainer(Options(2)).Fit("first", first, loss, Train, Test, null, checkpoint, resume: false);
@@ -29,7 +30,7 @@ public sealed class TrainerTests() : TrainingFixture(40, 20)
     [Test]
     public void AFinishedRunIsNotTrainedAgain()
     {
-        WeightedLoss loss = LossCatalog.ForMethod("none", new LossSettings());
+        WeightedLoss loss = WeightedLoss.ForMethod("none");
         string checkpoint = Path.Combine(RunDirectory, "run");
         using DistillModel model = ModelFactory.Create("mlp", 3);
         TrainingRun done = new Trainer(Options(1)).Fit("a", model, loss, Train, Test, null, checkpoint, resume: false);
@@ -43,13 +44,13 @@ public sealed class TrainerTests() : TrainingFixture(40, 20)
     public void DistillationNeverTouchesTheTeacher()
     {
         using DistillModel teacher = ModelFactory.Create("mlp", 5);
-        new Trainer(Options(1)).Fit("teacher", teacher, LossCatalog.ForMethod("none", new LossSettings()), Train, Test, null, null, false);
+        new Trainer(Options(1)).Fit("teacher", teacher, WeightedLoss.ForMethod("none"), Train, Test, null, null, false);
         foreach (var p in teacher.parameters()) p.grad = null; // as a teacher loaded from disk
         float[] before = teacher.parameters().SelectMany(p => p.data<float>().ToArray()).ToArray();
 
         TeacherOutputs outputs = TeacherOutputs.Create(teacher, Train, cache: false);
         using DistillModel student = ModelFactory.Create("mlp", 6);
-        new Trainer(Options(1)).Fit("kd", student, LossCatalog.ForMethod("kd", new LossSettings()), Train, Test, outputs, null, false);
+        new Trainer(Options(1)).Fit("kd", student, WeightedLoss.ForMethod("kd"), Train, Test, outputs, null, false);
 
         Assert.Multiple(() =>
         {
@@ -80,10 +81,10 @@ public sealed class TrainerTests() : TrainingFixture(40, 20)
     public void KDStudentLearns()
     {
         using DistillModel teacher = ModelFactory.Create("small-cnn", 5);
-        new Trainer(Options(4)).Fit("teacher", teacher, LossCatalog.ForMethod("none", new LossSettings()), Train, Test, null, null, false);
+        new Trainer(Options(4)).Fit("teacher", teacher, WeightedLoss.ForMethod("none"), Train, Test, null, null, false);
         using DistillModel student = ModelFactory.Create("mlp", 6);
         double before = Evaluation.Accuracy(student, Test);
-        TrainingRun run = new Trainer(Options(4)).Fit("kd", student, LossCatalog.ForMethod("kd", new LossSettings()), Train, Test,
+        TrainingRun run = new Trainer(Options(4)).Fit("kd", student, WeightedLoss.ForMethod("kd"), Train, Test,
             TeacherOutputs.Create(teacher, Train, cache: true), null, false);
         Assert.That(run.FinalAccuracy, Is.GreaterThan(before + 0.2), $"accuracy {before:P1} -> {run.FinalAccuracy:P1}");
         Assert.That(run.Epochs[0].Terms.Keys, Is.EquivalentTo(new[] { "kd", "ce" }));

@@ -1,4 +1,4 @@
-using GpuDistill.Training.Terms.MultiHeadGraph;
+using GpuDistill.Methods;
 using GpuDistill.Tests.Generic;
 using GpuDistill.Tests.References;
 using static TorchSharp.torch;

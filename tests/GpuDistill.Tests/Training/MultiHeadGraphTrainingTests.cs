@@ -1,10 +1,9 @@
 using GpuDistill.Data;
-using GpuDistill.Training.Terms.MultiHeadGraph;
+using GpuDistill.Methods;
 using GpuDistill.Models;
 using GpuDistill.Tests.Experiments;
 using GpuDistill.Tests.Generic;
 using GpuDistill.Training;
-using GpuDistill.Training.Terms;
 using static TorchSharp.torch;
 
 namespace GpuDistill.Tests.Training;
@@ -53,7 +52,7 @@ public sealed class MultiHeadGraphTrainingTests() : TrainingFixture(20, 10)
         using DistillModel teacher = ModelFactory.Create("teacher-cnn", 5);
         using TeacherOutputs outputs = TeacherOutputs.Create(teacher, Train, cache: true, ["stage1", "stage2", "stage3"]);
         using DistillModel student = ModelFactory.Create("small-cnn", 3);
-        using var term = new MultiHeadGraphTerm(new LossSettings(), new MultiHeadGraphOptions { StageEpochs = 6 });
+        using var term = new MultiHeadGraphTerm(new MultiHeadGraphSettings { StageEpochs = 6 });
         term.Bind(student, teacher);
         Assert.That(term.StudentLayers, Is.EqualTo(new[] { "stage1", "stage2", "stage3" }));
         term.BuildAdapter(StudentShapes(), outputs.FeatureShapes, 3);
@@ -85,7 +84,7 @@ public sealed class MultiHeadGraphTrainingTests() : TrainingFixture(20, 10)
     {
         using DistillModel teacher = ModelFactory.Create("teacher-cnn", 5);
         using TeacherOutputs outputs = TeacherOutputs.Create(teacher, Train, cache: true, ["stage1", "stage2", "stage3"]);
-        WeightedLoss loss = LossCatalog.ForMethod("mhgd", new LossSettings());
+        WeightedLoss loss = WeightedLoss.ForMethod("mhgd");
         MultiHeadGraphTerm term = loss.Terms.Select(t => t.Term).OfType<MultiHeadGraphTerm>().Single();
         using DistillModel student = ModelFactory.Create("small-cnn", 3);
         var frozen = new List<Tensor>();
@@ -115,7 +114,7 @@ public sealed class MultiHeadGraphTrainingTests() : TrainingFixture(20, 10)
         using DistillModel teacher = ModelFactory.Create("teacher-cnn", 5);
         using TeacherOutputs outputs = TeacherOutputs.Create(teacher, Train, cache: true, ["stage1", "stage2", "stage3"]);
         string checkpoint = Path.Combine(RunDirectory, "run");
-        WeightedLoss loss = LossCatalog.ForMethod("mhgd", new LossSettings());
+        WeightedLoss loss = WeightedLoss.ForMethod("mhgd");
         Assert.That(loss.ToString(), Is.EqualTo("mhgd:1,ce:1"));
         MultiHeadGraphTerm term = loss.Terms.Select(t => t.Term).OfType<MultiHeadGraphTerm>().Single();
         using DistillModel student = ModelFactory.Create("small-cnn", 3);
@@ -128,7 +127,7 @@ public sealed class MultiHeadGraphTrainingTests() : TrainingFixture(20, 10)
         Assert.That(Directory.GetFiles(checkpoint).Select(Path.GetFileName), Does.Contain("epoch-2.adapters.pt").And.Contain(MultiHeadGraphTerm.StageFile));
         DateTime stageWritten = File.GetLastWriteTimeUtc(Path.Combine(checkpoint, MultiHeadGraphTerm.StageFile));
 
-        WeightedLoss again = LossCatalog.ForMethod("mhgd", new LossSettings());
+        WeightedLoss again = WeightedLoss.ForMethod("mhgd");
         MultiHeadGraphTerm resumedTerm = again.Terms.Select(t => t.Term).OfType<MultiHeadGraphTerm>().Single();
         using DistillModel resumedStudent = ModelFactory.Create("small-cnn", 3);
         TrainingRun resumed = new Trainer(Options(3)).Fit("mhgd", resumedStudent, again, Train, Test, outputs, checkpoint, resume: true);
@@ -146,10 +145,10 @@ public sealed class MultiHeadGraphTrainingTests() : TrainingFixture(20, 10)
     {
         using DistillModel teacher = ModelFactory.Create("teacher-cnn", 5);
         using DistillModel student = ModelFactory.Create("small-cnn", 3);
-        using var term = new MultiHeadGraphTerm(new LossSettings());
-        ArgumentAssert.Rejects(() => new MultiHeadGraphTerm(new LossSettings { StudentLayers = ["stage2"], TeacherLayers = ["stage2"] }).Bind(student, teacher),
+        using var term = new MultiHeadGraphTerm(new MultiHeadGraphSettings());
+        ArgumentAssert.Rejects(() => new MultiHeadGraphTerm(new MultiHeadGraphSettings { StudentLayers = ["stage2"], TeacherLayers = ["stage2"] }).Bind(student, teacher),
             "student", "at least 2");
-        ArgumentAssert.Rejects(() => new MultiHeadGraphTerm(new LossSettings { StudentLayers = ["stage1", "stage2"], TeacherLayers = ["stage2"] }).Bind(student, teacher),
+        ArgumentAssert.Rejects(() => new MultiHeadGraphTerm(new MultiHeadGraphSettings { StudentLayers = ["stage1", "stage2"], TeacherLayers = ["stage2"] }).Bind(student, teacher),
             "teacher", "by position");
         term.Bind(student, teacher);
         using TeacherOutputs outputs = TeacherOutputs.Create(teacher, Train, cache: true, ["stage1", "stage2", "stage3"]);
@@ -177,7 +176,7 @@ public sealed class MultiHeadGraphTrainingTests() : TrainingFixture(20, 10)
     {
         using DistillModel teacher = ModelFactory.Create("teacher-cnn", 5);
         using DistillModel student = ModelFactory.Create("small-cnn", 3);
-        using var term = new MultiHeadGraphTerm(new LossSettings());
+        using var term = new MultiHeadGraphTerm(new MultiHeadGraphSettings());
         term.Bind(student, teacher);
         using TeacherOutputs outputs = TeacherOutputs.Create(teacher, Train, cache: true, ["stage1", "stage2", "stage3"]);
         term.BuildAdapter(StudentShapes(), outputs.FeatureShapes, 3);

@@ -1,0 +1,103 @@
+using GpuDistill.Features;
+using GpuDistill.Interop;
+using GpuDistill.Models;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace GpuDistill.Methods;
+
+/// <summary>
+/// FSP (Yim et al. 2017; loss-spec 3.3): the flow matrices between consecutive layers of the student match the
+/// teacher's, summed over the consecutive pairs of the layers read (default: every feature layer, so stage1->stage2
+/// and stage2->stage3). RepDistiller weights it 50.
+/// </summary>
+/// <remarks>
+/// FSP compares channels one to one, so the reference code refuses a student whose widths differ from the teacher's.
+/// Here a student layer whose channel count differs gets a learned 1x1 convolution and batch norm to the teacher's
+/// count first (trained with the student, counted apart, like FitNets' regressor); layers that match are used as
+/// they are. RepDistiller runs FSP only as an initialisation stage; here it is a term of the main loss, as in
+/// torchdistill, so it combines with the others.
+/// </remarks>
+/// <param name="settings">Layers named by the user, if any (two at least, in network order).</param>
+public sealed class FlowMatrixTerm(LayerSettings settings) : IAdaptedTerm, IDisposable
+{
+    /// <summary>The registry's description: method fsp = fsp:50,ce:1.</summary>
+    public static TermInfo Info { get; } = TermInfo.Of<LayerSettings>("fsp",
+        "FSP: flow matrices between consecutive layers match (Yim et al. 2017); default: every stage, consecutive pairs.",
+        s => new FlowMatrixTerm(s), new BuiltInMethod("fsp", "fsp:50,ce:1"));
+
+    private List<Module<Tensor, Tensor>?> projections = [];
+    private AdapterList? adapter;
+
+    /// <inheritdoc/>
+    public string Name => "fsp";
+
+    /// <inheritdoc/>
+    public bool NeedsTeacher => true;
+
+    /// <inheritdoc/>
+    public IReadOnlyList<string> StudentLayers { get; private set; } = [];
+
+    /// <inheritdoc/>
+    public IReadOnlyList<string> TeacherLayers { get; private set; } = [];
+
+    /// <inheritdoc/>
+    public Module? Adapter => adapter;
+
+    /// <inheritdoc/>
+    public void Bind(DistillModel student, DistillModel teacher)
+    {
+        (StudentLayers, TeacherLayers) = LayerChoice.Resolve(Name, settings, student, teacher, LayerChoice.All);
+        if (StudentLayers.Count < 2)
+            throw new ArgumentException(
+                $"Loss term 'fsp' relates consecutive layers, so it needs two layers at least; got {string.Join(", ", StudentLayers)}.",
+                nameof(student));
+    }
+
+    /// <inheritdoc/>
+    public void BuildAdapter(IReadOnlyDictionary<string, long[]> studentShapes, IReadOnlyDictionary<string, long[]> teacherShapes, long seed)
+    {
+        ArgumentNullException.ThrowIfNull(studentShapes);
+        ArgumentNullException.ThrowIfNull(teacherShapes);
+        manual_seed(seed);
+        projections = [];
+        var modules = new List<Module>();
+        for (int i = 0; i < StudentLayers.Count; i++)
+        {
+            long[] s = studentShapes[StudentLayers[i]], t = teacherShapes[TeacherLayers[i]];
+            if (s.Length != 4 || t.Length != 4)
+                throw new ArgumentException(
+                    $"FSP needs feature maps [B, C, H, W]; layer pair '{StudentLayers[i]}'/'{TeacherLayers[i]}' has shapes [{string.Join(", ", s)}] and [{string.Join(", ", t)}].",
+                    nameof(studentShapes));
+            ChannelProjection? projection = s[1] == t[1] ? null : new ChannelProjection(s[1], t[1]);
+            projections.Add(projection);
+            if (projection is not null) modules.Add(projection);
+        }
+        adapter = new AdapterList(modules);
+    }
+
+    /// <inheritdoc/>
+    public Tensor Compute(TermInputs inputs)
+    {
+        ArgumentNullException.ThrowIfNull(inputs);
+        if (adapter is null)
+            throw new InvalidOperationException("FSP's channel projections are not built: the trainer builds them before the first step.");
+        var student = new Tensor[StudentLayers.Count];
+        for (int i = 0; i < student.Length; i++)
+        {
+            Tensor s = inputs.StudentFeature(Name, StudentLayers[i]);
+            student[i] = projections[i] is { } projection ? projection.call(s) : s;
+        }
+        Tensor? total = null;
+        for (int i = 0; i + 1 < student.Length; i++)
+        {
+            Tensor pair = Losses.FlowMatrix(student[i], student[i + 1],
+                inputs.TeacherFeature(Name, TeacherLayers[i]), inputs.TeacherFeature(Name, TeacherLayers[i + 1]));
+            total = total is null ? pair : total.add(pair, Scalars.One);
+        }
+        return total!;
+    }
+
+    /// <summary>Frees the projections.</summary>
+    public void Dispose() => adapter?.Dispose();
+}

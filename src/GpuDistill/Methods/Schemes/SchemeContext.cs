@@ -1,0 +1,83 @@
+using GpuDistill.Experiments;
+using GpuDistill.Data;
+using GpuDistill.Models;
+using GpuDistill.Training;
+using static TorchSharp.torch;
+
+namespace GpuDistill.Methods;
+
+/// <summary>
+/// What a scheme works with: the data, the frozen teacher, the recipe's settings, and one way to train a model (or
+/// find it trained) so that every scheme's runs are checkpointed, resumable and reused alike.
+/// </summary>
+/// <param name="Recipe">The recipe (schedule, loss settings, scheme settings).</param>
+/// <param name="Train">Training images.</param>
+/// <param name="Test">Test images.</param>
+/// <param name="Teacher">The recipe's trained teacher (eval mode, frozen).</param>
+/// <param name="TeacherOutputs">The teacher's outputs (cached when possible), with the layers the methods read.</param>
+/// <param name="OutputDirectory">The experiment's output directory.</param>
+/// <param name="Resume">Continue unfinished runs.</param>
+/// <param name="Progress">Receives the trainers' progress.</param>
+/// <param name="Log">Receives one-line messages.</param>
+/// <param name="CancellationToken">Stops after the current step.</param>
+public sealed record SchemeContext(Recipe Recipe, ImageDataset Train, ImageDataset Test, DistillModel Teacher,
+    TeacherOutputs TeacherOutputs, string OutputDirectory, bool Resume, IProgress<TrainingProgress>? Progress,
+    Action<string> Log, CancellationToken CancellationToken)
+{
+    /// <summary>A trainer with the recipe's schedule for <paramref name="seed"/>.</summary>
+    public Trainer Trainer(int seed) => new(Recipe.Training.ToOptions(seed, Recipe.Data.Augment), Progress);
+
+    /// <summary>The checkpoint directory of <paramref name="method"/> on <paramref name="architecture"/> with
+    /// <paramref name="seed"/> (the layout offline methods use, so a scheme reuses their finished runs).</summary>
+    public string CheckpointDirectory(string method, string architecture, int seed) =>
+        Path.Combine(OutputDirectory, "checkpoints", method, architecture, $"seed{seed}");
+
+    /// <summary>
+    /// Trains a new <paramref name="architecture"/> model (initialised from <paramref name="seed"/>) with
+    /// <paramref name="loss"/> under the name <paramref name="method"/>, or loads it when a finished run of that
+    /// name, architecture and seed is in the checkpoints; returns the trained model (the caller disposes it).
+    /// </summary>
+    /// <param name="method">The run's method name (its checkpoint directory).</param>
+    /// <param name="architecture">The model's architecture.</param>
+    /// <param name="seed">Initialisation and data-order seed.</param>
+    /// <param name="loss">The weighted terms.</param>
+    /// <param name="teacher">The teacher outputs the loss reads, if any.</param>
+    /// <returns>The model and its run.</returns>
+    public (DistillModel Model, TrainingRun Run) TrainModel(string method, string architecture, int seed, LossSpec loss,
+        TeacherOutputs? teacher)
+    {
+        DistillModel model = ModelFactory.Create(architecture, seed);
+        ArgumentNullException.ThrowIfNull(loss);
+        WeightedLoss weighted = loss.Create(Recipe.Settings);
+        TrainingRun run = Trainer(seed).Fit($"{method}/{architecture}/seed{seed}", model, weighted, Train, Test,
+            weighted.NeedsTeacher ? teacher : null, CheckpointDirectory(method, architecture, seed), Resume, CancellationToken);
+        return (model, run);
+    }
+
+    /// <summary>Prepares a trained model as a frozen teacher (logits only, cached when the data is not augmented).</summary>
+    public TeacherOutputs AsTeacher(DistillModel model) => TeacherOutputs.Create(model, Train, cache: !Recipe.Data.Augment);
+
+    /// <summary>Test accuracy of the mean of <paramref name="models"/>' softmax outputs (eval mode).</summary>
+    public double EnsembleAccuracy(IReadOnlyList<DistillModel> models)
+    {
+        ArgumentNullException.ThrowIfNull(models);
+        foreach (DistillModel m in models) m.eval();
+        return Evaluation.Accuracies(Test, images => [stack([.. models.Select(m => m.ForwardLogits(images).softmax(1))]).mean([0])])[0];
+    }
+
+    /// <summary>A record for a model that was not trained itself (an ensemble): its accuracy and its members' cost.</summary>
+    /// <param name="name">The record's name.</param>
+    /// <param name="model">What it is, e.g. "2 x small-cnn".</param>
+    /// <param name="members">The members' runs.</param>
+    /// <param name="accuracy">The ensemble's test accuracy.</param>
+    /// <param name="seed">The seed.</param>
+    /// <param name="trainSeconds">Training time of all members together.</param>
+    public static TrainingRun Combined(string name, string model, IReadOnlyList<TrainingRun> members, double accuracy, int seed,
+        double trainSeconds)
+    {
+        ArgumentNullException.ThrowIfNull(members);
+        var last = new EpochRecord(members[0].Epochs.Count, double.NaN, new Dictionary<string, double>(), accuracy,
+            trainSeconds, new StepTimeSplit(0, 0, 0, 0));
+        return new TrainingRun(name, model, members.Sum(m => m.Parameters), seed, "ensemble of the rows above", [last]);
+    }
+}
