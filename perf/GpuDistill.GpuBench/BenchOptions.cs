@@ -28,7 +28,7 @@ public sealed record BenchOptions(bool SelfCheckOnly, AcceleratorKind? Device, I
     }
 
     /// <summary>The usage text.</summary>
-    public const string Usage = """
+    public static string Usage => $$"""
         gpudistill-gpubench: every GpuDistill kernel on a GPU against the float64 references, the fused KL kernel
         against the device's copy bandwidth and the streaming floor, and the relation and attention-transfer timings.
 
@@ -46,13 +46,16 @@ public sealed record BenchOptions(bool SelfCheckOnly, AcceleratorKind? Device, I
           --copy-mb N       MB per buffer of the copy measurement (default 2048)
           --quick           short measurements; without --sizes, the KL sweep up to 4096x32000 only
           --checks LIST     kernel families to check: all (default), none, or names joined by commas, e.g.
-                            softmax-kl,rkd-angle (families: softmax-kl reverse-kl jsd dkd at-loss at-map sp
-                            rkd-distance rkd-angle cc-repdistiller cc-kernel fsp)
+                            softmax-kl,rkd-angle (families: {{string.Join(' ', Families)}})
           --checks-only     on the device: the kernel checks, then stop
+          --families        print the kernel families, one line, and stop
           --relations SET   default (SP, RKD distance and angle, FSP, AT at the issue-5 sizes), smoke (tiny sizes)
                             or none
         exit codes: 0 all matched, 1 a result did not match the reference, 2 bad arguments, 3 no CUDA device
         """;
+
+    /// <summary>Every kernel family the checks cover, in their order (the row losses come from RowLossCase.All).</summary>
+    public static IReadOnlyList<string> Families => [.. KernelChecks.All.Select(c => c.Kernel).Distinct()];
 
     /// <summary>Parses the arguments.</summary>
     /// <param name="args">The command line.</param>

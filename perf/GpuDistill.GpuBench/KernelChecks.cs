@@ -30,18 +30,6 @@ public static class KernelChecks
 
     // ---- row losses -------------------------------------------------------------------------------------------
 
-    /// <summary>Inputs of one row-loss check.</summary>
-    private sealed record RowInputs(int Rows, int Classes, float[] Student, float[] Teacher, int[]? Labels, int Counted,
-        double Temperature)
-    {
-        public double MaxAbs => Comparison.MaxAbs(Student, Teacher);
-
-        /// <summary>T^2 (1 + max|z| / T): the size of a softened-softmax divergence's terms (Tolerance.SoftLossMagnitude).</summary>
-        public double SoftMagnitude => Temperature * Temperature * (1 + MaxAbs / Temperature);
-
-        public int PerRow => Math.Max(1, Counted);
-    }
-
     /// <summary>Moderate logits (|z| &lt;= 5, T = 4, no padding) or extreme ones (|z| &lt;= 1e4, T = 2, padding rows).</summary>
     private sealed record RowMode(double Scale, double Temperature, bool Extreme)
     {
@@ -51,73 +39,23 @@ public static class KernelChecks
 
     private static readonly RowMode[] RowModes = [new(5, 4, false), new(1e4, 2, true)];
 
+    /// <summary>Every row loss of <see cref="RowLossCase.All"/> in both layouts, at each shape, moderate and extreme.</summary>
     private static IEnumerable<KernelCheck> RowChecks()
     {
         foreach (RowLayout layout in Layouts.All)
         foreach ((int rows, int classes) in RowShapes)
         foreach (RowMode mode in RowModes)
+        foreach (RowLossCase loss in RowLossCase.All)
         {
             bool small = (long)rows * classes < 100_000;
-            string Name(bool labels) => $"{rows}x{classes} {mode.Describe(labels)} {Layouts.Name(layout)}";
-
-            // Forward KL: with labels adds a hard cross-entropy term (weights 0.9 / 0.1), as the library's KD loss.
-            yield return new KernelCheck("softmax-kl", Name(mode.Extreme), small, (device, random) =>
+            // Extreme logits come with labels and padding rows; a loss that needs labels always has them.
+            bool labels = mode.Extreme || loss.AlwaysLabels;
+            string settings = loss.Describe(mode.Extreme);
+            string name = $"{rows}x{classes} {mode.Describe(labels)} {Layouts.Name(layout)}{(settings.Length == 0 ? "" : " " + settings)}";
+            yield return new KernelCheck(loss.Family, name, small, (device, random) =>
             {
-                RowInputs x = MakeRows(random, rows, classes, mode, labels: mode.Extreme, padding: mode.Extreme);
-                (double soft, double hard) = x.Labels is null ? (1.0, 0.0) : (0.9, 0.1);
-                var p = new SoftmaxKLRow(rows, classes, (float)x.Temperature, (float)soft, (float)hard,
-                    x.Labels is not null, SelfCheck.IgnoreIndex, x.Counted);
-                RowLossLauncher<SoftmaxKLRow> launcher = device.Kernels<RowLossLauncher<SoftmaxKLRow>>();
-                (double loss, float[] gradient) = KernelLaunches.RunRows(device, x.Student, x.Teacher, x.Labels, x.Rows, (s, t, l, g, r) => launcher.Launch(s, t, l, g, r, p, layout));
-                (double expected, double[] expectedGradient) = SoftmaxKLReference.Compute(x.Student, x.Teacher, rows,
-                    classes, x.Temperature, x.Labels, soft, hard, SelfCheck.IgnoreIndex);
-                return Comparison.Of(loss, gradient, expected, expectedGradient,
-                    Comparison.LossMagnitude(x.Student, x.Teacher, x.Temperature),
-                    Math.Max(soft * x.Temperature, hard) / x.PerRow);
-            });
-
-            yield return new KernelCheck("reverse-kl", Name(mode.Extreme), small, (device, random) =>
-            {
-                RowInputs x = MakeRows(random, rows, classes, mode, labels: mode.Extreme, padding: mode.Extreme);
-                var p = new ReverseKLRow(rows, classes, (float)x.Temperature, x.Labels is not null,
-                    SelfCheck.IgnoreIndex, x.Counted);
-                var launcher = device.Kernels<RowLossLauncher<ReverseKLRow>>();
-                (double loss, float[] gradient) = KernelLaunches.RunRows(device, x.Student, x.Teacher, x.Labels, x.Rows, (s, t, l, g, r) => launcher.Launch(s, t, l, g, r, p, layout));
-                (double expected, double[] expectedGradient) = ReverseKLReference.Compute(x.Student, x.Teacher, rows,
-                    classes, x.Temperature, x.Labels);
-                return Comparison.Of(loss, gradient, expected, expectedGradient, x.SoftMagnitude, x.Temperature / x.PerRow);
-            });
-
-            // JSD's mixture weight: the middle for moderate logits, near the reverse-KL end for extreme ones.
-            double jsdBeta = mode.Extreme ? 0.9 : 0.5;
-            yield return new KernelCheck("jsd", string.Create(CultureInfo.InvariantCulture, $"{Name(mode.Extreme)} beta={jsdBeta}"), small,
-                (device, random) =>
-                {
-                    RowInputs x = MakeRows(random, rows, classes, mode, labels: mode.Extreme, padding: mode.Extreme);
-                    var p = new JensenShannonRow(rows, classes, (float)x.Temperature, jsdBeta, x.Labels is not null,
-                        SelfCheck.IgnoreIndex, x.Counted);
-                    var launcher = device.Kernels<RowLossLauncher<JensenShannonRow>>();
-                    (double loss, float[] gradient) = KernelLaunches.RunRows(device, x.Student, x.Teacher, x.Labels, x.Rows, (s, t, l, g, r) => launcher.Launch(s, t, l, g, r, p, layout));
-                    (double expected, double[] expectedGradient) = JensenShannonReference.Compute(x.Student, x.Teacher,
-                        rows, classes, x.Temperature, jsdBeta, x.Labels);
-                    return Comparison.Of(loss, gradient, expected, expectedGradient, x.SoftMagnitude,
-                        (1 - jsdBeta) * x.Temperature / x.PerRow);
-                });
-
-            // DKD always has labels (they pick the target class); the extreme mode adds padding rows.
-            const double alpha = 1.5, beta = 8.0, warmup = 0.6;
-            yield return new KernelCheck("dkd", Name(labels: true), small, (device, random) =>
-            {
-                RowInputs x = MakeRows(random, rows, classes, mode, labels: true, padding: mode.Extreme);
-                var p = new DecoupledKDRow(rows, classes, (float)x.Temperature, (float)alpha, (float)beta,
-                    (float)warmup, SelfCheck.IgnoreIndex, x.Counted);
-                var launcher = device.Kernels<RowLossLauncher<DecoupledKDRow>>();
-                (double loss, float[] gradient) = KernelLaunches.RunRows(device, x.Student, x.Teacher, x.Labels, x.Rows, (s, t, l, g, r) => launcher.Launch(s, t, l, g, r, p, layout));
-                (double expected, double[] expectedGradient) = DecoupledKDReference.Compute(x.Student, x.Teacher, rows,
-                    classes, x.Labels!, x.Temperature, alpha, beta, warmup);
-                double weight = warmup * (alpha + beta);
-                return Comparison.Of(loss, gradient, expected, expectedGradient, weight * x.SoftMagnitude,
-                    weight * x.Temperature / x.PerRow);
+                RowRun run = loss.Run(device, MakeRows(random, rows, classes, mode, labels, padding: mode.Extreme), layout);
+                return Comparison.Of(run.Loss, run.Gradient, run.ExpectedLoss, run.ExpectedGradient, run.Magnitude, run.GradientScale);
             });
         }
     }
@@ -129,10 +67,10 @@ public static class KernelChecks
         float[] teacher = Uniform(random, elements, mode.Scale);
         // Padding: every fifth row from the second on, so even the smallest shapes keep a counted row.
         int[]? y = labels
-            ? Enumerable.Range(0, rows).Select(i => padding && i % 5 == 1 ? SelfCheck.IgnoreIndex : random.Next(classes)).ToArray()
+            ? Enumerable.Range(0, rows).Select(i => padding && i % 5 == 1 ? RowInputs.IgnoreIndex : random.Next(classes)).ToArray()
             : null;
-        int counted = y is null ? rows : y.Count(v => v != SelfCheck.IgnoreIndex);
-        return new RowInputs(rows, classes, student, teacher, y, counted, mode.Temperature);
+        int counted = y is null ? rows : y.Count(v => v != RowInputs.IgnoreIndex);
+        return new RowInputs(rows, classes, student, teacher, y, counted, mode.Temperature, mode.Extreme);
     }
 
     // ---- attention transfer -----------------------------------------------------------------------------------

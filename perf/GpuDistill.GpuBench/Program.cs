@@ -3,6 +3,11 @@ using GpuDistill.GpuBench;
 
 // gpudistill-gpubench: see BenchOptions.Usage, perf/gpu/run.sh and the README's "GPU benchmark bundle".
 CudaDriverLocator.Register();
+if (args.Contains("--families"))
+{
+    Console.WriteLine(string.Join(' ', BenchOptions.Families));
+    return 0;
+}
 if (args.Contains("--help") || args.Contains("-h"))
 {
     Console.WriteLine(BenchOptions.Usage);

@@ -27,7 +27,7 @@ torch=1
 self_check=0
 quick=()
 args=()
-families="softmax-kl reverse-kl jsd dkd at-loss at-map sp rkd-distance rkd-angle cc-repdistiller cc-kernel fsp"
+families="$("$bin" --families)"   # every kernel family the bundle checks
 while (($#)); do
   case "$1" in
     --self-check) self_check=1; shift ;;

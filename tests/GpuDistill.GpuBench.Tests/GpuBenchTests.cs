@@ -19,10 +19,12 @@ public sealed class GpuBenchTests
 {
     private static ComputeDevice Cpu => TestDevices.Get(AcceleratorKind.Cpu);
 
+    /// <summary>The row losses the bundle must cover: every case the references declare, one per built-in row loss.</summary>
+    private static readonly string[] RowFamilies = [.. RowLossCase.All.Select(c => c.Family)];
+
     /// <summary>The kernel families the bundle must cover: every launcher family of GpuDistill.Kernels.</summary>
     private static readonly string[] Families =
-        ["softmax-kl", "reverse-kl", "jsd", "dkd", "at-loss", "at-map", "sp", "rkd-distance", "rkd-angle",
-         "cc-repdistiller", "cc-kernel", "fsp"];
+        [.. RowFamilies, "at-loss", "at-map", "sp", "rkd-distance", "rkd-angle", "cc-repdistiller", "cc-kernel", "fsp"];
 
     [Test]
     public void SmallKernelChecksMatchTheReferencesOnTheCpuAccelerator()
@@ -47,7 +49,9 @@ public sealed class GpuBenchTests
         Assert.Multiple(() =>
         {
             Assert.That(all.Select(c => c.Kernel).Distinct(), Is.EquivalentTo(Families));
-            foreach (string rows in new[] { "softmax-kl", "reverse-kl", "jsd", "dkd" })
+            Assert.That(RowFamilies, Is.EquivalentTo(new[] { "softmax-kl", "reverse-kl", "jsd", "dkd" }), "every built-in row loss has a case");
+            Assert.That(RowFamilies, Has.Length.EqualTo(KernelCatalog.RowLosses.Count), "one case per row loss of GpuDistill.Kernels");
+            foreach (string rows in RowFamilies)
             {
                 foreach (string layout in new[] { "row/thread", "row/group" })
                 foreach (string shape in new[] { "1x1 ", "41x1271 ", "3x100003 " })

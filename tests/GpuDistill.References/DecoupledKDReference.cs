@@ -1,3 +1,5 @@
+using GpuDistill.Kernels.Rows;
+
 namespace GpuDistill.References;
 
 /// <summary>
@@ -67,4 +69,30 @@ public static class DecoupledKDReference
         int[] labels, double temperature, double alpha, double beta, double warmupWeight) =>
         Compute(ReferenceMath.ToDouble(student), ReferenceMath.ToDouble(teacher), rows, classes, labels, temperature,
             alpha, beta, warmupWeight);
+}
+
+/// <summary>DKD as the kernel checks run it: always with labels (the target class), alpha 1.5, beta 8, warm-up 0.6.</summary>
+public sealed class DecoupledKDCase : RowLossCase<DecoupledKDRow>
+{
+    private const double Alpha = 1.5, Beta = 8.0, Warmup = 0.6;
+
+    /// <inheritdoc/>
+    public override string Family => "dkd";
+
+    /// <inheritdoc/>
+    public override bool AlwaysLabels => true;
+
+    /// <inheritdoc/>
+    protected override DecoupledKDRow Create(RowInputs x) =>
+        new(x.Rows, x.Classes, (float)x.Temperature, (float)Alpha, (float)Beta, (float)Warmup, RowInputs.IgnoreIndex, x.Counted);
+
+    /// <inheritdoc/>
+    protected override (double Loss, double[] Gradient) Reference(RowInputs x) =>
+        DecoupledKDReference.Compute(x.Student, x.Teacher, x.Rows, x.Classes, x.Labels!, x.Temperature, Alpha, Beta, Warmup);
+
+    /// <inheritdoc/>
+    protected override double Magnitude(RowInputs x) => Warmup * (Alpha + Beta) * x.SoftMagnitude;
+
+    /// <inheritdoc/>
+    protected override double GradientScale(RowInputs x) => Warmup * (Alpha + Beta) * x.Temperature / x.PerRow;
 }

@@ -1,3 +1,5 @@
+using GpuDistill.Kernels.Rows;
+
 namespace GpuDistill.References;
 
 /// <summary>
@@ -55,4 +57,27 @@ public static class JensenShannonReference
     public static (double Loss, double[] Gradient) Compute(float[] student, float[] teacher, int rows, int classes,
         double temperature, double beta, int[]? labels = null) =>
         Compute(ReferenceMath.ToDouble(student), ReferenceMath.ToDouble(teacher), rows, classes, temperature, beta, labels);
+}
+
+/// <summary>JSD as the kernel checks run it: beta in the middle for moderate logits, near the reverse-KL end for extreme ones.</summary>
+public sealed class JensenShannonCase : RowLossCase<JensenShannonRow>
+{
+    /// <inheritdoc/>
+    public override string Family => "jsd";
+
+    /// <inheritdoc/>
+    public override string Describe(bool extreme) => FormattableString.Invariant($"beta={Beta(extreme)}");
+
+    /// <inheritdoc/>
+    protected override JensenShannonRow Create(RowInputs x) =>
+        new(x.Rows, x.Classes, (float)x.Temperature, Beta(x.Extreme), x.Labels is not null, RowInputs.IgnoreIndex, x.Counted);
+
+    /// <inheritdoc/>
+    protected override (double Loss, double[] Gradient) Reference(RowInputs x) =>
+        JensenShannonReference.Compute(x.Student, x.Teacher, x.Rows, x.Classes, x.Temperature, Beta(x.Extreme), x.Labels);
+
+    /// <inheritdoc/>
+    protected override double GradientScale(RowInputs x) => (1 - Beta(x.Extreme)) * x.Temperature / x.PerRow;
+
+    private static double Beta(bool extreme) => extreme ? 0.9 : 0.5;
 }

@@ -1,3 +1,5 @@
+using GpuDistill.Kernels.Rows;
+
 namespace GpuDistill.References;
 
 /// <summary>
@@ -33,4 +35,22 @@ public static class ReverseKLReference
     public static (double Loss, double[] Gradient) Compute(float[] student, float[] teacher, int rows, int classes,
         double temperature, int[]? labels = null) =>
         Compute(ReferenceMath.ToDouble(student), ReferenceMath.ToDouble(teacher), rows, classes, temperature, labels);
+}
+
+/// <summary>The reverse KL as the kernel checks run it.</summary>
+public sealed class ReverseKLCase : RowLossCase<ReverseKLRow>
+{
+    /// <inheritdoc/>
+    public override string Family => "reverse-kl";
+
+    /// <inheritdoc/>
+    protected override ReverseKLRow Create(RowInputs x) =>
+        new(x.Rows, x.Classes, (float)x.Temperature, x.Labels is not null, RowInputs.IgnoreIndex, x.Counted);
+
+    /// <inheritdoc/>
+    protected override (double Loss, double[] Gradient) Reference(RowInputs x) =>
+        ReverseKLReference.Compute(x.Student, x.Teacher, x.Rows, x.Classes, x.Temperature, x.Labels);
+
+    /// <inheritdoc/>
+    protected override double GradientScale(RowInputs x) => x.Temperature / x.PerRow;
 }

@@ -1,3 +1,5 @@
+using GpuDistill.Kernels.Rows;
+
 namespace GpuDistill.References;
 
 /// <summary>
@@ -55,4 +57,29 @@ public static class SoftmaxKLReference
         double lse = max + Math.Log(sum);
         for (int c = 0; c < classes; c++) result[c] = logits[offset + c] / temperature - lse;
     }
+}
+
+/// <summary>The forward KL as the kernel checks run it: with labels it adds a hard cross-entropy (0.9 / 0.1), as KD.</summary>
+public sealed class SoftmaxKLCase : RowLossCase<SoftmaxKLRow>
+{
+    /// <inheritdoc/>
+    public override string Family => "softmax-kl";
+
+    /// <inheritdoc/>
+    protected override SoftmaxKLRow Create(RowInputs x) =>
+        new(x.Rows, x.Classes, (float)x.Temperature, (float)Soft(x), (float)Hard(x), x.Labels is not null, RowInputs.IgnoreIndex, x.Counted);
+
+    /// <inheritdoc/>
+    protected override (double Loss, double[] Gradient) Reference(RowInputs x) =>
+        SoftmaxKLReference.Compute(x.Student, x.Teacher, x.Rows, x.Classes, x.Temperature, x.Labels, Soft(x), Hard(x), RowInputs.IgnoreIndex);
+
+    /// <inheritdoc/>
+    protected override double Magnitude(RowInputs x) => x.SoftMagnitude + 1 + x.MaxAbs;
+
+    /// <inheritdoc/>
+    protected override double GradientScale(RowInputs x) => Math.Max(Soft(x) * x.Temperature, Hard(x)) / x.PerRow;
+
+    private static double Soft(RowInputs x) => x.Labels is null ? 1.0 : 0.9;
+
+    private static double Hard(RowInputs x) => x.Labels is null ? 0.0 : 0.1;
 }
