@@ -139,7 +139,7 @@ public static class RepresentationSimilarity
             (int batch, _) = TensorChecks.RequireRelationFeatures(layers[i], item);
             if (examples < 0) examples = batch;
             if (batch != examples)
-                throw new ArgumentException($"{item} has {batch} examples; every layer must have the same {examples}.", name);
+                throw new ArgumentException($"{item} has {batch} examples; every layer must have the same {examples}.", item);
             TensorChecks.RequireRelationBatch(batch, item, 2, WhyTwoExamples);
             TensorChecks.RequireFinite(layers[i], item);
         }
