@@ -26,6 +26,10 @@ public sealed record DiagnosticsOptions
     /// <summary>Images per forward pass.</summary>
     public int BatchSize { get; init; } = 500;
 
-    /// <summary>The accelerator CKA runs on; <see cref="ComputeDevice.Default"/> when null.</summary>
+    /// <summary>
+    /// The accelerator CKA runs on; <see cref="ComputeDevice.Default"/> when null. On ILGPU's CPU accelerator
+    /// (<c>cpu</c>) the fused kernel simulates the GPU's threads and takes minutes per layer pair at 2,000 images; the
+    /// host device (<c>simd</c>, the default without a GPU) runs libtorch GEMMs instead.
+    /// </summary>
     public ComputeDevice? Device { get; init; }
 }

@@ -9,6 +9,13 @@ namespace GpuDistill.Diagnostics;
 /// <param name="Calibration">Accuracy, confidence, ECE and bins on the test set.</param>
 public sealed record ModelDiagnostics(string Architecture, long Parameters, CalibrationResult Calibration);
 
+/// <summary>The diagnostics a results table carries per student row (<see cref="DistillationDiagnostics.ForResultsRow"/>).</summary>
+/// <param name="Agreement">Top-1 agreement with the teacher, in [0, 1].</param>
+/// <param name="MeanKL">Mean KL(teacher || student) at T = 1, nats.</param>
+/// <param name="Ece">The student's expected calibration error, in [0, 1].</param>
+/// <param name="Accuracy">The student's test accuracy, in [0, 1].</param>
+public sealed record ResultsRowDiagnostics(double Agreement, double MeanKL, double Ece, double Accuracy);
+
 /// <summary>Linear CKA between every teacher layer (rows) and every student layer (columns).</summary>
 /// <param name="TeacherLayers">The teacher's layer paths, in network order.</param>
 /// <param name="StudentLayers">The student's layer paths, in network order.</param>
@@ -90,7 +97,8 @@ public sealed record DiagnosticsReport(string DataSource, int TestExamples, Mode
         return md.ToString();
     }
 
-    private static string Percent(double value) =>
+    /// <summary>A fraction as a percentage with two decimals ("-" for NaN), invariant culture.</summary>
+    internal static string Percent(double value) =>
         double.IsNaN(value) ? "-" : (value * 100).ToString("0.00", CultureInfo.InvariantCulture) + "%";
 
     private static void Line(StringBuilder md) => md.Append('\n');

@@ -68,6 +68,30 @@ public static class DistillationDiagnostics
     }
 
     /// <summary>
+    /// The cheap columns of a results row: the student's agreement and KL against the teacher, and its ECE and
+    /// accuracy, from one pass of both models over <paramref name="testSet"/>.
+    /// </summary>
+    /// <param name="teacher">The teacher (run in evaluation mode; its mode is restored).</param>
+    /// <param name="student">The trained student, likewise.</param>
+    /// <param name="testSet">Labelled test images.</param>
+    /// <param name="bins">M, the ECE's confidence bins.</param>
+    /// <param name="batchSize">Images per forward pass.</param>
+    /// <returns>The columns.</returns>
+    public static ResultsRowDiagnostics ForResultsRow(DistillModel teacher, DistillModel student, ImageDataset testSet,
+        int bins = Calibration.DefaultBins, int batchSize = 1000)
+    {
+        ArgumentNullException.ThrowIfNull(teacher);
+        ArgumentNullException.ThrowIfNull(student);
+        ArgumentNullException.ThrowIfNull(testSet);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchSize);
+        using var scope = NewDisposeScope();
+        Tensor[] logits = ModelPasses.Logits([teacher, student], testSet, batchSize);
+        FidelityResult fidelity = Fidelity.FromLogits(logits[0], logits[1]);
+        CalibrationResult calibration = Calibration.FromLogits(logits[1], ModelPasses.Labels(testSet), bins);
+        return new ResultsRowDiagnostics(fidelity.Agreement, fidelity.MeanKL, calibration.Ece, calibration.Accuracy);
+    }
+
+    /// <summary>
     /// The layers CKA compares for <paramref name="model"/>: its feature layers, then the embedding the head reads
     /// (once, when a feature layer is already that path).
     /// </summary>

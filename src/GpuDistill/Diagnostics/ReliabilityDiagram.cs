@@ -1,4 +1,3 @@
-using System.Globalization;
 using ScottPlot;
 
 namespace GpuDistill.Diagnostics;
@@ -23,8 +22,8 @@ public static class ReliabilityDiagram
 
         var plot = new Plot();
         double width = 1.0 / teacher.Bins.Count;
-        AddModel(plot, teacher, $"teacher (ECE {Percent(teacher.Ece)})", Colors.SteelBlue, -width / 4, width / 2.2);
-        AddModel(plot, student, $"student (ECE {Percent(student.Ece)})", Colors.DarkOrange, width / 4, width / 2.2);
+        AddModel(plot, teacher, $"teacher (ECE {DiagnosticsReport.Percent(teacher.Ece)})", Colors.SteelBlue, -width / 4, width / 2.2);
+        AddModel(plot, student, $"student (ECE {DiagnosticsReport.Percent(student.Ece)})", Colors.DarkOrange, width / 4, width / 2.2);
         var diagonal = plot.Add.Line(0, 0, 1, 1);
         diagonal.LinePattern = LinePattern.Dashed;
         diagonal.Color = Colors.Gray;
@@ -53,6 +52,4 @@ public static class ReliabilityDiagram
         var plottable = plot.Add.Bars(bars);
         plottable.LegendText = label;
     }
-
-    private static string Percent(double value) => (value * 100).ToString("0.00", CultureInfo.InvariantCulture) + "%";
 }

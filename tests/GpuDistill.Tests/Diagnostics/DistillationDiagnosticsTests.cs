@@ -72,6 +72,16 @@ public sealed class DistillationDiagnosticsTests
         CalibrationResult calibration = Calibration.Measure(model, test, batchSize: 300);
         Assert.That(calibration.Accuracy, Is.EqualTo(GpuDistill.Training.Evaluation.Accuracy(model, test)).Within(1e-12));
         Assert.That(calibration.Examples, Is.EqualTo(test.Count));
+
+        using DistillModel other = ModelFactory.Create(Mlp.ArchitectureName, 4);
+        ResultsRowDiagnostics row = DistillationDiagnostics.ForResultsRow(model, other, test, batchSize: 256);
+        FidelityResult fidelity = Fidelity.Measure(model, other, test);
+        CalibrationResult otherCalibration = Calibration.Measure(other, test);
+        // Other batch sizes: libtorch's GEMMs may round the logits differently in the last bits.
+        Assert.That(row.Agreement, Is.EqualTo(fidelity.Agreement));
+        Assert.That(row.MeanKL, Is.EqualTo(fidelity.MeanKL).Within(1e-6 * fidelity.MeanKL));
+        Assert.That(row.Ece, Is.EqualTo(otherCalibration.Ece).Within(1e-6));
+        Assert.That(row.Accuracy, Is.EqualTo(otherCalibration.Accuracy));
     }
 
     [Test]
