@@ -112,14 +112,16 @@ public static class RepresentationSimilarity
     /// <summary>Flattens, and scales by 2^-exponent, by default the exponent that brings the largest |value| into [1, 2).</summary>
     private static PreparedFeatures Prepare(Tensor features, int? exponent)
     {
+        // Its own scope: the float64 copy below is as large as the features twice over, and freed at once.
+        using var scope = NewDisposeScope();
         Tensor flat = features.detach().flatten(1);
         if (flat.amax([0]).eq(flat.amin([0])).all().item<bool>())
-            return new PreparedFeatures(zeros_like(flat), Constant: true, exponent);
+            return new PreparedFeatures(zeros_like(flat).MoveToOuterDisposeScope(), Constant: true, exponent);
         int chosen = exponent ?? Math.ILogB((double)flat.abs().max().item<float>());
         // Scaled in float64 so even subnormal features reach [1, 2) without the scale itself overflowing float32.
         using Scalar scale = Math.ScaleB(1.0, -chosen).ToScalar();
         Tensor scaled = flat.to_type(ScalarType.Float64).mul(scale).to_type(ScalarType.Float32).contiguous();
-        return new PreparedFeatures(scaled, Constant: false, chosen);
+        return new PreparedFeatures(scaled.MoveToOuterDisposeScope(), Constant: false, chosen);
     }
 
     private static void RequireVarying(PreparedFeatures features, string name)
