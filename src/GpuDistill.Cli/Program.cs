@@ -27,6 +27,7 @@ app.Configure(config =>
     config.AddCommand<MethodsCommand>("methods").WithDescription("Every loss term and scheme, with its settings and their defaults.");
     config.AddCommand<TrainTeacherCommand>("train-teacher").WithDescription("Train (or reuse) the teacher.");
     config.AddCommand<EvaluateCommand>("evaluate").WithDescription("Test accuracy of saved weights.");
+    config.AddCommand<DiagnoseCommand>("diagnose").WithDescription("Fidelity, calibration and CKA of a teacher-student pair; writes diagnostics.md and PNGs.");
     config.AddCommand<RunCommand>("run").WithDescription("Run a JSON recipe.");
     config.AddCommand<DevicesCommand>("devices").WithDescription("List the accelerators ILGPU can use.");
     config.SetExceptionHandler((exception, _) =>

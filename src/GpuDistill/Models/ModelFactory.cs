@@ -10,9 +10,14 @@ public static class ModelFactory
             [MidCnn.ArchitectureName] = seed => new MidCnn(seed),
             [SmallCnn.ArchitectureName] = seed => new SmallCnn(seed),
             [Mlp.ArchitectureName] = seed => new Mlp(seed),
+            [ScaledCnn.Width12Name] = seed => new ScaledCnn(ScaledCnn.Width12Name, 12, dropout: 0.0, seed),
+            [ScaledCnn.Width24Name] = seed => new ScaledCnn(ScaledCnn.Width24Name, 24, dropout: 0.2, seed),
         };
 
-    /// <summary>The valid names: <c>"teacher-cnn"</c>, <c>"mid-cnn"</c>, <c>"small-cnn"</c>, <c>"mlp"</c>.</summary>
+    /// <summary>
+    /// The valid names: <c>"teacher-cnn"</c>, <c>"mid-cnn"</c>, <c>"small-cnn"</c>, <c>"mlp"</c>, and the sweep sizes
+    /// <c>"cnn-w12"</c> and <c>"cnn-w24"</c> (<see cref="ScaledCnn"/>).
+    /// </summary>
     public static IReadOnlyList<string> Names { get; } = [.. Builders.Keys];
 
     /// <summary>Builds the named architecture with weights drawn only from <paramref name="seed"/>.</summary>

@@ -7,8 +7,8 @@ namespace GpuDistill.Tests.Models;
 public sealed class ModelFactoryTests
 {
     [Test]
-    public void NamesAreTheThreeArchitectures() =>
-        Assert.That(ModelFactory.Names, Is.EquivalentTo(new[] { "teacher-cnn", "mid-cnn", "small-cnn", "mlp" }));
+    public void NamesAreTheArchitectures() =>
+        Assert.That(ModelFactory.Names, Is.EquivalentTo(new[] { "teacher-cnn", "mid-cnn", "small-cnn", "mlp", "cnn-w12", "cnn-w24" }));
 
     [TestCase("teacher-cnn", typeof(TeacherCnn))]
     [TestCase("Teacher-CNN", typeof(TeacherCnn))]

@@ -13,6 +13,8 @@ public sealed class ModelShapeTests
         ["small-cnn"] = (32, [("stage1", [8, 14, 14]), ("stage2", [16, 7, 7]), ("stage3", [32, 7, 7])]),
         ["mid-cnn"] = (64, [("stage1", [16, 14, 14]), ("stage2", [32, 7, 7]), ("stage3", [64, 7, 7])]),
         ["mlp"] = (64, [("hidden1", [64]), ("hidden2", [64])]),
+        ["cnn-w12"] = (48, [("stage1", [12, 14, 14]), ("stage2", [24, 7, 7]), ("stage3", [48, 7, 7])]),
+        ["cnn-w24"] = (96, [("stage1", [24, 14, 14]), ("stage2", [48, 7, 7]), ("stage3", [96, 7, 7])]),
     };
 
     private static IEnumerable<TestCaseData> Cases() =>

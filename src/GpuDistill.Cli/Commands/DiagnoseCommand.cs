@@ -1,0 +1,96 @@
+using System.ComponentModel;
+using System.Globalization;
+using GpuDistill.Data;
+using GpuDistill.Diagnostics;
+using GpuDistill.Models;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace GpuDistill.Cli.Commands;
+
+/// <summary>
+/// <c>gpudistill diagnose --teacher FILE --teacher-arch NAME --student FILE --student-arch NAME [--data DIR] [--out DIR]</c>:
+/// fidelity, calibration and CKA of a trained pair on the test set; writes diagnostics.md and the PNGs.
+/// </summary>
+internal sealed class DiagnoseCommand : Command<DiagnoseCommand.Settings>
+{
+    internal sealed class Settings : CommandSettings
+    {
+        [CommandOption("--teacher <FILE>")]
+        [Description("The teacher's saved weights (e.g. runs/compare/teacher.pt).")]
+        public string? Teacher { get; init; }
+
+        [CommandOption("--teacher-arch <NAME>")]
+        [Description("Architecture of the teacher's weights (default teacher-cnn).")]
+        public string TeacherArchitecture { get; init; } = TeacherCnn.ArchitectureName;
+
+        [CommandOption("--student <FILE>")]
+        [Description("The student's saved weights (a checkpoint's epoch-N.model.pt or a saved model).")]
+        public string? Student { get; init; }
+
+        [CommandOption("--student-arch <NAME>")]
+        [Description("Architecture of the student's weights (default small-cnn).")]
+        public string StudentArchitecture { get; init; } = SmallCnn.ArchitectureName;
+
+        [CommandOption("--data <DIR>")]
+        [Description("Fashion-MNIST IDX directory; the embedded subset when absent.")]
+        public string? Data { get; init; }
+
+        [CommandOption("--out <DIR>")]
+        [Description("Where diagnostics.md and the PNGs go (default: diagnostics).")]
+        public string Out { get; init; } = "diagnostics";
+
+        [CommandOption("--cka-per-class <N>")]
+        [Description("Test images per class for CKA (default 200: 2,000 images).")]
+        public int CkaImagesPerClass { get; init; } = DiagnosticsOptions.DefaultCkaImagesPerClass;
+    }
+
+    public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
+    {
+        if (settings.CkaImagesPerClass < 1)
+            throw new ArgumentException($"--cka-per-class must be at least 1; got {settings.CkaImagesPerClass}.");
+        using DistillModel teacher = Load(settings.Teacher, "--teacher", settings.TeacherArchitecture, "--teacher-arch");
+        using DistillModel student = Load(settings.Student, "--student", settings.StudentArchitecture, "--student-arch");
+        (_, ImageDataset test) = FashionMnist.Load(settings.Data);
+        var options = new DiagnosticsOptions { CkaImagesPerClass = settings.CkaImagesPerClass };
+        DiagnosticsReport report = DistillationDiagnostics.Run(teacher, student, test, settings.Out, options);
+
+        var table = new Table().AddColumn("metric").AddColumn("teacher").AddColumn("student");
+        table.AddRow("architecture", Markup.Escape(teacher.Architecture), Markup.Escape(student.Architecture));
+        table.AddRow("test accuracy", Percent(report.Teacher.Calibration.Accuracy), Percent(report.Student.Calibration.Accuracy));
+        table.AddRow($"ECE ({report.Teacher.Calibration.Bins.Count} bins)", Percent(report.Teacher.Calibration.Ece), Percent(report.Student.Calibration.Ece));
+        AnsiConsole.Write(table);
+        AnsiConsole.MarkupLine($"top-1 agreement [bold]{Percent(report.Fidelity.Agreement)}[/], mean KL(teacher || student) [bold]{report.Fidelity.MeanKL.ToString("0.0000", CultureInfo.InvariantCulture)}[/] nats on {report.TestExamples} test images ({Markup.Escape(test.Source)})");
+        AnsiConsole.MarkupLine($"linear CKA on {report.Cka.Examples} images: {report.Cka.TeacherLayers.Count} teacher x {report.Cka.StudentLayers.Count} student layers");
+        foreach (string file in report.Files) AnsiConsole.MarkupLine($"wrote {Markup.Escape(file)}");
+        return 0;
+    }
+
+    /// <summary>Builds the architecture and loads the weights, naming the option at fault when either fails.</summary>
+    private static DistillModel Load(string? path, string pathOption, string architecture, string architectureOption)
+    {
+        if (string.IsNullOrWhiteSpace(path))
+            throw new ArgumentException($"{pathOption} FILE is required: the saved weights to diagnose.");
+        if (!ModelFactory.Names.Contains(architecture.Trim(), StringComparer.OrdinalIgnoreCase))
+            throw new ArgumentException($"{architectureOption} '{architecture}' is not an architecture; valid names: {string.Join(", ", ModelFactory.Names)}.");
+        DistillModel model = ModelFactory.Create(architecture, 0);
+        try
+        {
+            if (!Checkpoint.TryLoad(model, path))
+                throw new FileNotFoundException($"{pathOption}: no weights at '{Path.GetFullPath(path)}'.", path);
+        }
+        catch (InvalidDataException e)
+        {
+            model.Dispose();
+            throw new InvalidDataException($"{pathOption} does not hold {architecture} weights ({architectureOption} {architecture}): {e.Message}", e);
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+        return model;
+    }
+
+    private static string Percent(double value) => (value * 100).ToString("0.00", CultureInfo.InvariantCulture) + "%";
+}
