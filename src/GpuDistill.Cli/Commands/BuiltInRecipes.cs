@@ -7,10 +7,13 @@ namespace GpuDistill.Cli.Commands;
 internal static class BuiltInRecipes
 {
     /// <summary>
-    /// The methods <c>compare</c> runs unless told otherwise: the student alone and the response-based family, which
-    /// together finish on the embedded subset in minutes on 2 cores. Feature methods run with --methods.
+    /// The methods <c>compare</c> runs unless told otherwise: the student alone and the response-based methods that
+    /// help on the embedded subset, which together finish in minutes on 2 cores. JSD is left out: there it ended 54% of
+    /// the teacher-student gap below the student alone (its divergence is bounded by log 2, and at weight 0.9 against
+    /// cross-entropy's 0.1 it likely gives the student too weak a signal for 12 epochs on 6,000 images; the full-data
+    /// results compare it). Every method runs with --methods.
     /// </summary>
-    public static IReadOnlyList<string> DefaultMethods { get; } = ["none", "kd", "reverse-kl", "jsd", "dkd"];
+    public static IReadOnlyList<string> DefaultMethods { get; } = ["none", "kd", "reverse-kl", "dkd"];
 
     /// <summary>Teacher CNN, small-CNN student, <see cref="DefaultMethods"/>, three seeds; the schedule is sized so that
     /// the embedded subset finishes in minutes on two cores.</summary>

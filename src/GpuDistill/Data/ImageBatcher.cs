@@ -8,7 +8,7 @@ namespace GpuDistill.Data;
 /// pixel/255 mapped to (x - mean) / std, and labels int64 [B]. The last batch keeps the remainder, so every image
 /// appears once per epoch. Order and augmentation depend only on (seed, epoch), so runs can be repeated exactly.
 /// </summary>
-public sealed class ImageBatcher
+public sealed class ImageBatcher : Training.IBatchSource
 {
     private readonly ImageDataset dataset;
     private readonly float[] normalised = new float[256];

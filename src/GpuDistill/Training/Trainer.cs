@@ -23,7 +23,10 @@ namespace GpuDistill.Training;
 /// </remarks>
 /// <param name="options">Epochs, batch size, learning rate, seed.</param>
 /// <param name="progress">Receives a report after every step and every epoch.</param>
-public sealed class Trainer(TrainingOptions options, IProgress<TrainingProgress>? progress = null)
+/// <param name="batches">Where the training batches come from; null for the training set itself (shuffled, augmented
+/// when the options say so). A source with state of its own (<see cref="ICheckpointedSource"/>) is checkpointed with
+/// the models.</param>
+public sealed class Trainer(TrainingOptions options, IProgress<TrainingProgress>? progress = null, IBatchSource? batches = null)
 {
     private const string StateFile = "state.json";
 
@@ -69,7 +72,7 @@ public sealed class Trainer(TrainingOptions options, IProgress<TrainingProgress>
         }
 
         manual_seed(options.Seed);
-        var batcher = new ImageBatcher(train, options.BatchSize, new BatchOptions
+        IBatchSource batcher = batches ?? new ImageBatcher(train, options.BatchSize, new BatchOptions
         {
             Shuffle = true,
             Seed = options.Seed,
@@ -88,7 +91,14 @@ public sealed class Trainer(TrainingOptions options, IProgress<TrainingProgress>
                 parts.Add(new LearnerParts(learner, adapters, capture,
                     new NesterovSgd(trainable, options.LearningRate, options.Momentum, options.WeightDecay), []));
             }
-            if (resume && checkpointDirectory is not null) Restore(checkpointDirectory, parts, options.Epochs);
+            if (resume && checkpointDirectory is not null) Restore(checkpointDirectory, parts, batcher, options.Epochs);
+            int done = parts[0].History.Count;
+            if (done > 0)
+            {
+                string runName = string.Join(" + ", parts.Select(p => p.Learner.Name));
+                progress?.Report(TrainingProgress.Remark(runName, Math.Min(done + 1, options.Epochs), options.Epochs, batcher.BatchCount,
+                    done >= options.Epochs ? $"finished earlier ({done} epochs): reusing it" : $"resuming from epoch {done + 1} of {options.Epochs}"));
+            }
             // Terms with a stage of their own (MHGD) run it once before the first epoch; a resumed run restored its result.
             foreach (LearnerParts part in parts.Where(p => p.History.Count == 0))
             {
@@ -104,9 +114,22 @@ public sealed class Trainer(TrainingOptions options, IProgress<TrainingProgress>
                 cancellationToken.ThrowIfCancellationRequested();
                 foreach (LearnerParts part in parts)
                     part.Optimizer.LearningRate = options.LearningRate * 0.5 * (1 + Math.Cos(Math.PI * epoch / options.Epochs));
-                EpochRecord[] records = RunEpoch(parts, teacher, batcher, test, epoch, cancellationToken);
+                EpochRecord[] records;
+                try
+                {
+                    records = RunEpoch(parts, teacher, batcher, test, epoch, cancellationToken);
+                }
+                catch (TrainingDivergedException e)
+                {
+                    string kept = checkpointDirectory is null || epoch == 0
+                        ? "no checkpoint was written"
+                        : $"the checkpoint of epoch {epoch} in {checkpointDirectory} is kept";
+                    throw new TrainingDivergedException(
+                        $"{e.Message} (learning rate {parts[0].Optimizer.LearningRate:G3}); {kept}. Lower the learning rate or the term's weight.", e)
+                    { What = e.What, Epoch = e.Epoch, Step = e.Step };
+                }
                 for (int i = 0; i < parts.Count; i++) parts[i].History.Add(records[i]);
-                if (checkpointDirectory is not null) Save(checkpointDirectory, parts);
+                if (checkpointDirectory is not null) Save(checkpointDirectory, parts, batcher);
             }
             return [.. parts.Select(p => new TrainingRun(p.Learner.Name, p.Learner.Model.Architecture, p.Learner.Model.ParameterCount,
                 options.Seed, p.Learner.Loss.ToString(), p.History, p.Adapters?.parameters().Sum(x => x.numel()) ?? 0))];
@@ -129,7 +152,7 @@ public sealed class Trainer(TrainingOptions options, IProgress<TrainingProgress>
         public long Correct;
     }
 
-    private EpochRecord[] RunEpoch(List<LearnerParts> parts, TeacherOutputs? teacher, ImageBatcher batcher,
+    private EpochRecord[] RunEpoch(List<LearnerParts> parts, TeacherOutputs? teacher, IBatchSource batcher,
         ImageDataset test, int epoch, CancellationToken cancellationToken)
     {
         foreach (LearnerParts part in parts)
@@ -163,6 +186,8 @@ public sealed class Trainer(TrainingOptions options, IProgress<TrainingProgress>
                         outputs[i] = parts[i].Learner.Model.Forward(batch.Images);
                         sums[i].Forward += Stopwatch.GetElapsedTime(f0).TotalSeconds;
                         sums[i].Teacher += teacherSeconds;
+                        if (!isfinite(outputs[i].Logits).all().item<bool>())
+                            throw Diverged(parts[i], "the student's logits", epoch, step);
                     }
                     // Peers learn from each other's outputs as they were before this step's updates, without gradient.
                     Tensor[] detached = parts.Count > 1 ? [.. outputs.Select(o => o.Logits.detach())] : [];
@@ -179,7 +204,19 @@ public sealed class Trainer(TrainingOptions options, IProgress<TrainingProgress>
                             PeerLogits = [.. detached.Where((_, j) => j != i)],
                             TeacherEnsembleLogits = teacherBatch?.EnsembleLogits,
                         };
-                        totals[i] = parts[i].Learner.Loss.Compute(inputs, termValues);
+                        try
+                        {
+                            totals[i] = parts[i].Learner.Loss.Compute(inputs, termValues);
+                        }
+                        catch (NonFiniteTermException e)
+                        {
+                            throw Diverged(parts[i], $"loss term '{e.Term}'", epoch, step, e);
+                        }
+                        catch (ArgumentException e) when (inputs.StudentFeatures?.Values.Any(f => !isfinite(f).all().item<bool>()) == true)
+                        {
+                            // A loss refusing a non-finite student layer: the student diverged, the input was fine.
+                            throw Diverged(parts[i], "a student layer", epoch, step, e);
+                        }
                         foreach ((string name, double v) in termValues)
                             sums[i].Terms[name] = sums[i].Terms.GetValueOrDefault(name) + v * batch.Count;
                         sums[i].LossTime += Stopwatch.GetElapsedTime(l0).TotalSeconds;
@@ -193,8 +230,7 @@ public sealed class Trainer(TrainingOptions options, IProgress<TrainingProgress>
                         sums[i].Backward += Stopwatch.GetElapsedTime(b0).TotalSeconds;
 
                         double value = totals[i].item<float>();
-                        if (!double.IsFinite(value))
-                            throw new InvalidOperationException($"{parts[i].Learner.Name}: the loss became {value} at epoch {epoch + 1}, step {step + 1}; lower the learning rate.");
+                        if (!double.IsFinite(value)) throw Diverged(parts[i], "the loss", epoch, step);
                         sums[i].Loss += value * batch.Count;
                         sums[i].Correct += outputs[i].Logits.argmax(1).eq(batch.Labels).sum().item<long>();
                     }
@@ -227,6 +263,14 @@ public sealed class Trainer(TrainingOptions options, IProgress<TrainingProgress>
             sums[0].Correct / (double)seen, seen / seconds, records[0].TestAccuracy));
         return records;
     }
+
+    private static TrainingDivergedException Diverged(LearnerParts part, string what, int epoch, int step, Exception? cause = null) =>
+        new($"{part.Learner.Name}: training diverged: {what} became NaN or infinite at epoch {epoch + 1}, step {step + 1}", cause!)
+        {
+            What = what,
+            Epoch = epoch + 1,
+            Step = step + 1,
+        };
 
     /// <summary>The running term means to show: one learner's as they are, several learners' prefixed by their names.</summary>
     private static Dictionary<string, double> ProgressTerms(List<LearnerParts> parts, EpochSums[] sums, long seen)
@@ -275,7 +319,7 @@ public sealed class Trainer(TrainingOptions options, IProgress<TrainingProgress>
     /// Builds the learned adapters of the loss's terms from one probe pass of the student (eval mode, no gradient) and
     /// the teacher's layer shapes (the student's own for a term without teacher); null when no term has any.
     /// </summary>
-    private AdapterList? BuildAdapters(DistillModel model, WeightedLoss loss, TeacherOutputs? teacher, FeatureCapture? capture, ImageBatcher batcher)
+    private AdapterList? BuildAdapters(DistillModel model, WeightedLoss loss, TeacherOutputs? teacher, FeatureCapture? capture, IBatchSource batcher)
     {
         List<IAdaptedTerm> terms = loss.Terms.Where(t => t.Weight != 0).Select(t => t.Term).OfType<IAdaptedTerm>().ToList();
         if (terms.Count == 0 || capture is null) return null;
@@ -304,7 +348,7 @@ public sealed class Trainer(TrainingOptions options, IProgress<TrainingProgress>
     /// file that points at all of them, then deletes the previous epoch's files: a run killed at any moment leaves a
     /// state file whose files exist, and all learners at the same epoch.
     /// </summary>
-    private static void Save(string directory, List<LearnerParts> parts)
+    private static void Save(string directory, List<LearnerParts> parts, IBatchSource source)
     {
         Directory.CreateDirectory(directory);
         int epoch = parts[0].History.Count;
@@ -321,18 +365,20 @@ public sealed class Trainer(TrainingOptions options, IProgress<TrainingProgress>
             AtomicFile.Write(Path.Combine(directory, f.OptimizerFile), part.Optimizer.Save);
             files.Add(f);
         }
+        List<string>? sourceFiles = source is ICheckpointedSource checkpointed ? [.. checkpointed.Save(directory, $"epoch-{epoch}.source")] : null;
         LearnerFiles first = files[0];
         var state = new CheckpointState(epoch, first.ModelFile, first.OptimizerFile, first.History, first.AdapterFile,
-            files.Count > 1 ? files.Skip(1).ToList() : null);
+            files.Count > 1 ? files.Skip(1).ToList() : null, sourceFiles);
         AtomicFile.WriteAllText(Path.Combine(directory, StateFile), JsonSerializer.Serialize(state, ResultJson.Options));
-        var keep = files.SelectMany(f => new[] { f.ModelFile, f.OptimizerFile, f.AdapterFile }).OfType<string>().ToHashSet(StringComparer.Ordinal);
+        var keep = files.SelectMany(f => new[] { f.ModelFile, f.OptimizerFile, f.AdapterFile }).OfType<string>()
+            .Concat(sourceFiles ?? []).ToHashSet(StringComparer.Ordinal);
         foreach (string old in Directory.GetFiles(directory, "epoch-*.pt"))
         {
             if (!keep.Contains(Path.GetFileName(old))) File.Delete(old);
         }
     }
 
-    private static void Restore(string directory, List<LearnerParts> parts, int epochs)
+    private static void Restore(string directory, List<LearnerParts> parts, IBatchSource source, int epochs)
     {
         string statePath = Path.Combine(directory, StateFile);
         if (!File.Exists(statePath)) return;
@@ -357,12 +403,18 @@ public sealed class Trainer(TrainingOptions options, IProgress<TrainingProgress>
             }
             part.History.AddRange(f.History);
         }
+        if (source is ICheckpointedSource checkpointed && state.CompletedEpochs < epochs)
+        {
+            if (state.SourceFiles is null)
+                throw new InvalidDataException($"Checkpoint state '{statePath}' has no state of the run's batch source.");
+            checkpointed.Load(directory, state.SourceFiles);
+        }
     }
 
     /// <summary>What a checkpoint directory's state file holds: the first learner's files inline (the single-model
     /// layout), the others' in <paramref name="Peers"/>.</summary>
     private sealed record CheckpointState(int CompletedEpochs, string ModelFile, string OptimizerFile, List<EpochRecord> History,
-        string? AdapterFile = null, List<LearnerFiles>? Peers = null);
+        string? AdapterFile = null, List<LearnerFiles>? Peers = null, List<string>? SourceFiles = null);
 
     /// <summary>One learner's files in a checkpoint.</summary>
     private sealed record LearnerFiles(string Name, string ModelFile, string OptimizerFile, string? AdapterFile, List<EpochRecord> History);

@@ -61,7 +61,10 @@ public sealed class WeightedLoss
         {
             if (weight == 0) continue;
             Tensor value = term.Compute(inputs);
-            parts[term.Name] = value.item<float>();
+            double part = value.item<float>();
+            if (!double.IsFinite(part))
+                throw new NonFiniteTermException($"Loss term '{term.Name}' became {part}.") { Term = term.Name };
+            parts[term.Name] = part;
             // Explicit Scalars that outlive the calls (see Scalars on short-lived implicit ones).
             using Scalar w = weight.ToScalar();
             Tensor weighted = value.mul(w);

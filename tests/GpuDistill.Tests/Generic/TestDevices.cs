@@ -12,8 +12,15 @@ public sealed class TestDevices
     private static readonly Dictionary<AcceleratorKind, ComputeDevice> Opened = [];
     private static readonly Lazy<IReadOnlyList<DeviceInfo>> Present = new(ComputeDevice.ListDevices);
 
-    /// <summary>Every kind a fixture is instantiated for; absent ones are reported as skipped.</summary>
-    public static IEnumerable<AcceleratorKind> Kinds => [AcceleratorKind.Cpu, AcceleratorKind.Cuda, AcceleratorKind.OpenCL];
+    /// <summary>The GPU kinds the fixtures cover wherever such a device is present.</summary>
+    public static IReadOnlyList<AcceleratorKind> GpuKinds { get; } = [AcceleratorKind.Cuda, AcceleratorKind.OpenCL];
+
+    /// <summary>
+    /// Every kind a fixture is instantiated for: the CPU accelerator always, CUDA and OpenCL where present. An absent
+    /// backend is one skipped test with its reason (<see cref="AbsentBackends"/>), not a skipped copy of every test.
+    /// </summary>
+    public static IEnumerable<AcceleratorKind> Kinds =>
+        [AcceleratorKind.Cpu, .. GpuKinds.Where(kind => Present.Value.Any(d => d.Kind == kind))];
 
     /// <summary>
     /// The kinds a loss-through-the-bridge fixture runs on: <see cref="Kinds"/> and the host SIMD backend, which only
