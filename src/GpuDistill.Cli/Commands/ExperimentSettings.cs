@@ -85,6 +85,14 @@ internal class ExperimentSettings : CommandSettings
     [Description("multi-teacher: confidence (each teacher's probability of the true label; default) or equal; same as --set multi-kd.weighting=MODE.")]
     public string? TeacherWeighting { get; init; }
 
+    [CommandOption("--validation <PER_CLASS>")]
+    [Description("Training images per class held out as a validation split, never trained on (default 0; 500 with --tune).")]
+    public int? ValidationPerClass { get; init; }
+
+    [CommandOption("--tune <EPOCHS>")]
+    [Description("Tune each method on the validation split first: one run per point of its grid ('gpudistill methods' lists them) of EPOCHS epochs; the best point makes the final rows.")]
+    public int? TuneEpochs { get; init; }
+
     [CommandOption("--resume")]
     [Description("Continue unfinished runs from their last completed epoch.")]
     public bool Resume { get; init; }
@@ -95,7 +103,13 @@ internal class ExperimentSettings : CommandSettings
     {
         return recipe with
         {
-            Data = recipe.Data with { Directory = Data ?? recipe.Data.Directory, Augment = Augment || recipe.Data.Augment },
+            Data = recipe.Data with
+            {
+                Directory = Data ?? recipe.Data.Directory,
+                Augment = Augment || recipe.Data.Augment,
+                ValidationPerClass = ValidationPerClass ?? (TuneEpochs is null ? recipe.Data.ValidationPerClass : 500),
+            },
+            Tuning = TuneEpochs is int tune ? new TuningSection { Epochs = tune } : recipe.Tuning,
             Accelerator = Accelerator ?? recipe.Accelerator,
             Students = Students is null ? recipe.Students : Split(Students),
             Seeds = Seeds is null ? recipe.Seeds : ParseSeeds(Seeds),

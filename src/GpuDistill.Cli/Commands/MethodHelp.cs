@@ -34,6 +34,8 @@ internal static class MethodHelp
             yield return $"  {term.Name}{methods}";
             yield return $"      {term.Help}";
             yield return $"      settings: {Settings(term.DefaultSettings)}";
+            foreach (BuiltInMethod method in term.Methods.Where(m => m.Grid.Count > 0))
+                yield return $"      --tune grid of {method.Name}: {string.Join(" | ", method.Grid)}";
         }
         yield return "";
         yield return "Schemes (--scheme):";

@@ -148,7 +148,27 @@ public sealed class ImageDataset
     /// <param name="seed">The shuffle seed.</param>
     /// <param name="source">The sample's <see cref="Source"/>.</param>
     /// <exception cref="ArgumentException">A class has fewer than <paramref name="perClass"/> images.</exception>
-    public ImageDataset StratifiedSample(int perClass, int seed, string source)
+    public ImageDataset StratifiedSample(int perClass, int seed, string source) => Subset(StratifiedIndices(perClass, seed), source);
+
+    /// <summary>
+    /// This dataset split in two: <paramref name="perClass"/> images of every class held out (the same draw as
+    /// <see cref="StratifiedSample"/> with that seed) and the rest, each in the original order.
+    /// </summary>
+    /// <param name="perClass">Images of each class to hold out.</param>
+    /// <param name="seed">The shuffle seed.</param>
+    /// <returns>The remaining images, and the held-out ones.</returns>
+    /// <exception cref="ArgumentException">A class has no more than <paramref name="perClass"/> images.</exception>
+    public (ImageDataset Remaining, ImageDataset HeldOut) SplitStratified(int perClass, int seed)
+    {
+        List<int> heldOut = StratifiedIndices(perClass, seed);
+        if (CountPerClass().Min() <= perClass)
+            throw new ArgumentException($"Holding out {perClass} images of every class would leave a class with none to train on.", nameof(perClass));
+        var held = heldOut.ToHashSet();
+        List<int> rest = [.. Enumerable.Range(0, Count).Where(i => !held.Contains(i))];
+        return (Subset(rest, $"{Source}, without {heldOut.Count} held-out images"), Subset(heldOut, $"{Source}, {heldOut.Count} held-out images"));
+    }
+
+    private List<int> StratifiedIndices(int perClass, int seed)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(perClass);
         var byClass = new List<int>[ClassCount];
@@ -168,7 +188,7 @@ public sealed class ImageDataset
         }
         // Original order keeps the classes interleaved as in the source file.
         chosen.Sort();
-        return Subset(chosen, source);
+        return chosen;
     }
 
     private static int IndexOfLabelOutOfRange(ReadOnlySpan<byte> labels, int classCount)

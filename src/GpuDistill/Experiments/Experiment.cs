@@ -23,7 +23,7 @@ public sealed class Experiment(Recipe recipe, string outputDirectory, IProgress<
     /// <returns>The results (also written to the output directory).</returns>
     public ExperimentResults Run(bool resume, CancellationToken cancellationToken = default)
     {
-        (ImageDataset train, ImageDataset test) = Prepare();
+        (ImageDataset train, ImageDataset? validation, ImageDataset test) = Prepare();
         AtomicFile.WriteAllText(Path.Combine(outputDirectory, "recipe.json"), RecipeLoader.ToJson(recipe));
         (DistillModel teacher, TrainingRun teacherRun) = TrainOrLoadTeacher(train, test, cancellationToken);
         log($"teacher {teacherRun.Model}: {teacherRun.FinalAccuracy:P2} test accuracy, {teacher.ParameterCount:N0} parameters");
@@ -32,26 +32,76 @@ public sealed class Experiment(Recipe recipe, string outputDirectory, IProgress<
             (teacherOutputs.FeatureShapes.Count == 0 ? "" : $", with layers {string.Join(", ", teacherOutputs.FeatureShapes.Keys)}"));
 
         var context = new SchemeContext(recipe, train, test, teacher, teacherOutputs, outputDirectory, resume, progress, log, cancellationToken);
-        IScheme[] schemes = [.. recipe.Methods.Select(m => (IScheme)new OfflineScheme(m)),
-            .. recipe.Schemes.Select(name => recipe.Settings.Registry.Scheme(name).Create(recipe.Settings[name]))];
+        IScheme[] schemes = [.. recipe.Schemes.Select(name => recipe.Settings.Registry.Scheme(name).Create(recipe.Settings[name]))];
         var runs = new List<MethodRun>();
+        var tuning = new List<TuningResult>();
         foreach (string student in recipe.Students)
         {
-            foreach (IScheme scheme in schemes)
+            // Tuning reads the validation split only; the final rows below read the test set.
+            IReadOnlyList<MethodSection> methods = recipe.Tuning is { } tune && validation is not null
+                ? [.. recipe.Methods.Select(m => Tune(context, validation, tune, m, student, tuning))]
+                : recipe.Methods;
+            foreach (IScheme scheme in methods.Select(m => (IScheme)new OfflineScheme(m)).Concat(schemes))
             {
                 foreach (int seed in recipe.Seeds)
                 {
                     foreach (SchemeRow row in scheme.Run(context, student, seed))
-                        runs.Add(new MethodRun(row.Role.Length == 0 ? scheme.Name : $"{scheme.Name} ({row.Role})", student, row.Run, row.Note));
+                    {
+                        runs.Add(new MethodRun(row.Role.Length == 0 ? scheme.Name : $"{scheme.Name} ({row.Role})", student, row.Run,
+                            row.Note, row.Fidelity));
+                    }
                 }
             }
         }
 
-        var results = new ExperimentResults(recipe.Name, train.Source, MachineDescription.Current,
-            ComputeDevice.Default.ToString(), teacherRun, runs, Summarise(teacherRun, runs));
+        var results = new ExperimentResults(recipe.Name, Describe(train, validation, test), MachineDescription.Current,
+            ComputeDevice.Default.ToString(), teacherRun, runs, Summarise(teacherRun, runs), tuning);
         ResultsWriter.Write(results, outputDirectory);
         teacher.Dispose();
         return results;
+    }
+
+    /// <summary>
+    /// Trains <paramref name="method"/> once per grid point (one seed, the tuning epochs) and judges each on the
+    /// validation split by its last epoch; returns the method at its best point (the first of equals). A point that
+    /// diverges counts as the worst. Without a grid, the method as it is.
+    /// </summary>
+    private MethodSection Tune(SchemeContext context, ImageDataset validation, TuningSection tune, MethodSection method,
+        string student, List<TuningResult> results)
+    {
+        if (method.Grid.Count == 0) return method;
+        SchemeContext onValidation = context with
+        {
+            Test = validation,
+            Recipe = recipe with { Training = recipe.Training with { Epochs = tune.Epochs } },
+        };
+        var points = new List<TuningPoint>();
+        for (int k = 0; k < method.Grid.Count; k++)
+        {
+            GridPoint point = method.Grid[k];
+            MethodSection candidate = method.At(point);
+            try
+            {
+                (DistillModel model, TrainingRun run) = onValidation.TrainModel($"tune-{method.Name}-p{k + 1}", student, tune.Seed,
+                    candidate.Loss, context.TeacherOutputs, candidate.SettingsOver(recipe.Settings));
+                model.Dispose();
+                points.Add(new TuningPoint(point, run.FinalAccuracy, run.TrainSeconds));
+            }
+            catch (TrainingDivergedException e)
+            {
+                log($"tuning {method.Name} at {point}: {e.Message}");
+                points.Add(new TuningPoint(point, double.NaN, 0, e.What));
+            }
+            log($"tuning {method.Name} on {student}, point {k + 1} of {method.Grid.Count} ({point}): validation accuracy {points[^1].ValidationAccuracy:P2}");
+        }
+        int picked = 0;
+        for (int k = 1; k < points.Count; k++)
+        {
+            if (points[k].ValidationAccuracy > points[picked].ValidationAccuracy || double.IsNaN(points[picked].ValidationAccuracy)) picked = k;
+        }
+        results.Add(new TuningResult(method.Name, student, points, picked, tune.Epochs, tune.Seed));
+        log($"tuning {method.Name} on {student}: picked {method.Grid[picked]}");
+        return method.At(method.Grid[picked]);
     }
 
     /// <summary>Every teacher layer a feature term of the recipe reads, for every student of the recipe.</summary>
@@ -78,22 +128,30 @@ public sealed class Experiment(Recipe recipe, string outputDirectory, IProgress<
     /// <returns>The teacher's run.</returns>
     public TrainingRun RunTeacherOnly(CancellationToken cancellationToken = default)
     {
-        (ImageDataset train, ImageDataset test) = Prepare();
+        (ImageDataset train, _, ImageDataset test) = Prepare();
         (DistillModel teacher, TrainingRun run) = TrainOrLoadTeacher(train, test, cancellationToken);
         teacher.Dispose();
         return run;
     }
 
-    private (ImageDataset Train, ImageDataset Test) Prepare()
+    private (ImageDataset Train, ImageDataset? Validation, ImageDataset Test) Prepare()
     {
         RecipeLoader.Validate(recipe, "recipe");
         Directory.CreateDirectory(outputDirectory);
         ComputeDevice.SetDefault(ComputeDevice.Open(recipe.Accelerator));
         log($"loss kernels on: {ComputeDevice.Default.SelectionReason}");
         (ImageDataset train, ImageDataset test) = FashionMnist.Load(recipe.Data.Directory);
-        log($"data: {train.Source}; train {train.Count} images, test {test.Count} images");
-        return (train, test);
+        ImageDataset? validation = null;
+        if (recipe.Data.ValidationPerClass > 0) (train, validation) = train.SplitStratified(recipe.Data.ValidationPerClass, ValidationSeed);
+        log($"data: {Describe(train, validation, test)}");
+        return (train, validation, test);
     }
+
+    /// <summary>The seed of the validation split: fixed, so every run of every recipe holds out the same images.</summary>
+    public const int ValidationSeed = 2026;
+
+    private static string Describe(ImageDataset train, ImageDataset? validation, ImageDataset test) =>
+        $"{train.Source}; train {train.Count} images{(validation is null ? "" : $", validation {validation.Count} (held out, stratified)")}, test {test.Count} images";
 
     /// <summary>
     /// Trains the teacher once per output directory and recipe: its weights and record are kept under
@@ -102,7 +160,9 @@ public sealed class Experiment(Recipe recipe, string outputDirectory, IProgress<
     private (DistillModel Teacher, TrainingRun Run) TrainOrLoadTeacher(ImageDataset train, ImageDataset test, CancellationToken cancellationToken)
     {
         TeacherSection spec = recipe.Teacher;
-        string key = $"{spec.Model}-seed{spec.Seed}-e{spec.Training.Epochs}-{(recipe.Data.Directory is null ? "embedded" : "full")}";
+        // A teacher trained without the validation split is another teacher.
+        string split = recipe.Data.ValidationPerClass > 0 ? $"-val{recipe.Data.ValidationPerClass}" : "";
+        string key = $"{spec.Model}-seed{spec.Seed}-e{spec.Training.Epochs}-{(recipe.Data.Directory is null ? "embedded" : "full")}{split}";
         string directory = Path.Combine(outputDirectory, "teacher", key);
         string weights = Path.Combine(directory, "teacher.pt"), record = Path.Combine(directory, "teacher.json");
         DistillModel teacher = ModelFactory.Create(spec.Model, spec.Seed);
@@ -144,8 +204,11 @@ public sealed class Experiment(Recipe recipe, string outputDirectory, IProgress<
                 group.Sum(r => r.Run.Epochs.Sum(e => e.Split.Loss)) / epochs,
                 group.Sum(r => r.Run.Epochs.Sum(e => e.Split.BackwardAndStep)) / epochs);
             TrainingRun first = group.First().Run;
+            double? agreement = group.All(r => r.Fidelity is not null) ? group.Average(r => r.Fidelity!.Agreement) : null;
+            double? ece = group.All(r => r.Fidelity is not null) ? group.Average(r => r.Fidelity!.Ece) : null;
             rows.Add(new SummaryRow(group.Key.Method, group.Key.Student, first.Loss, accuracies.Length, mean, std, gap,
-                first.Parameters, group.Average(r => r.Run.TrainSeconds), split, first.AdapterParameters, group.First().Note));
+                first.Parameters, group.Average(r => r.Run.TrainSeconds), split, first.AdapterParameters, group.First().Note,
+                agreement, ece));
         }
         return rows;
     }

@@ -10,15 +10,35 @@ namespace GpuDistill.Experiments;
 /// <param name="Teacher">The teacher's run (loaded from its checkpoint when reused).</param>
 /// <param name="Runs">Every student run.</param>
 /// <param name="Summary">One row per method and student, over the seeds.</param>
+/// <param name="Tuning">Each tuned method's grid on the validation split, every point's accuracy and the pick; empty
+/// without tuning.</param>
 public sealed record ExperimentResults(string Name, string Data, string Machine, string Accelerator,
-    TrainingRun Teacher, IReadOnlyList<MethodRun> Runs, IReadOnlyList<SummaryRow> Summary);
+    TrainingRun Teacher, IReadOnlyList<MethodRun> Runs, IReadOnlyList<SummaryRow> Summary, IReadOnlyList<TuningResult>? Tuning = null);
+
+/// <summary>A method's tuning on one student: every grid point with its last-epoch validation accuracy, and the pick.</summary>
+/// <param name="Method">The method.</param>
+/// <param name="Student">The student architecture.</param>
+/// <param name="Points">The grid points in order, each with its validation accuracy and training time.</param>
+/// <param name="Picked">The index of the best point (the first of equals), the one the final rows use.</param>
+/// <param name="Epochs">Epochs of each point's run.</param>
+/// <param name="Seed">Seed of each point's run.</param>
+public sealed record TuningResult(string Method, string Student, IReadOnlyList<TuningPoint> Points, int Picked, int Epochs, int Seed);
+
+/// <summary>One grid point's run.</summary>
+/// <param name="Point">The loss and settings tried.</param>
+/// <param name="ValidationAccuracy">Its validation accuracy after the last epoch (NaN when the run diverged).</param>
+/// <param name="Seconds">Its training time.</param>
+/// <param name="Diverged">Why it stopped, when it diverged; null otherwise.</param>
+public sealed record TuningPoint(Methods.GridPoint Point, double ValidationAccuracy, double Seconds, string? Diverged = null);
 
 /// <summary>A student run with the method that produced it.</summary>
 /// <param name="Method">Method name.</param>
 /// <param name="Student">Student architecture.</param>
 /// <param name="Run">The run.</param>
 /// <param name="Note">A remark on the row (e.g. the cost of a self-distillation exit); null for none.</param>
-public sealed record MethodRun(string Method, string Student, TrainingRun Run, string? Note = null);
+/// <param name="Fidelity">Agreement with the teacher and calibration on the test set; null where not measured.</param>
+public sealed record MethodRun(string Method, string Student, TrainingRun Run, string? Note = null,
+    Diagnostics.ResultsRowDiagnostics? Fidelity = null);
 
 /// <summary>A method on a student, over its seeds.</summary>
 /// <param name="Method">Method name.</param>
@@ -33,9 +53,11 @@ public sealed record MethodRun(string Method, string Student, TrainingRun Run, s
 /// <param name="StepSplit">Mean seconds per epoch in each part of the step.</param>
 /// <param name="AdapterParameters">Parameters of learned adapters trained with the student (not deployed).</param>
 /// <param name="Note">A remark on the row, from its first seed; null for none.</param>
+/// <param name="Agreement">Mean top-1 agreement with the teacher on the test set, in [0, 1]; null where not measured.</param>
+/// <param name="Ece">Mean expected calibration error (15 bins) on the test set; null where not measured.</param>
 public sealed record SummaryRow(string Method, string Student, string Loss, int Seeds, double MeanAccuracy,
     double StdAccuracy, double? GapRecovered, long Parameters, double TrainSeconds, StepTimeSplit StepSplit,
-    long AdapterParameters = 0, string? Note = null)
+    long AdapterParameters = 0, string? Note = null, double? Agreement = null, double? Ece = null)
 {
     /// <summary>Parameters as shown in tables: the student's, plus learned adapters' when there are any.</summary>
     public string ParametersText => AdapterParameters == 0

@@ -1,3 +1,4 @@
+using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using GpuDistill.Methods;
@@ -35,6 +36,13 @@ public sealed record Recipe
     /// <summary>The students' schedule.</summary>
     public ScheduleSection Training { get; init; } = new();
 
+    /// <summary>
+    /// Tuning on the validation split before the final rows: each method with a grid trains once per grid point (one
+    /// seed, this schedule's epochs) and is judged on the validation images; the best point's loss and settings make
+    /// the method's final rows. Null for no tuning. Needs <see cref="DataSection.ValidationPerClass"/>.
+    /// </summary>
+    public TuningSection? Tuning { get; init; }
+
     /// <summary>Each student and method is trained once per seed.</summary>
     public IReadOnlyList<int> Seeds { get; init; } = [1, 2, 3];
 
@@ -50,6 +58,22 @@ public sealed record DataSection
 
     /// <summary>Random flips and crops of the training images (the teacher then runs live on each batch).</summary>
     public bool Augment { get; init; }
+
+    /// <summary>
+    /// Training images per class held out as the validation split (stratified, fixed, never trained on, the teacher
+    /// included); 0 for none. Tuning reads it; the final rows read the test set.
+    /// </summary>
+    public int ValidationPerClass { get; init; }
+}
+
+/// <summary>How methods are tuned on the validation split (see <see cref="Recipe.Tuning"/>).</summary>
+public sealed record TuningSection
+{
+    /// <summary>Epochs of each grid point's run (the cosine schedule is compressed to them).</summary>
+    public int Epochs { get; init; } = 5;
+
+    /// <summary>The seed of every grid point's run.</summary>
+    public int Seed { get; init; } = 1;
 }
 
 /// <summary>The teacher section of a recipe.</summary>
@@ -102,11 +126,27 @@ public sealed record ScheduleSection
 [JsonConverter(typeof(MethodSectionConverter))]
 public sealed record MethodSection(string Name, LossSpec Loss)
 {
-    /// <summary>The section of a built-in method.</summary>
+    /// <summary>Settings this method changes for its own runs (<c>"kd.temperature": "2"</c>), over the recipe's.</summary>
+    public IReadOnlyDictionary<string, string> Set { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>What tuning tries for this method (its grid); empty for nothing to tune.</summary>
+    public IReadOnlyList<GridPoint> Grid { get; init; } = [];
+
+    /// <summary>The section of a built-in method (its grid included).</summary>
     public static MethodSection BuiltIn(BuiltInMethod method)
     {
         ArgumentNullException.ThrowIfNull(method);
-        return new MethodSection(method.Name, LossSpec.Parse(method.Loss));
+        return new MethodSection(method.Name, LossSpec.Parse(method.Loss)) { Grid = method.Grid };
+    }
+
+    /// <summary>The recipe's settings with this method's changes.</summary>
+    public MethodSettingsMap SettingsOver(MethodSettingsMap recipe) => new GridPoint(Loss.ToString(), Set).Apply(recipe);
+
+    /// <summary>This method as one of its grid points would run it.</summary>
+    public MethodSection At(GridPoint point)
+    {
+        ArgumentNullException.ThrowIfNull(point);
+        return this with { Loss = LossSpec.Parse(point.Loss), Set = point.Set };
     }
 }
 
@@ -120,15 +160,21 @@ internal sealed class MethodSectionConverter : JsonConverter<MethodSection>
     {
         if (reader.TokenType != JsonTokenType.StartObject) throw new JsonException("a method must be an object with a name and a loss.");
         string? name = null, loss = null;
+        Dictionary<string, string> set = [];
+        List<GridPoint> grid = [];
         while (reader.Read() && reader.TokenType != JsonTokenType.EndObject)
         {
             string key = reader.GetString()!;
             reader.Read();
-            if (reader.TokenType != JsonTokenType.String) throw new JsonException($"'{key}' must be a string.");
             switch (key)
             {
-                case "name": name = reader.GetString(); break;
-                case "loss": loss = reader.GetString(); break;
+                case "name": name = ReadString(ref reader, key); break;
+                case "loss": loss = ReadString(ref reader, key); break;
+                case "set": set = ReadSet(ref reader); break;
+                case "grid":
+                    if (reader.TokenType != JsonTokenType.StartArray) throw new JsonException("'grid' must be a list of points.");
+                    while (reader.Read() && reader.TokenType != JsonTokenType.EndArray) grid.Add(ReadPoint(ref reader));
+                    break;
                 default: throw new JsonException($"The JSON property '{key}' could not be mapped to any .NET member contained in type 'MethodSection'.");
             }
         }
@@ -136,7 +182,8 @@ internal sealed class MethodSectionConverter : JsonConverter<MethodSection>
         if (string.IsNullOrWhiteSpace(loss)) throw new JsonException($"methods[{name}].loss: missing.");
         try
         {
-            return new MethodSection(name, LossSpec.Parse(loss));
+            foreach (GridPoint point in grid) LossSpec.Parse(point.Loss);
+            return new MethodSection(name, LossSpec.Parse(loss)) { Set = set, Grid = grid };
         }
         catch (ArgumentException e)
         {
@@ -149,6 +196,75 @@ internal sealed class MethodSectionConverter : JsonConverter<MethodSection>
         writer.WriteStartObject();
         writer.WriteString("name", value.Name);
         writer.WriteString("loss", value.Loss.ToString());
+        if (value.Set.Count > 0)
+        {
+            writer.WritePropertyName("set");
+            WriteSet(writer, value.Set);
+        }
+        if (value.Grid.Count > 0)
+        {
+            writer.WriteStartArray("grid");
+            foreach (GridPoint point in value.Grid)
+            {
+                writer.WriteStartObject();
+                writer.WriteString("loss", point.Loss);
+                if (point.Set.Count > 0)
+                {
+                    writer.WritePropertyName("set");
+                    WriteSet(writer, point.Set);
+                }
+                writer.WriteEndObject();
+            }
+            writer.WriteEndArray();
+        }
         writer.WriteEndObject();
+    }
+
+    private static void WriteSet(Utf8JsonWriter writer, IReadOnlyDictionary<string, string> set)
+    {
+        writer.WriteStartObject();
+        foreach ((string key, string value) in set.OrderBy(s => s.Key, StringComparer.Ordinal)) writer.WriteString(key, value);
+        writer.WriteEndObject();
+    }
+
+    private static string ReadString(ref Utf8JsonReader reader, string key) =>
+        reader.TokenType == JsonTokenType.String ? reader.GetString()! : throw new JsonException($"'{key}' must be a string.");
+
+    // Values are kept as text (numbers as written), as the command line's --set takes them.
+    private static Dictionary<string, string> ReadSet(ref Utf8JsonReader reader)
+    {
+        if (reader.TokenType != JsonTokenType.StartObject) throw new JsonException("'set' must be an object of \"name.key\": value.");
+        var set = new Dictionary<string, string>(StringComparer.Ordinal);
+        while (reader.Read() && reader.TokenType != JsonTokenType.EndObject)
+        {
+            string key = reader.GetString()!;
+            reader.Read();
+            set[key] = reader.TokenType switch
+            {
+                JsonTokenType.String => reader.GetString()!,
+                JsonTokenType.Number or JsonTokenType.True or JsonTokenType.False => Encoding.UTF8.GetString(reader.ValueSpan),
+                _ => throw new JsonException($"set.{key} must be a string, a number or true/false."),
+            };
+        }
+        return set;
+    }
+
+    private static GridPoint ReadPoint(ref Utf8JsonReader reader)
+    {
+        if (reader.TokenType != JsonTokenType.StartObject) throw new JsonException("a grid point must be an object with a loss and a set.");
+        string? loss = null;
+        Dictionary<string, string> set = [];
+        while (reader.Read() && reader.TokenType != JsonTokenType.EndObject)
+        {
+            string key = reader.GetString()!;
+            reader.Read();
+            switch (key)
+            {
+                case "loss": loss = ReadString(ref reader, key); break;
+                case "set": set = ReadSet(ref reader); break;
+                default: throw new JsonException($"The JSON property '{key}' could not be mapped to any .NET member contained in type 'GridPoint'.");
+            }
+        }
+        return new GridPoint(loss ?? throw new JsonException("a grid point needs a loss."), set);
     }
 }

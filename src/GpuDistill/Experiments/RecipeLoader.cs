@@ -64,6 +64,23 @@ public static class RecipeLoader
         foreach (MethodSection m in recipe.Methods)
         {
             if (string.IsNullOrWhiteSpace(m.Name)) Fail("methods", "every method needs a name.");
+            foreach (GridPoint point in m.Grid.Prepend(new GridPoint(m.Loss.ToString(), m.Set)))
+            {
+                try
+                {
+                    point.Apply(recipe.Settings);
+                }
+                catch (ArgumentException e)
+                {
+                    Fail($"methods[{m.Name}]", $"{point}: {e.Message.Split(" (Parameter")[0]}");
+                }
+            }
+        }
+        if (recipe.Data.ValidationPerClass < 0) Fail("data.validationPerClass", "must be >= 0.");
+        if (recipe.Tuning is { } tuning)
+        {
+            if (recipe.Data.ValidationPerClass == 0) Fail("tuning", "tuning needs a validation split: set data.validationPerClass.");
+            if (tuning.Epochs < 1) Fail("tuning.epochs", "must be >= 1.");
         }
         if (recipe.Methods.Select(m => m.Name).Distinct().Count() != recipe.Methods.Count) Fail("methods", "method names must be unique.");
         try

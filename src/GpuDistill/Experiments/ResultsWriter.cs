@@ -23,12 +23,12 @@ public static class ResultsWriter
     public static string Csv(ExperimentResults results)
     {
         ArgumentNullException.ThrowIfNull(results);
-        var sb = new StringBuilder("method,student,loss,seeds,accuracy_mean,accuracy_std,gap_recovered,parameters,train_seconds,teacher_accuracy,data,machine\n");
+        var sb = new StringBuilder("method,student,loss,seeds,accuracy_mean,accuracy_std,gap_recovered,agreement,ece,parameters,train_seconds,teacher_accuracy,data,machine\n");
         foreach (SummaryRow r in results.Summary)
         {
             sb.AppendLine(string.Join(',', r.Method, r.Student, Quote(r.Loss), I(r.Seeds), F(r.MeanAccuracy), F(r.StdAccuracy),
-                r.GapRecovered is double g ? F(g) : "", I(r.Parameters), F(r.TrainSeconds), F(results.Teacher.FinalAccuracy),
-                Quote(results.Data), Quote(results.Machine)));
+                r.GapRecovered is double g ? F(g) : "", r.Agreement is double a ? F(a) : "", r.Ece is double e ? F(e) : "",
+                I(r.Parameters), F(r.TrainSeconds), F(results.Teacher.FinalAccuracy), Quote(results.Data), Quote(results.Machine)));
         }
         return sb.ToString();
     }
@@ -46,18 +46,23 @@ public static class ResultsWriter
         sb.AppendLine(CultureInfo.InvariantCulture,
             $"- teacher: {results.Teacher.Model}, {results.Teacher.Parameters:N0} parameters, {results.Teacher.FinalAccuracy:P2} test accuracy after {results.Teacher.Epochs.Count} epochs ({results.Teacher.TrainSeconds:F0} s)");
         sb.AppendLine();
-        sb.AppendLine("| method | student | loss | seeds | test accuracy (mean ± std) | gap recovered | parameters | train time / run |");
-        sb.AppendLine("|---|---|---|---|---|---|---|---|");
+        sb.AppendLine("| method | student | loss | seeds | test accuracy (mean ± std) | gap recovered | agreement | ECE | parameters | train time / run |");
+        sb.AppendLine("|---|---|---|---|---|---|---|---|---|---|");
         foreach (SummaryRow r in results.Summary)
         {
             string gap = r.GapRecovered is double g ? g.ToString("P0", CultureInfo.InvariantCulture) : "-";
+            string agreement = r.Agreement is double a ? a.ToString("P1", CultureInfo.InvariantCulture) : "-";
+            string ece = r.Ece is double e ? e.ToString("F3", CultureInfo.InvariantCulture) : "-";
             sb.AppendLine(CultureInfo.InvariantCulture,
-                $"| {r.Method} | {r.Student} | `{r.Loss}` | {r.Seeds} | {r.MeanAccuracy * 100:F2}% ± {r.StdAccuracy * 100:F2} | {gap} | {r.ParametersText} | {r.TrainSeconds:F0} s |");
+                $"| {r.Method} | {r.Student} | `{r.Loss}` | {r.Seeds} | {r.MeanAccuracy * 100:F2}% ± {r.StdAccuracy * 100:F2} | {gap} | {agreement} | {ece} | {r.ParametersText} | {r.TrainSeconds:F0} s |");
         }
         sb.AppendLine();
-        sb.AppendLine("Gap recovered = (method − student alone) / (teacher − student alone), on mean accuracies. Scheme rows");
-        sb.AppendLine("name their role in brackets (a peer, a generation, an exit); an ensemble's train time is its members' total.");
+        sb.AppendLine("Gap recovered = (method − student alone) / (teacher − student alone), on mean accuracies. Agreement: the share");
+        sb.AppendLine("of test images where the student's top-1 class is the teacher's; ECE: expected calibration error over 15 bins");
+        sb.AppendLine("(both on the test set, mean over seeds). Scheme rows name their role in brackets (a peer, a generation, an");
+        sb.AppendLine("exit); an ensemble's train time is its members' total.");
         sb.AppendLine();
+        if (results.Tuning is { Count: > 0 } tuning) AppendTuning(sb, tuning);
         SummaryRow[] noted = [.. results.Summary.Where(r => r.Note is not null)];
         if (noted.Length > 0)
         {
@@ -82,6 +87,29 @@ public static class ResultsWriter
         sb.AppendLine();
         sb.AppendLine("![final test accuracy](final-accuracy.png)");
         return sb.ToString();
+    }
+
+    /// <summary>Every tuned method's grid: each point's validation accuracy, the pick in bold.</summary>
+    private static void AppendTuning(StringBuilder sb, IReadOnlyList<TuningResult> tuning)
+    {
+        sb.AppendLine("## Tuning on the validation split");
+        sb.AppendLine();
+        sb.AppendLine(CultureInfo.InvariantCulture,
+            $"Each grid point trained once (seed {tuning[0].Seed}, {tuning[0].Epochs} epochs) on the training images without the held-out validation split and was judged on that split by its last epoch; the pick (bold) made the rows above, which read the test set.");
+        sb.AppendLine();
+        sb.AppendLine("| method | student | grid point | validation accuracy | train time |");
+        sb.AppendLine("|---|---|---|---|---|");
+        foreach (TuningResult t in tuning)
+        {
+            for (int k = 0; k < t.Points.Count; k++)
+            {
+                TuningPoint p = t.Points[k];
+                string accuracy = p.Diverged is null ? (p.ValidationAccuracy * 100).ToString("F2", CultureInfo.InvariantCulture) + "%" : $"diverged ({p.Diverged})";
+                string point = k == t.Picked ? $"**`{p.Point}`**" : $"`{p.Point}`";
+                sb.AppendLine(CultureInfo.InvariantCulture, $"| {t.Method} | {t.Student} | {point} | {accuracy} | {p.Seconds:F0} s |");
+            }
+        }
+        sb.AppendLine();
     }
 
     private static string F(double v) => v.ToString("G6", CultureInfo.InvariantCulture);

@@ -3,7 +3,12 @@ namespace GpuDistill.Methods;
 /// <summary>A built-in method: a name (as in <c>--method</c>) and its weighted terms, e.g. kd = kd:0.9,ce:0.1.</summary>
 /// <param name="Name">The method's name.</param>
 /// <param name="Loss">Its weighted terms.</param>
-public sealed record BuiltInMethod(string Name, string Loss);
+public sealed record BuiltInMethod(string Name, string Loss)
+{
+    /// <summary>What <c>compare --tune</c> tries on the validation split (the default loss and settings, and variations
+    /// of its weights and temperature around the reference codes'); empty for nothing to tune.</summary>
+    public IReadOnlyList<GridPoint> Grid { get; init; } = [];
+}
 
 /// <summary>
 /// What a loss term's file declares about it: its name (as written in a loss spec), a one-line help, its typed

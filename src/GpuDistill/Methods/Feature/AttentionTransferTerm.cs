@@ -27,7 +27,10 @@ public sealed class AttentionTransferTerm(AttentionTransferSettings settings, At
     /// <summary>The registry's description of the reference codes' form: method at = at:1000,ce:1.</summary>
     public static TermInfo Info { get; } = TermInfo.Of<AttentionTransferSettings>("at",
         "Attention transfer, the reference codes' form: mean squared difference of normalised attention maps (Zagoruyko and Komodakis 2017); default: every stage.",
-        s => new AttentionTransferTerm(s, AttentionTransferForm.Code), new BuiltInMethod("at", "at:1000,ce:1"));
+        s => new AttentionTransferTerm(s, AttentionTransferForm.Code), new BuiltInMethod("at", "at:1000,ce:1")
+        {
+            Grid = TuningGrid.Scaled("at:1000,ce:1", 0.1, 0.3, 1),
+        });
 
     /// <summary>The registry's description of the paper's form (the L2 norm of the map difference per example).</summary>
     public static TermInfo PaperInfo { get; } = TermInfo.Of<AttentionTransferSettings>("at-paper",

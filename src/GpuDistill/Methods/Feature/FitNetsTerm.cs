@@ -16,7 +16,10 @@ public sealed class FitNetsTerm(LayerSettings settings) : PairedFeatureTerm(sett
     /// <summary>The registry's description: method fitnets = fitnets:100,ce:1.</summary>
     public static TermInfo Info { get; } = TermInfo.Of<LayerSettings>("fitnets",
         "FitNets hints: a learned regressor maps a student layer to the teacher's, MSE (Romero et al. 2015); default: the middle stage.",
-        s => new FitNetsTerm(s), new BuiltInMethod("fitnets", "fitnets:100,ce:1"));
+        s => new FitNetsTerm(s), new BuiltInMethod("fitnets", "fitnets:100,ce:1")
+        {
+            Grid = TuningGrid.Scaled("fitnets:100,ce:1", 0.1, 0.3, 1),
+        });
 
     private List<HintRegressor> regressors = [];
     private AdapterList? adapter;

@@ -13,7 +13,10 @@ public sealed class NeuronSelectivityTransferTerm(LayerSettings settings) : Pair
     /// <summary>The registry's description: method nst = nst:50,ce:1.</summary>
     public static TermInfo Info { get; } = TermInfo.Of<LayerSettings>("nst",
         "Neuron selectivity transfer: polynomial-kernel MMD of channel activations (Huang and Wang 2017); default: every stage.",
-        s => new NeuronSelectivityTransferTerm(s), new BuiltInMethod("nst", "nst:50,ce:1"));
+        s => new NeuronSelectivityTransferTerm(s), new BuiltInMethod("nst", "nst:50,ce:1")
+        {
+            Grid = TuningGrid.Scaled("nst:50,ce:1", 0.1, 0.3, 1),
+        });
 
     /// <inheritdoc/>
     public override string Name => "nst";

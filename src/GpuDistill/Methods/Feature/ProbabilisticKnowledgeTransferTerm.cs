@@ -14,7 +14,10 @@ public sealed class ProbabilisticKnowledgeTransferTerm(LayerSettings settings) :
     /// <summary>The registry's description: method pkt = pkt:30000,ce:1.</summary>
     public static TermInfo Info { get; } = TermInfo.Of<LayerSettings>("pkt",
         "Probabilistic knowledge transfer: KL of cosine-similarity distributions over the batch (Passalis and Tefas 2018); default: head:in.",
-        s => new ProbabilisticKnowledgeTransferTerm(s), new BuiltInMethod("pkt", "pkt:30000,ce:1"));
+        s => new ProbabilisticKnowledgeTransferTerm(s), new BuiltInMethod("pkt", "pkt:30000,ce:1")
+        {
+            Grid = TuningGrid.Scaled("pkt:30000,ce:1", 0.1, 0.3, 1),
+        });
 
     /// <inheritdoc/>
     public override string Name => "pkt";

@@ -19,7 +19,10 @@ public sealed class CorrelationCongruenceTerm(LayerSettings settings) : PairedFe
     /// <summary>The registry's description: method cc = cc:0.02,ce:1.</summary>
     public static TermInfo Info { get; } = TermInfo.Of<LayerSettings>("cc",
         "Correlation congruence as RepDistiller trains it: learned 128-d embeddings, correlations match (Peng et al. 2019); default: head:in.",
-        s => new CorrelationCongruenceTerm(s), new BuiltInMethod("cc", "cc:0.02,ce:1"));
+        s => new CorrelationCongruenceTerm(s), new BuiltInMethod("cc", "cc:0.02,ce:1")
+        {
+            Grid = TuningGrid.Scaled("cc:0.02,ce:1", 0.1, 0.3, 1),
+        });
 
     /// <summary>Width of the shared embedding (RepDistiller's <c>feat_dim</c>).</summary>
     public const int EmbeddingWidth = 128;

@@ -24,7 +24,10 @@ public sealed class FlowMatrixTerm(LayerSettings settings) : IAdaptedTerm, IDisp
     /// <summary>The registry's description: method fsp = fsp:50,ce:1.</summary>
     public static TermInfo Info { get; } = TermInfo.Of<LayerSettings>("fsp",
         "FSP: flow matrices between consecutive layers match (Yim et al. 2017); default: every stage, consecutive pairs.",
-        s => new FlowMatrixTerm(s), new BuiltInMethod("fsp", "fsp:50,ce:1"));
+        s => new FlowMatrixTerm(s), new BuiltInMethod("fsp", "fsp:50,ce:1")
+        {
+            Grid = TuningGrid.Scaled("fsp:50,ce:1", 0.1, 0.3, 1),
+        });
 
     private List<Module<Tensor, Tensor>?> projections = [];
     private AdapterList? adapter;

@@ -15,7 +15,10 @@ public sealed class InstanceRelationGraphTerm(LayerSettings settings) : IFeature
     /// <summary>The registry's description: method irg = irg:1,ce:1.</summary>
     public static TermInfo Info { get; } = TermInfo.Of<LayerSettings>("irg",
         "Instance relationship graph: vertices, edges and transformation (Liu et al. 2019); default: last two stages and head:in.",
-        s => new InstanceRelationGraphTerm(s), new BuiltInMethod("irg", "irg:1,ce:1"));
+        s => new InstanceRelationGraphTerm(s), new BuiltInMethod("irg", "irg:1,ce:1")
+        {
+            Grid = TuningGrid.Scaled("irg:1,ce:1", 0.1, 0.3, 1),
+        });
 
     /// <inheritdoc/>
     public string Name => "irg";

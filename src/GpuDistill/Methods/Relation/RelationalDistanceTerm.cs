@@ -14,7 +14,10 @@ public sealed class RelationalDistanceTerm(LayerSettings settings) : PairedFeatu
     /// <summary>The registry's description: method rkd = rkd-distance:25,rkd-angle:50,ce:1.</summary>
     public static TermInfo Info { get; } = TermInfo.Of<LayerSettings>("rkd-distance",
         "RKD distance: pairwise distances over their mean, Huber (Park et al. 2019); default: head:in.",
-        s => new RelationalDistanceTerm(s), new BuiltInMethod("rkd", "rkd-distance:25,rkd-angle:50,ce:1"));
+        s => new RelationalDistanceTerm(s), new BuiltInMethod("rkd", "rkd-distance:25,rkd-angle:50,ce:1")
+        {
+            Grid = TuningGrid.Scaled("rkd-distance:25,rkd-angle:50,ce:1", 0.1, 0.3, 1),
+        });
 
     /// <inheritdoc/>
     public override string Name => "rkd-distance";

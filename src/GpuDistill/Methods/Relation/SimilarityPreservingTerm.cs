@@ -14,7 +14,10 @@ public sealed class SimilarityPreservingTerm(LayerSettings settings) : PairedFea
     /// <summary>The registry's description: method sp = sp:3000,ce:1.</summary>
     public static TermInfo Info { get; } = TermInfo.Of<LayerSettings>("sp",
         "Similarity-preserving: row-normalised B x B Gram matrices match (Tung and Mori 2019); default: the last stage.",
-        s => new SimilarityPreservingTerm(s), new BuiltInMethod("sp", "sp:3000,ce:1"));
+        s => new SimilarityPreservingTerm(s), new BuiltInMethod("sp", "sp:3000,ce:1")
+        {
+            Grid = TuningGrid.Scaled("sp:3000,ce:1", 0.1, 0.3, 1),
+        });
 
     /// <inheritdoc/>
     public override string Name => "sp";

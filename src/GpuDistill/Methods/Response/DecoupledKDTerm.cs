@@ -34,7 +34,10 @@ public sealed class DecoupledKDTerm(DecoupledKDSettings settings) : ILossTerm
     /// <summary>The registry's description: method dkd = dkd:1,ce:1.</summary>
     public static TermInfo Info { get; } = TermInfo.Of<DecoupledKDSettings>("dkd",
         "Decoupled KD: alpha TCKD + beta NCKD, target and non-target parts of KD apart (Zhao et al. 2022).",
-        s => new DecoupledKDTerm(s), new BuiltInMethod("dkd", "dkd:1,ce:1"));
+        s => new DecoupledKDTerm(s), new BuiltInMethod("dkd", "dkd:1,ce:1")
+        {
+            Grid = TuningGrid.Of("dkd:1,ce:1").Cross("dkd.beta", "0.5", "2", "8"),
+        });
 
     /// <inheritdoc/>
     public string Name => "dkd";

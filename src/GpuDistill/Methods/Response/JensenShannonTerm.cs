@@ -23,7 +23,10 @@ public sealed class JensenShannonTerm(JensenShannonSettings settings) : ILossTer
     /// <summary>The registry's description: method jsd = jsd:0.9,ce:0.1.</summary>
     public static TermInfo Info { get; } = TermInfo.Of<JensenShannonSettings>("jsd",
         "Generalised Jensen-Shannon divergence between the softened outputs, mixture weight beta.",
-        s => new JensenShannonTerm(s), new BuiltInMethod("jsd", "jsd:0.9,ce:0.1"));
+        s => new JensenShannonTerm(s), new BuiltInMethod("jsd", "jsd:0.9,ce:0.1")
+        {
+            Grid = TuningGrid.Of("jsd:0.9,ce:0.1", "jsd:0.5,ce:0.5").Cross("jsd.temperature", "1", "4"),
+        });
 
     /// <inheritdoc/>
     public string Name => "jsd";

@@ -9,7 +9,10 @@ public sealed class ReverseKLTerm(TemperatureSettings settings) : ILossTerm
     /// <summary>The registry's description: method reverse-kl = reverse-kl:0.9,ce:0.1.</summary>
     public static TermInfo Info { get; } = TermInfo.Of<TemperatureSettings>("reverse-kl",
         "Reverse KL: T^2 KL(student || teacher), mode-seeking where KD is mass-covering.",
-        s => new ReverseKLTerm(s), new BuiltInMethod("reverse-kl", "reverse-kl:0.9,ce:0.1"));
+        s => new ReverseKLTerm(s), new BuiltInMethod("reverse-kl", "reverse-kl:0.9,ce:0.1")
+        {
+            Grid = TuningGrid.Of("reverse-kl:0.9,ce:0.1").Cross("reverse-kl.temperature", "1", "2", "4"),
+        });
 
     /// <inheritdoc/>
     public string Name => "reverse-kl";

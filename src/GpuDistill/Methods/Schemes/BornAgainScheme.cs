@@ -42,13 +42,13 @@ public sealed class BornAgainScheme(BornAgainSettings settings) : IScheme
         {
             (DistillModel first, TrainingRun firstRun) = context.TrainModel("none", student, seed, LossSpec.ForMethod("none"), null);
             models.Add(first);
-            rows.Add(new SchemeRow("gen 0, alone", firstRun));
+            rows.Add(new SchemeRow("gen 0, alone", firstRun, Fidelity: context.Fidelity(first)));
             for (int g = 1; g <= generations; g++)
             {
                 using TeacherOutputs previous = context.AsTeacher(models[^1]);
                 (DistillModel next, TrainingRun run) = context.TrainModel($"born-again-gen{g}", student, seed, LossSpec.ForMethod("kd"), previous);
                 models.Add(next);
-                rows.Add(new SchemeRow($"gen {g}", run));
+                rows.Add(new SchemeRow($"gen {g}", run, Fidelity: context.Fidelity(next)));
             }
             double ensemble = context.EnsembleAccuracy(models);
             rows.Add(new SchemeRow("ensemble", SchemeContext.Combined($"born-again/{student}/seed{seed}/ensemble",

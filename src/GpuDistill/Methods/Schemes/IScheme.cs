@@ -22,4 +22,6 @@ public interface IScheme
 /// <param name="Role">What it is within the scheme ("peer 1", "ensemble", "gen 2", "exit 1"); empty for the student.</param>
 /// <param name="Run">Its record.</param>
 /// <param name="Note">A remark shown beside it (e.g. the cost of an exit); null for none.</param>
-public sealed record SchemeRow(string Role, Training.TrainingRun Run, string? Note = null);
+/// <param name="Fidelity">How it agrees with the recipe's teacher on the test set, and its calibration; null where
+/// not measured (an ensemble, an exit).</param>
+public sealed record SchemeRow(string Role, Training.TrainingRun Run, string? Note = null, Diagnostics.ResultsRowDiagnostics? Fidelity = null);

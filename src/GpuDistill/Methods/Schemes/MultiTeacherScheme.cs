@@ -63,8 +63,7 @@ public sealed class MultiTeacherScheme(MultiTeacherSettings settings) : IScheme
             // Other extra teachers make another student: its runs get their own name, so none is reused for the other.
             string teacherSet = extraTeachers.SequenceEqual(new MultiTeacherSettings().ExtraTeachers) ? "" : "-" + string.Join("+", extraTeachers);
             (DistillModel model, TrainingRun studentRun) = context.TrainModel($"{Name}{teacherSet}-{weighting}", student, seed, LossSpec.Parse(Loss), all);
-            model.Dispose();
-            rows.Add(new SchemeRow($"{1 + extraTeachers.Count} teachers, {weighting}", studentRun));
+            using (model) rows.Add(new SchemeRow($"{1 + extraTeachers.Count} teachers, {weighting}", studentRun, Fidelity: context.Fidelity(model)));
             return rows;
         }
         finally

@@ -49,7 +49,7 @@ public sealed class MutualLearningScheme(MutualLearningSettings settings) : ISch
                 LossSpec.Parse(PeerLoss).Create(context.Recipe.Settings))).ToList();
             IReadOnlyList<TrainingRun> runs = context.Trainer(seed).FitTogether(learners, context.Train, context.Test, null,
                 context.CheckpointDirectory(runName, student, seed), context.Resume, context.CancellationToken);
-            var rows = runs.Select((r, k) => new SchemeRow($"peer {k + 1}", r)).ToList();
+            var rows = runs.Select((r, k) => new SchemeRow($"peer {k + 1}", r, Fidelity: context.Fidelity(models[k]))).ToList();
             double ensemble = context.EnsembleAccuracy(models);
             rows.Add(new SchemeRow("ensemble", SchemeContext.Combined($"{runName}/{student}/seed{seed}/ensemble", $"{peers} x {student}",
                 runs, ensemble, seed, runs[0].TrainSeconds)));

@@ -43,16 +43,21 @@ public sealed record SchemeContext(Recipe Recipe, ImageDataset Train, ImageDatas
     /// <param name="loss">The weighted terms.</param>
     /// <param name="teacher">The teacher outputs the loss reads, if any.</param>
     /// <returns>The model and its run.</returns>
+    /// <param name="settings">The settings of the loss's terms; the recipe's when null.</param>
     public (DistillModel Model, TrainingRun Run) TrainModel(string method, string architecture, int seed, LossSpec loss,
-        TeacherOutputs? teacher)
+        TeacherOutputs? teacher, MethodSettingsMap? settings = null)
     {
-        DistillModel model = ModelFactory.Create(architecture, seed);
         ArgumentNullException.ThrowIfNull(loss);
-        WeightedLoss weighted = loss.Create(Recipe.Settings);
+        DistillModel model = ModelFactory.Create(architecture, seed);
+        WeightedLoss weighted = loss.Create(settings ?? Recipe.Settings);
         TrainingRun run = Trainer(seed).Fit($"{method}/{architecture}/seed{seed}", model, weighted, Train, Test,
             weighted.NeedsTeacher ? teacher : null, CheckpointDirectory(method, architecture, seed), Resume, CancellationToken);
         return (model, run);
     }
+
+    /// <summary>A trained model's agreement with the recipe's teacher and its calibration on the test set.</summary>
+    public Diagnostics.ResultsRowDiagnostics Fidelity(DistillModel model) =>
+        Diagnostics.DistillationDiagnostics.ForResultsRow(Teacher, model, Test);
 
     /// <summary>Prepares a trained model as a frozen teacher (logits only, cached when the data is not augmented).</summary>
     public TeacherOutputs AsTeacher(DistillModel model) => TeacherOutputs.Create(model, Train, cache: !Recipe.Data.Augment);

@@ -44,8 +44,8 @@ public sealed class TeacherAssistantScheme(TeacherAssistantSettings settings) : 
             // Another assistant makes another student: its runs get their own name, so none is reused for the other.
             string runName = assistant == new TeacherAssistantSettings().Assistant ? Name : $"{Name}-{assistant}";
             (DistillModel model, TrainingRun run) = context.TrainModel(runName, student, seed, LossSpec.ForMethod("kd"), fromAssistant);
-            model.Dispose();
-            return [new SchemeRow($"assistant {assistant}", middleRun), new SchemeRow("", run)];
+            using (model)
+                return [new SchemeRow($"assistant {assistant}", middleRun, Fidelity: context.Fidelity(middle)), new SchemeRow("", run, Fidelity: context.Fidelity(model))];
         }
     }
 }

@@ -92,7 +92,10 @@ public sealed class MultiHeadGraphTerm(MultiHeadGraphSettings settings) : IPrepa
     /// <summary>The registry's description: method mhgd = mhgd:1,ce:1.</summary>
     public static TermInfo Info { get; } = TermInfo.Of<MultiHeadGraphSettings>("mhgd",
         "Multi-head graph distillation: attention graphs between consecutive layers, fitted on the teacher first (Lee and Song 2019); default: consecutive stages.",
-        s => new MultiHeadGraphTerm(s), new BuiltInMethod("mhgd", "mhgd:1,ce:1"));
+        s => new MultiHeadGraphTerm(s), new BuiltInMethod("mhgd", "mhgd:1,ce:1")
+        {
+            Grid = TuningGrid.Scaled("mhgd:1,ce:1", 0.1, 0.3, 1),
+        });
 
     /// <summary>The file the stage leaves in the run's checkpoint directory.</summary>
     public const string StageFile = "mhgd-stage.json";
