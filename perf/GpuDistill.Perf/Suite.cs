@@ -14,6 +14,7 @@ internal static class Suite
     [
         (SoftmaxKLBenchmark.Kernel, SoftmaxKLBenchmark.Run),
         (TrainingStepBenchmark.Kernel, TrainingStepBenchmark.Run),
+        (MethodStepBenchmark.Kernel, MethodStepBenchmark.Run),
         (MultiTeacherBenchmark.Kernel, MultiTeacherBenchmark.Run),
         (CkaBenchmark.Kernel, CkaBenchmark.Run),
         // Attention maps run on ILGPU accelerators only (the simd device would run them on its CPU accelerator again).

@@ -18,6 +18,7 @@ internal static class Summary
             + "so they copy nothing); \"kernel only\" is the computation alone on buffers filled once.");
         sb.AppendLine();
         Goals(sb, rows);
+        MethodStepBenchmark.AppendGoals(sb, rows);
         Tables(sb, rows);
         File.WriteAllText(path, sb.ToString());
         return path;

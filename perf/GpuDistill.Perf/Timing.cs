@@ -59,6 +59,9 @@ internal sealed record Timing(double MedianMs, double P20Ms, double P80Ms, int R
         return samples.Select(FromSamples).ToArray();
     }
 
+    /// <summary>The median and spread of samples taken elsewhere (e.g. per-step times of whole training epochs).</summary>
+    public static Timing Of(IEnumerable<double> samples) => FromSamples([.. samples]);
+
     private static Timing FromSamples(List<double> samples)
     {
         samples.Sort();
