@@ -79,6 +79,13 @@ internal static class TensorChecks
             throw new ArgumentOutOfRangeException(name, value, $"{name} must be in [0, 1].");
     }
 
+    /// <summary>Requires a named value of an enum (a cast integer is not one).</summary>
+    public static void RequireDefined<TEnum>(TEnum value, string name) where TEnum : struct, Enum
+    {
+        if (!Enum.IsDefined(value))
+            throw new ArgumentOutOfRangeException(name, value, $"{name} must be one of {string.Join(", ", Enum.GetNames<TEnum>())}.");
+    }
+
     // ---- Feature maps [B, C, H, W] (attention transfer) ----
 
     /// <summary>
