@@ -1,5 +1,7 @@
 using GpuDistill.Compute;
+using GpuDistill.Kernels.BatchNormStatistics;
 using GpuDistill.Kernels.Relations.FlowMatrix;
+using GpuDistill.Kernels.Rows;
 using ILGPU;
 using ILGPU.Runtime;
 
@@ -89,5 +91,25 @@ public static class KernelLaunches
             bottomChannels, topChannels, studentArea, teacherArea);
         accelerator.Synchronize();
         return (r.GetAsArray1D().Sum(v => (double)v), [.. gb.GetAsArray1D(), .. gt.GetAsArray1D()]);
+    }
+
+    /// <summary>
+    /// One run of the batch-norm statistics kernels on the layers' inputs (concatenated) and running statistics
+    /// (concatenated per layer): the loss (the layers' losses summed in float64), the gradient, and the per-channel
+    /// batch means and variances.
+    /// </summary>
+    public static (double Loss, float[] Gradient, float[] Mean, float[] Variance) RunBatchNormStatistics(
+        ComputeDevice device, float[] input, IReadOnlyList<BatchNormLayer> layers, float[] runningMean,
+        float[] runningVariance, RowLayout layout)
+    {
+        Accelerator accelerator = device.Accelerator;
+        int channels = runningMean.Length;
+        using var x = accelerator.Allocate1D(input);
+        using var values = accelerator.Allocate1D([.. new float[2 * channels], .. runningMean, .. runningVariance]);
+        using var g = accelerator.Allocate1D<float>(input.Length);
+        using var r = accelerator.Allocate1D<float>(layers.Count);
+        device.Kernels<BatchNormStatisticsLauncher>().Run(x.View, layers, values.View, g.View, r.View, layout);
+        float[] all = values.GetAsArray1D();
+        return (r.GetAsArray1D().Sum(v => (double)v), g.GetAsArray1D(), all[..channels], all[channels..(2 * channels)]);
     }
 }

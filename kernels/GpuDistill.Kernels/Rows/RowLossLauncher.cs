@@ -108,12 +108,7 @@ public sealed class RowLossLauncher<TLoss> : IKernelSet<RowLossLauncher<TLoss>> 
             return;
         }
 
-        int warp = Math.Max(1, accelerator.WarpSize);
-        int groupSize = Math.Min(accelerator.MaxNumThreadsPerGroup, 256) / warp * warp;
-        groupSize = Math.Max(groupSize, warp);
-        int resident = accelerator.NumMultiprocessors * Math.Max(1, accelerator.MaxNumThreadsPerMultiprocessor / groupSize);
-        int groups = Math.Min(loss.Rows, Math.Max(1, resident * 2));
-        rowPerGroup.Value(new KernelConfig(groups, groupSize), student, teacher, labels, gradient, teacherGradient,
+        rowPerGroup.Value(GroupGrid.PerItem(accelerator, loss.Rows), student, teacher, labels, gradient, teacherGradient,
             rowLoss, loss);
     }
 

@@ -52,6 +52,12 @@ public sealed class BatchNormalization2d : Module<Tensor, Tensor>
     /// <summary>Channels C.</summary>
     public long Features { get; }
 
+    /// <summary>The running mean [C] (the registered buffer itself, not a copy).</summary>
+    public Tensor RunningMean => runningMean;
+
+    /// <summary>The running variance [C] (the registered buffer itself, not a copy).</summary>
+    public Tensor RunningVariance => runningVar;
+
     /// <summary>Weight 1, bias 0, running statistics 0 and 1, no batches counted.</summary>
     public void ResetParameters()
     {
