@@ -183,8 +183,8 @@ internal static class TensorChecks
                 $"{teacherName} must be on the device of {studentName} ({student.device}); got {teacher.device}.", teacherName);
     }
 
-    /// <summary>Requires a float32 tensor of the given rank (or at least minRank) with no zero-sized dimension.</summary>
-    private static void RequireFeatures(Tensor? tensor, string name, int? rank, int minRank)
+    /// <summary>Requires a float32 tensor of the given rank (or at least minRank) with no zero-sized dimension, on any device.</summary>
+    public static void RequireFeatures(Tensor? tensor, string name, int? rank, int minRank = 2)
     {
         ArgumentNullException.ThrowIfNull(tensor, name);
         if (tensor.IsInvalid)
