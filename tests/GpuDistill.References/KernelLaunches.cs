@@ -1,5 +1,7 @@
 using GpuDistill.Compute;
+using GpuDistill.Kernels.BatchNormStatistics;
 using GpuDistill.Kernels.Relations.FlowMatrix;
+using GpuDistill.Kernels.Rows;
 using ILGPU;
 using ILGPU.Runtime;
 
@@ -19,19 +21,40 @@ public static class KernelLaunches
     public delegate void Pair(ArrayView<float> student, ArrayView<float> teacher, ArrayView<float> gradient,
         ArrayView<float> rowLoss);
 
+    /// <summary>
+    /// A two-sided row-loss launch on device views: student, teacher, labels (empty without), student gradient,
+    /// teacher gradient, row losses.
+    /// </summary>
+    public delegate void TwoSidedRows(ArrayView<float> student, ArrayView<float> teacher, ArrayView<int> labels,
+        ArrayView<float> gradient, ArrayView<float> teacherGradient, ArrayView<float> rowLoss);
+
     /// <summary>One row-loss launch on logits [B*C] and labels [B] (or null).</summary>
     public static (double Loss, float[] Gradient) RunRows(ComputeDevice device, float[] student, float[] teacher,
         int[]? labels, int rows, Rows launch)
+    {
+        (double loss, float[] gradient, _) = RunRows(device, student, teacher, labels, rows, twoSided: false,
+            (s, t, l, g, _, r) => launch(s, t, l, g, r));
+        return (loss, gradient);
+    }
+
+    /// <summary>One launch of a two-sided row loss on logits [B*C] and labels [B] (or null): loss and both gradients.</summary>
+    public static (double Loss, float[] StudentGradient, float[] TeacherGradient) RunTwoSidedRows(ComputeDevice device,
+        float[] student, float[] teacher, int[]? labels, int rows, TwoSidedRows launch) =>
+        RunRows(device, student, teacher, labels, rows, twoSided: true, launch);
+
+    private static (double Loss, float[] Gradient, float[] TeacherGradient) RunRows(ComputeDevice device,
+        float[] student, float[] teacher, int[]? labels, int rows, bool twoSided, TwoSidedRows launch)
     {
         Accelerator accelerator = device.Accelerator;
         using var s = accelerator.Allocate1D(student);
         using var t = accelerator.Allocate1D(teacher);
         using var l = accelerator.Allocate1D(labels ?? [0]);
         using var g = accelerator.Allocate1D<float>(student.Length);
+        using var tg = accelerator.Allocate1D<float>(twoSided ? student.Length : 1);
         using var r = accelerator.Allocate1D<float>(rows);
-        launch(s.View, t.View, labels is null ? default : l.View, g.View, r.View);
+        launch(s.View, t.View, labels is null ? default : l.View, g.View, twoSided ? tg.View : default, r.View);
         accelerator.Synchronize();
-        return (r.GetAsArray1D().Sum(v => (double)v), g.GetAsArray1D());
+        return (r.GetAsArray1D().Sum(v => (double)v), g.GetAsArray1D(), twoSided ? tg.GetAsArray1D() : []);
     }
 
     /// <summary>One relation launch on student and teacher features of a batch of <paramref name="batch"/>.</summary>
@@ -68,5 +91,25 @@ public static class KernelLaunches
             bottomChannels, topChannels, studentArea, teacherArea);
         accelerator.Synchronize();
         return (r.GetAsArray1D().Sum(v => (double)v), [.. gb.GetAsArray1D(), .. gt.GetAsArray1D()]);
+    }
+
+    /// <summary>
+    /// One run of the batch-norm statistics kernels on the layers' inputs (concatenated) and running statistics
+    /// (concatenated per layer): the loss (the layers' losses summed in float64), the gradient, and the per-channel
+    /// batch means and variances.
+    /// </summary>
+    public static (double Loss, float[] Gradient, float[] Mean, float[] Variance) RunBatchNormStatistics(
+        ComputeDevice device, float[] input, IReadOnlyList<BatchNormLayer> layers, float[] runningMean,
+        float[] runningVariance, RowLayout layout)
+    {
+        Accelerator accelerator = device.Accelerator;
+        int channels = runningMean.Length;
+        using var x = accelerator.Allocate1D(input);
+        using var values = accelerator.Allocate1D([.. new float[2 * channels], .. runningMean, .. runningVariance]);
+        using var g = accelerator.Allocate1D<float>(input.Length);
+        using var r = accelerator.Allocate1D<float>(layers.Count);
+        device.Kernels<BatchNormStatisticsLauncher>().Run(x.View, layers, values.View, g.View, r.View, layout);
+        float[] all = values.GetAsArray1D();
+        return (r.GetAsArray1D().Sum(v => (double)v), g.GetAsArray1D(), all[..channels], all[channels..(2 * channels)]);
     }
 }

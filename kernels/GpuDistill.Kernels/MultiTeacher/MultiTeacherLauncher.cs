@@ -95,11 +95,7 @@ public sealed class MultiTeacherLauncher : IKernelSet<MultiTeacherLauncher>
             return;
         }
 
-        int warp = Math.Max(1, accelerator.WarpSize);
-        int groupSize = Math.Max(warp, Math.Min(accelerator.MaxNumThreadsPerGroup, 256) / warp * warp);
-        int resident = accelerator.NumMultiprocessors * Math.Max(1, accelerator.MaxNumThreadsPerMultiprocessor / groupSize);
-        int groups = Math.Min(p.Rows, Math.Max(1, resident * 2));
-        rowPerGroup.Value(new KernelConfig(groups, groupSize), student, teachers, weights, labels, statistics, gradient,
+        rowPerGroup.Value(GroupGrid.PerItem(accelerator, p.Rows), student, teachers, weights, labels, statistics, gradient,
             rowLoss, p);
     }
 

@@ -2,7 +2,7 @@ namespace GpuDistill.Kernels.Rows;
 
 /// <summary>
 /// A fused row loss as a type: a row of student and teacher logits in, that row's loss and the gradient with respect
-/// to the student out. The struct holds the launch's scalars (scales already folded in, so the kernel only
+/// to the student out (and, for a two-sided loss, the gradient with respect to the teacher too). The struct holds the launch's scalars (scales already folded in, so the kernel only
 /// multiplies) and its row function; <see cref="RowLossKernels"/> runs that function in both thread layouts, and
 /// <see cref="RowLossLauncher{TLoss}"/> launches them. A new row loss is one such struct.
 /// </summary>
@@ -32,6 +32,12 @@ public interface IRowLoss
     /// takes a thread per row there, and asking for a group per row is refused.
     /// </summary>
     static virtual bool GroupLayoutOnGpus => true;
+
+    /// <summary>
+    /// True for a two-sided loss, which also writes d loss / d z_t into <see cref="RowSlice.TeacherGradient"/> (for a
+    /// generator that learns through the teacher's logits); its launch then needs a teacher-gradient view of [B*C].
+    /// </summary>
+    static virtual bool WritesTeacherGradient => false;
 
     /// <summary>
     /// Loss and gradient of one counted row (its label is in [0, C), or the launch has no labels): writes the

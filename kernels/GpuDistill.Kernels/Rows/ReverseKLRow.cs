@@ -67,15 +67,19 @@ public readonly struct ReverseKLRow : IRowLoss
 
     /// <summary>
     /// Loss and gradient of one counted row: lossScale KL(q || p), gradient gradScale q (r - KL). Also the beta = 1
-    /// endpoint of the JSD kernel.
+    /// endpoint of the JSD kernel and, with the roles swapped, the two-sided forward KL (<see cref="BothSidesKLRow"/>).
     /// </summary>
     /// <typeparam name="TCombine">How the row is shared.</typeparam>
     /// <param name="row">The row and this thread's slice.</param>
     /// <param name="inverseTemperature">1/T.</param>
     /// <param name="lossScale">Multiplies KL(q || p) (T^2 / N).</param>
     /// <param name="gradScale">Multiplies q (r - KL) (T / N).</param>
+    /// <param name="withTeacherGradient">
+    /// Also writes d/dz_t = gradScale (p - q) into <see cref="RowSlice.TeacherGradient"/> (the same column loop).
+    /// </param>
     /// <returns>The row's share of the batch loss.</returns>
-    public static float Compute<TCombine>(in RowSlice row, float inverseTemperature, float lossScale, float gradScale)
+    public static float Compute<TCombine>(in RowSlice row, float inverseTemperature, float lossScale, float gradScale,
+        bool withTeacherGradient = false)
         where TCombine : struct, IRowCombine
     {
         ArrayView<float> student = row.Student, teacher = row.Teacher, gradient = row.Gradient;
@@ -90,8 +94,10 @@ public readonly struct ReverseKLRow : IRowLoss
         for (int c = row.Start; c < row.Classes; c += row.Stride)
         {
             float logQ = logs.LogQ(student[offset + c]);
-            float r = logQ - logs.LogP(teacher[offset + c]);
-            gradient[offset + c] = gradScale * XMath.Exp(logQ) * ((r - argmaxRatio) - klAboveArgmax);
+            float logP = logs.LogP(teacher[offset + c]);
+            float q = XMath.Exp(logQ);
+            gradient[offset + c] = gradScale * q * (((logQ - logP) - argmaxRatio) - klAboveArgmax);
+            if (withTeacherGradient) row.TeacherGradient[offset + c] = gradScale * (XMath.Exp(logP) - q);
         }
         return lossScale * (argmaxRatio + klAboveArgmax);
     }

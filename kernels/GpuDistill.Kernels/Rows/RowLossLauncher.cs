@@ -12,18 +12,20 @@ namespace GpuDistill.Kernels.Rows;
 public sealed class RowLossLauncher<TLoss> : IKernelSet<RowLossLauncher<TLoss>> where TLoss : unmanaged, IRowLoss
 {
     private readonly Accelerator accelerator;
-    private readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, TLoss>> rowPerThread;
-    private readonly Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, TLoss>> rowPerGroup;
+    private readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, TLoss>> rowPerThread;
+    private readonly Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, TLoss>> rowPerGroup;
     private readonly MemoryBuffer1D<int, Stride1D.Dense> noLabels;
+    private readonly MemoryBuffer1D<float, Stride1D.Dense> noTeacherGradient;
 
     private RowLossLauncher(Accelerator accelerator)
     {
         this.accelerator = accelerator;
         rowPerThread = new(() => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
-            ArrayView<int>, ArrayView<float>, ArrayView<float>, TLoss>(RowLossKernels.RowPerThread));
+            ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, TLoss>(RowLossKernels.RowPerThread));
         rowPerGroup = new(() => accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<int>,
-            ArrayView<float>, ArrayView<float>, TLoss>(RowLossKernels.RowPerGroup));
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, TLoss>(RowLossKernels.RowPerGroup));
         noLabels = accelerator.Allocate1D<int>(1);
+        noTeacherGradient = accelerator.Allocate1D<float>(1);
     }
 
     /// <summary>Rows at least this long go to a group per row on GPUs; shorter rows waste a group's lanes.</summary>
@@ -57,7 +59,7 @@ public sealed class RowLossLauncher<TLoss> : IKernelSet<RowLossLauncher<TLoss>> 
         return classes >= GroupRowThreshold ? RowLayout.RowPerGroup : RowLayout.RowPerThread;
     }
 
-    /// <summary>Enqueues one fused launch on the accelerator's default stream (the caller synchronises).</summary>
+    /// <summary>Enqueues one fused launch of a one-sided loss on the accelerator's default stream (the caller synchronises).</summary>
     /// <param name="student">Student logits, [B*C].</param>
     /// <param name="teacher">Teacher logits, [B*C].</param>
     /// <param name="labels">Labels, [B], or an empty view when <paramref name="loss"/> has none.</param>
@@ -65,8 +67,26 @@ public sealed class RowLossLauncher<TLoss> : IKernelSet<RowLossLauncher<TLoss>> 
     /// <param name="rowLoss">Output per-row loss, [B]; the batch loss is their sum.</param>
     /// <param name="loss">Launch scalars.</param>
     /// <param name="layout">Thread layout; <see cref="RowLayout.Auto"/> picks per accelerator.</param>
+    /// <exception cref="ArgumentException">The loss is two-sided (it needs the overload with a teacher gradient).</exception>
     public void Launch(ArrayView<float> student, ArrayView<float> teacher, ArrayView<int> labels,
-        ArrayView<float> gradient, ArrayView<float> rowLoss, in TLoss loss, RowLayout layout = RowLayout.Auto)
+        ArrayView<float> gradient, ArrayView<float> rowLoss, in TLoss loss, RowLayout layout = RowLayout.Auto) =>
+        Launch(student, teacher, labels, gradient, default, rowLoss, loss, layout);
+
+    /// <summary>
+    /// Enqueues one fused launch on the accelerator's default stream (the caller synchronises); a two-sided loss
+    /// (<see cref="IRowLoss.WritesTeacherGradient"/>) also writes <paramref name="teacherGradient"/>.
+    /// </summary>
+    /// <param name="student">Student logits, [B*C].</param>
+    /// <param name="teacher">Teacher logits, [B*C].</param>
+    /// <param name="labels">Labels, [B], or an empty view when <paramref name="loss"/> has none.</param>
+    /// <param name="gradient">Output d loss / d z_s, [B*C].</param>
+    /// <param name="teacherGradient">Output d loss / d z_t, [B*C], for a two-sided loss; an empty view otherwise.</param>
+    /// <param name="rowLoss">Output per-row loss, [B]; the batch loss is their sum.</param>
+    /// <param name="loss">Launch scalars.</param>
+    /// <param name="layout">Thread layout; <see cref="RowLayout.Auto"/> picks per accelerator.</param>
+    public void Launch(ArrayView<float> student, ArrayView<float> teacher, ArrayView<int> labels,
+        ArrayView<float> gradient, ArrayView<float> teacherGradient, ArrayView<float> rowLoss, in TLoss loss,
+        RowLayout layout = RowLayout.Auto)
     {
         if (loss.Rows <= 0) throw new ArgumentOutOfRangeException(nameof(loss), loss.Rows, "rows (B) must be positive.");
         if (loss.Classes <= 0) throw new ArgumentOutOfRangeException(nameof(loss), loss.Classes, "classes (C) must be positive.");
@@ -74,22 +94,22 @@ public sealed class RowLossLauncher<TLoss> : IKernelSet<RowLossLauncher<TLoss>> 
         RequireLength(student, elements, nameof(student));
         RequireLength(teacher, elements, nameof(teacher));
         RequireLength(gradient, elements, nameof(gradient));
+        if (TLoss.WritesTeacherGradient) RequireLength(teacherGradient, elements, nameof(teacherGradient));
+        else if (teacherGradient.Length != 0)
+            throw new ArgumentException($"{typeof(TLoss).Name} writes no teacher gradient; pass an empty view.", nameof(teacherGradient));
+        else teacherGradient = noTeacherGradient.View;
         RequireLength(rowLoss, loss.Rows, nameof(rowLoss));
         if (loss.HasLabels != 0) RequireLength(labels, loss.Rows, nameof(labels));
         else labels = noLabels.View;
 
         if (Resolve(layout, loss.Classes) == RowLayout.RowPerThread)
         {
-            rowPerThread.Value(loss.Rows, student, teacher, labels, gradient, rowLoss, loss);
+            rowPerThread.Value(loss.Rows, student, teacher, labels, gradient, teacherGradient, rowLoss, loss);
             return;
         }
 
-        int warp = Math.Max(1, accelerator.WarpSize);
-        int groupSize = Math.Min(accelerator.MaxNumThreadsPerGroup, 256) / warp * warp;
-        groupSize = Math.Max(groupSize, warp);
-        int resident = accelerator.NumMultiprocessors * Math.Max(1, accelerator.MaxNumThreadsPerMultiprocessor / groupSize);
-        int groups = Math.Min(loss.Rows, Math.Max(1, resident * 2));
-        rowPerGroup.Value(new KernelConfig(groups, groupSize), student, teacher, labels, gradient, rowLoss, loss);
+        rowPerGroup.Value(GroupGrid.PerItem(accelerator, loss.Rows), student, teacher, labels, gradient, teacherGradient,
+            rowLoss, loss);
     }
 
     private static void RequireLength<T>(ArrayView<T> view, long expected, string name) where T : unmanaged

@@ -20,12 +20,13 @@ public static partial class Losses
     /// <summary>
     /// Any fused row loss (a struct implementing <see cref="IRowLoss"/>) as a TorchSharp loss: the shared row kernels
     /// compute each row's loss and the student's gradient in one launch, and <c>loss.backward()</c> gives the student
-    /// logits that gradient times the upstream gradient (the teacher none). This is how a user's own row loss runs;
-    /// on a host <c>simd</c> device it runs on ILGPU's CPU accelerator.
+    /// logits that gradient times the upstream gradient (the teacher none, unless the loss is two-sided,
+    /// <see cref="IRowLoss.WritesTeacherGradient"/>, and the teacher requires a gradient). This is how a user's own row
+    /// loss runs; on a host <c>simd</c> device it runs on ILGPU's CPU accelerator.
     /// </summary>
     /// <typeparam name="TLoss">The row loss.</typeparam>
     /// <param name="student">Student logits [B, C], float32, CPU.</param>
-    /// <param name="teacher">Teacher logits [B, C], float32, CPU (never receives a gradient).</param>
+    /// <param name="teacher">Teacher logits [B, C], float32, CPU (receives a gradient only from a two-sided loss).</param>
     /// <param name="create">Builds the launch scalars for the checked batch.</param>
     /// <param name="labels">Optional labels [B] (int64 or int32) in [0, C) or <paramref name="ignoreIndex"/>.</param>
     /// <param name="ignoreIndex">Label that marks a padding row.</param>

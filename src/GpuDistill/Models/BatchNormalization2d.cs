@@ -18,8 +18,8 @@ namespace GpuDistill.Models;
 /// </remarks>
 public sealed class BatchNormalization2d : Module<Tensor, Tensor>
 {
-    private readonly Parameter weight;
-    private readonly Parameter bias;
+    private readonly Parameter? weight;
+    private readonly Parameter? bias;
     private readonly Tensor runningMean;
     private readonly Tensor runningVar;
     private readonly Tensor batchesTracked;
@@ -30,20 +30,25 @@ public sealed class BatchNormalization2d : Module<Tensor, Tensor>
     /// <param name="features">Channels C.</param>
     /// <param name="eps">Added to the variance.</param>
     /// <param name="momentum">Weight of the batch statistics in the running ones.</param>
-    public BatchNormalization2d(long features, double eps = 1e-5, double momentum = 0.1)
+    /// <param name="affine">Whether it has a learned weight and bias (<c>affine=False</c> in PyTorch has neither,
+    /// and no such state entries).</param>
+    public BatchNormalization2d(long features, double eps = 1e-5, double momentum = 0.1, bool affine = true)
         : base("BatchNorm2d")
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(features);
         Features = features;
         this.eps = eps;
         this.momentum = momentum;
-        weight = new Parameter(ones(features));
-        bias = new Parameter(zeros(features));
         runningMean = zeros(features);
         runningVar = ones(features);
         batchesTracked = zeros(1, ScalarType.Int64).squeeze();
-        register_parameter("weight", weight);
-        register_parameter("bias", bias);
+        if (affine)
+        {
+            weight = new Parameter(ones(features));
+            bias = new Parameter(zeros(features));
+            register_parameter("weight", weight);
+            register_parameter("bias", bias);
+        }
         register_buffer("running_mean", runningMean);
         register_buffer("running_var", runningVar);
         register_buffer("num_batches_tracked", batchesTracked);
@@ -52,12 +57,24 @@ public sealed class BatchNormalization2d : Module<Tensor, Tensor>
     /// <summary>Channels C.</summary>
     public long Features { get; }
 
+    /// <summary>The running mean [C] (the registered buffer itself, not a copy).</summary>
+    public Tensor RunningMean => runningMean;
+
+    /// <summary>The running variance [C] (the registered buffer itself, not a copy).</summary>
+    public Tensor RunningVariance => runningVar;
+
+    /// <summary>Eps, added to the variance.</summary>
+    public double Epsilon => eps;
+
+    /// <summary>Whether the layer has a learned weight and bias.</summary>
+    public bool Affine => weight is not null;
+
     /// <summary>Weight 1, bias 0, running statistics 0 and 1, no batches counted.</summary>
     public void ResetParameters()
     {
         using var noGrad = no_grad();
-        weight.fill_(Scalars.One);
-        bias.zero_();
+        weight?.fill_(Scalars.One);
+        bias?.zero_();
         runningMean.zero_();
         runningVar.fill_(Scalars.One);
         batchesTracked.zero_();

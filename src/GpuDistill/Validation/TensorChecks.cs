@@ -79,6 +79,13 @@ internal static class TensorChecks
             throw new ArgumentOutOfRangeException(name, value, $"{name} must be in [0, 1].");
     }
 
+    /// <summary>Requires a named value of an enum (a cast integer is not one).</summary>
+    public static void RequireDefined<TEnum>(TEnum value, string name) where TEnum : struct, Enum
+    {
+        if (!Enum.IsDefined(value))
+            throw new ArgumentOutOfRangeException(name, value, $"{name} must be one of {string.Join(", ", Enum.GetNames<TEnum>())}.");
+    }
+
     // ---- Feature maps [B, C, H, W] (attention transfer) ----
 
     /// <summary>
@@ -176,8 +183,8 @@ internal static class TensorChecks
                 $"{teacherName} must be on the device of {studentName} ({student.device}); got {teacher.device}.", teacherName);
     }
 
-    /// <summary>Requires a float32 tensor of the given rank (or at least minRank) with no zero-sized dimension.</summary>
-    private static void RequireFeatures(Tensor? tensor, string name, int? rank, int minRank)
+    /// <summary>Requires a float32 tensor of the given rank (or at least minRank) with no zero-sized dimension, on any device.</summary>
+    public static void RequireFeatures(Tensor? tensor, string name, int? rank, int minRank = 2)
     {
         ArgumentNullException.ThrowIfNull(tensor, name);
         if (tensor.IsInvalid)

@@ -1,0 +1,66 @@
+using System.Runtime.InteropServices;
+
+namespace GpuDistill.Interop;
+
+/// <summary>
+/// Switches libtorch's oneDNN (MKL-DNN) CPU backend, which TorchSharp 0.107 does not expose
+/// (<c>torch.backends.mkldnn.enabled</c> in PyTorch), through libtorch's own <c>at::Context</c>.
+/// </summary>
+/// <remarks>
+/// <para>
+/// Why: on this project's machine (AMD EPYC with AVX-512, libtorch 2.10.0 of TorchSharp-cpu 0.107.0) oneDNN's
+/// convolution backward returns corrupt gradients whenever a gradient passes back through a convolution: NaN,
+/// infinite or tens of percent off, differing from one run to the next (a 2-convolution net's input gradient in about
+/// half of the passes of a fresh process; a 64 -> 1 convolution's input gradient NaN over a 27x27 block of one channel
+/// in most runs, with oneDNN limited to AVX2 too). With oneDNN off, libtorch's own convolutions gave the same,
+/// finite-difference-checked gradients in every run. Ordinary training needs these gradients too (every convolution
+/// but the first passes one back), and the generator and data-free methods need the input gradient of a frozen
+/// teacher.
+/// </para>
+/// <para>
+/// Call <see cref="DisableMkldnn"/> once, before the first convolution. The entry points are C++ symbols of
+/// libtorch_cpu (<c>at::globalContext()</c>, <c>at::Context::setUserEnabledMkldnn(bool)</c>), bound by their mangled
+/// names: a libtorch that renames them makes the call fail with a message, not silently.
+/// </para>
+/// </remarks>
+public static partial class TorchBackends
+{
+    private const string Library = "libtorch_cpu";
+
+    /// <summary>Whether libtorch may use oneDNN for CPU operators (convolutions among them).</summary>
+    /// <exception cref="InvalidOperationException">libtorch_cpu lacks the entry point.</exception>
+    public static bool MkldnnEnabled => Call(() => UserEnabledMkldnn(GlobalContext()));
+
+    /// <summary>Stops libtorch from using oneDNN for CPU operators, for this process.</summary>
+    /// <exception cref="InvalidOperationException">libtorch_cpu lacks the entry point.</exception>
+    public static void DisableMkldnn() => Call(() =>
+    {
+        SetUserEnabledMkldnn(GlobalContext(), false);
+        return true;
+    });
+
+    private static T Call<T>(Func<T> call)
+    {
+        // Any TorchSharp call loads libtorch first, so the symbols below resolve against the copy TorchSharp uses.
+        TorchSharp.torch.InitializeDeviceType(TorchSharp.DeviceType.CPU);
+        try
+        {
+            return call();
+        }
+        catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException)
+        {
+            throw new InvalidOperationException(
+                $"This libtorch does not export at::Context's oneDNN switch ({e.Message}); the oneDNN switch needs libtorch 2.x's symbols.", e);
+        }
+    }
+
+    [LibraryImport(Library, EntryPoint = "_ZN2at13globalContextEv")]
+    private static partial IntPtr GlobalContext();
+
+    [LibraryImport(Library, EntryPoint = "_ZN2at7Context20setUserEnabledMkldnnEb")]
+    private static partial void SetUserEnabledMkldnn(IntPtr context, [MarshalAs(UnmanagedType.U1)] bool enabled);
+
+    [LibraryImport(Library, EntryPoint = "_ZNK2at7Context17userEnabledMkldnnEv")]
+    [return: MarshalAs(UnmanagedType.U1)]
+    private static partial bool UserEnabledMkldnn(IntPtr context);
+}

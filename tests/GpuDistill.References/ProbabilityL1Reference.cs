@@ -1,0 +1,57 @@
+namespace GpuDistill.References;
+
+/// <summary>
+/// Float64 reference of the L1 distance between softened softmax vectors: L = (1/D) sum_i sum_c |q_c - p_c| with
+/// q, p the softmax of student and teacher logits at T and D = N*C (elementwise mean) or N. With s = sign(q - p),
+/// sign(0) = 0: d/dz_s,j = q_j (s_j - sum_c q_c s_c) / (T D) and d/dz_t,j = -p_j (s_j - sum_c p_c s_c) / (T D).
+/// Padding rows are skipped, N = counted rows.
+/// </summary>
+public static class ProbabilityL1Reference
+{
+    public static (double Loss, double[] StudentGradient, double[] TeacherGradient) Compute(double[] student,
+        double[] teacher, int rows, int classes, double temperature, bool elementwiseMean, int[]? labels = null,
+        int ignoreIndex = -100)
+    {
+        int counted = ReferenceMath.Counted(rows, labels, ignoreIndex);
+        var studentGradient = new double[(long)rows * classes];
+        var teacherGradient = new double[(long)rows * classes];
+        if (counted == 0) return (0, studentGradient, teacherGradient);
+        double divisor = elementwiseMean ? (double)counted * classes : counted;
+
+        double loss = 0;
+        for (int i = 0; i < rows; i++)
+        {
+            if (labels is not null && labels[i] == ignoreIndex) continue;
+            int offset = i * classes;
+            double[] q = Probabilities(student.AsSpan(offset, classes), temperature);
+            double[] p = Probabilities(teacher.AsSpan(offset, classes), temperature);
+            double[] s = new double[classes];
+            double meanSignQ = 0, meanSignP = 0;
+            for (int c = 0; c < classes; c++)
+            {
+                s[c] = Math.Sign(q[c] - p[c]);
+                loss += Math.Abs(q[c] - p[c]) / divisor;
+                meanSignQ += q[c] * s[c];
+                meanSignP += p[c] * s[c];
+            }
+            for (int c = 0; c < classes; c++)
+            {
+                studentGradient[offset + c] = q[c] * (s[c] - meanSignQ) / (temperature * divisor);
+                teacherGradient[offset + c] = -p[c] * (s[c] - meanSignP) / (temperature * divisor);
+            }
+        }
+        return (loss, studentGradient, teacherGradient);
+    }
+
+    public static (double Loss, double[] StudentGradient, double[] TeacherGradient) Compute(float[] student,
+        float[] teacher, int rows, int classes, double temperature, bool elementwiseMean, int[]? labels = null) =>
+        Compute(ReferenceMath.ToDouble(student), ReferenceMath.ToDouble(teacher), rows, classes, temperature,
+            elementwiseMean, labels);
+
+    /// <summary>softmax(z / T) of one row.</summary>
+    public static double[] Probabilities(ReadOnlySpan<double> logits, double temperature)
+    {
+        double[] log = ReferenceMath.LogSoftmax(logits, temperature);
+        return Array.ConvertAll(log, Math.Exp);
+    }
+}
