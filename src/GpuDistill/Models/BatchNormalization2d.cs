@@ -52,6 +52,9 @@ public sealed class BatchNormalization2d : Module<Tensor, Tensor>
     /// <summary>Channels C.</summary>
     public long Features { get; }
 
+    /// <summary>The constant added to the variance (the ONNX export writes it).</summary>
+    public double Epsilon => eps;
+
     /// <summary>Weight 1, bias 0, running statistics 0 and 1, no batches counted.</summary>
     public void ResetParameters()
     {
