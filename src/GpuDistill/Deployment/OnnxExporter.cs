@@ -141,18 +141,16 @@ internal sealed class OnnxExporter(OnnxGraph graph, QuantizedModel? quantized)
         int containerMin = signed8 ? sbyte.MinValue : byte.MinValue, containerMax = signed8 ? sbyte.MaxValue : byte.MaxValue;
         if (a.Grid.Minimum < containerMin || a.Grid.Maximum > containerMax)
             throw new NotSupportedException($"Layer '{path}' quantizes its input to {a.Grid}; the QDQ export holds 2 to 8 bits.");
+        string scale = graph.Initializer(path + ".input_scale", [a.Scale]);
+        string zeroPoint = Integers(path + ".input_zero_point", signed8, a.ZeroPoint);
+        string q = graph.Node("QuantizeLinear", path + ".input", [input, scale, zeroPoint]);
         if (a.Grid.Minimum > containerMin || a.Grid.Maximum < containerMax)
         {
-            // Fewer than 8 bits in an 8-bit type: clip to the grid first, which QuantizeLinear's saturation would not.
-            string low = graph.Initializer(path + ".input_min", [(a.Grid.Minimum - a.ZeroPoint) * a.Scale]);
-            string high = graph.Initializer(path + ".input_max", [(a.Grid.Maximum - a.ZeroPoint) * a.Scale]);
-            input = graph.Node("Clip", path + ".input", [input, low, high]);
+            // Fewer than 8 bits in an 8-bit type: clamp the integers to the grid, which QuantizeLinear's saturation
+            // to the type does not (exact, in the integer domain).
+            q = graph.Node("Clip", path + ".input", [q, Integers(path + ".input_min", signed8, a.Grid.Minimum),
+                Integers(path + ".input_max", signed8, a.Grid.Maximum)]);
         }
-        string scale = graph.Initializer(path + ".input_scale", [a.Scale]);
-        string zeroPoint = signed8
-            ? graph.Initializer(path + ".input_zero_point", [checked((sbyte)a.ZeroPoint)])
-            : graph.Initializer(path + ".input_zero_point", [checked((byte)a.ZeroPoint)]);
-        string q = graph.Node("QuantizeLinear", path + ".input", [input, scale, zeroPoint]);
         return graph.Node("DequantizeLinear", path + ".input", [q, scale, zeroPoint]);
     }
 
@@ -175,6 +173,11 @@ internal sealed class OnnxExporter(OnnxGraph graph, QuantizedModel? quantized)
         string zeroPoint = graph.Initializer(path + ".weight_zero_point", new sbyte[scales.Length], scales.Length);
         return graph.Node("DequantizeLinear", path + ".weight", [q, scale, zeroPoint], OnnxGraph.Int("axis", 0));
     }
+
+    /// <summary>A scalar int8 or uint8 initializer.</summary>
+    private string Integers(string name, bool signed8, int value) => signed8
+        ? graph.Initializer(name, [checked((sbyte)value)])
+        : graph.Initializer(name, [checked((byte)value)]);
 
     private static Tensor Named(Module module, string name) =>
         module.named_parameters(recurse: false).Where(p => p.name == name).Select(p => (Tensor)p.parameter)
