@@ -2,6 +2,7 @@ using GpuDistill.Compute;
 using GpuDistill.Models;
 using TorchSharp;
 using TorchSharp.Modules;
+using TorchSharp.Utils;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
@@ -33,6 +34,10 @@ public sealed class QuantizedModel : DistillModel
 
     private readonly DistillModel model;
     private readonly ModuleDict<LayerQuantizer> quantizers;
+
+    // Weight and activation bits (0: float activations), saved with the state so a checkpoint says what it was trained with.
+    [ComponentName(Name = "quantization_bits")]
+    private readonly Tensor bits;
     private readonly List<Action> removeHooks = [];
     private bool calibrating;
 
@@ -42,6 +47,7 @@ public sealed class QuantizedModel : DistillModel
         this.model = model;
         Options = options;
         quantizers = new ModuleDict<LayerQuantizer>();
+        bits = tensor(new long[] { options.WeightBits, options.ActivationBits ?? 0 });
 
         Dictionary<string, Module> modules = model.named_modules()
             .Where(m => m.name.Length > 0)
@@ -119,6 +125,20 @@ public sealed class QuantizedModel : DistillModel
     /// <returns>Scale, zero point and grid.</returns>
     /// <exception cref="InvalidOperationException">The layer has seen no batch yet: train or <see cref="Calibrate"/> first.</exception>
     public ActivationQuantization? ActivationOf(string path) => Quantizer(path).Activation();
+
+    /// <summary>
+    /// The weight and activation bits (0: float activations) held in the state: those of <see cref="Options"/>, or,
+    /// after <see cref="Checkpoint.TryLoad"/>, those the checkpoint was saved with (the bit widths do not change the
+    /// state's shapes, so a checkpoint of other widths loads; compare this with <see cref="Options"/>).
+    /// </summary>
+    public (int WeightBits, int ActivationBits) BitsInState
+    {
+        get
+        {
+            long[] values = bits.data<long>().ToArray();
+            return ((int)values[0], (int)values[1]);
+        }
+    }
 
     /// <summary>The weights' grid of the quantized layers.</summary>
     public IntegerGrid WeightGrid => IntegerGrid.Symmetric(Options.WeightBits);

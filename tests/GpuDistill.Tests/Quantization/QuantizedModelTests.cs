@@ -122,6 +122,12 @@ public sealed class QuantizedModelTests
             Assert.That(TensorEquality.Identical(loaded.ForwardLogits(x), expected), "same outputs after loading");
             Assert.That(saved.state_dict().Keys, Has.Some.StartsWith("quantizers.stage1_0.activation_"));
 
+            // The bit widths travel with the state: a wrapper of other widths loads the file and can tell.
+            using QuantizedModel wider = QuantizedModel.Wrap(ModelFactory.Create("small-cnn", 2), options with { WeightBits = 8, ActivationBits = 8 });
+            Assert.That(wider.BitsInState, Is.EqualTo((8, 8)));
+            Assert.That(Checkpoint.TryLoad(wider, path), Is.True);
+            Assert.That(wider.BitsInState, Is.EqualTo((4, 4)));
+
             // A float checkpoint is not a quantized one: refused, naming the file.
             using DistillModel plain = ModelFactory.Create("small-cnn", 3);
             Checkpoint.SaveAtomic(plain, path);
