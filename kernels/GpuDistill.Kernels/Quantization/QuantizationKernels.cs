@@ -68,59 +68,67 @@ public static class QuantizationKernels
     }
 
     /// <summary>
-    /// One thread per element: q = round(x / s) + zp, x^ = (clamp(q, qmin, qmax) - zp) * s, and the STE mask
+    /// Grid-stride over the elements: q = round(x / s) + zp, x^ = (clamp(q, qmin, qmax) - zp) * s, and the STE mask
     /// qmin &lt;= q &lt;= qmax (of the rounded value, as PyTorch's fake_quantize), with s and zp those of the
     /// element's row.
     /// </summary>
-    /// <param name="index">The element.</param>
+    /// <param name="thread">This thread; it handles elements thread, thread + threads, ...</param>
     /// <param name="values">x, [rows * rowLength].</param>
     /// <param name="scales">s per row (positive).</param>
     /// <param name="zeroPoints">zp per row (an integer in [qmin, qmax], held as float).</param>
     /// <param name="output">Output x^, like <paramref name="values"/>.</param>
     /// <param name="passes">Output mask: 1 where the gradient passes, 0 where the value was clamped.</param>
     /// <param name="nonFinite">A counter, incremented once per NaN or infinite x.</param>
+    /// <param name="threads">Threads launched.</param>
     /// <param name="rowLength">Elements per row.</param>
     /// <param name="minimum">qmin.</param>
     /// <param name="maximum">qmax.</param>
-    public static void FakeQuantize(Index1D index, ArrayView<float> values, ArrayView<float> scales,
+    public static void FakeQuantize(Index1D thread, ArrayView<float> values, ArrayView<float> scales,
         ArrayView<float> zeroPoints, ArrayView<float> output, ArrayView<byte> passes, ArrayView<int> nonFinite,
-        int rowLength, float minimum, float maximum)
+        int threads, int rowLength, float minimum, float maximum)
     {
-        int row = index / rowLength;
-        float x = values[index];
-        float scale = scales[row];
-        float zeroPoint = zeroPoints[row];
-        float q = XMath.RoundToEven(x / scale) + zeroPoint;
-        output[index] = (XMath.Clamp(q, minimum, maximum) - zeroPoint) * scale;
-        passes[index] = q >= minimum && q <= maximum ? (byte)1 : (byte)0;
-        if (!XMath.IsFinite(x)) Atomic.Add(ref nonFinite[0], 1);
+        for (long index = thread; index < values.Length; index += threads)
+        {
+            long row = index / rowLength;
+            float x = values[index];
+            float scale = scales[row];
+            float zeroPoint = zeroPoints[row];
+            float q = XMath.RoundToEven(x / scale) + zeroPoint;
+            output[index] = (XMath.Clamp(q, minimum, maximum) - zeroPoint) * scale;
+            passes[index] = q >= minimum && q <= maximum ? (byte)1 : (byte)0;
+            if (!XMath.IsFinite(x)) Atomic.Add(ref nonFinite[0], 1);
+        }
     }
 
     /// <summary>
-    /// One thread per element of LSQ (Esser et al. 2020) with a learned step s and zp = 0: v = x / s,
+    /// Grid-stride over the elements, LSQ (Esser et al. 2020) with a learned step s and zp = 0: v = x / s,
     /// x^ = s * round(clamp(v, Qn, Qp)), the mask Qn &lt; v &lt; Qp, and d x^ / d s: round(v) - v inside,
     /// Qn at or below, Qp at or above (before LSQ's gradient scale, which the host applies).
     /// </summary>
-    /// <param name="index">The element.</param>
+    /// <param name="thread">This thread; it handles elements thread, thread + threads, ...</param>
     /// <param name="values">x.</param>
     /// <param name="output">Output x^.</param>
     /// <param name="passes">Output mask: 1 where the gradient passes to x.</param>
     /// <param name="stepGradient">Output d x^ / d s per element.</param>
     /// <param name="nonFinite">A counter, incremented once per NaN or infinite x.</param>
+    /// <param name="threads">Threads launched.</param>
     /// <param name="scale">s (positive).</param>
     /// <param name="minimum">Qn.</param>
     /// <param name="maximum">Qp.</param>
-    public static void FakeQuantizeLearned(Index1D index, ArrayView<float> values, ArrayView<float> output,
-        ArrayView<byte> passes, ArrayView<float> stepGradient, ArrayView<int> nonFinite, float scale, float minimum,
-        float maximum)
+    public static void FakeQuantizeLearned(Index1D thread, ArrayView<float> values, ArrayView<float> output,
+        ArrayView<byte> passes, ArrayView<float> stepGradient, ArrayView<int> nonFinite, int threads, float scale,
+        float minimum, float maximum)
     {
-        float x = values[index];
-        float v = x / scale;
-        bool inside = v > minimum && v < maximum;
-        float rounded = XMath.RoundToEven(XMath.Clamp(v, minimum, maximum));
-        output[index] = rounded * scale;
-        passes[index] = inside ? (byte)1 : (byte)0;
-        stepGradient[index] = inside ? rounded - v : v <= minimum ? minimum : maximum;
-        if (!XMath.IsFinite(x)) Atomic.Add(ref nonFinite[0], 1);
+        for (long index = thread; index < values.Length; index += threads)
+        {
+            float x = values[index];
+            float v = x / scale;
+            bool inside = v > minimum && v < maximum;
+            float rounded = XMath.RoundToEven(XMath.Clamp(v, minimum, maximum));
+            output[index] = rounded * scale;
+            passes[index] = inside ? (byte)1 : (byte)0;
+            stepGradient[index] = inside ? rounded - v : v <= minimum ? minimum : maximum;
+            if (!XMath.IsFinite(x)) Atomic.Add(ref nonFinite[0], 1);
+        }
     }
 }

@@ -26,9 +26,9 @@ public sealed class QuantizationLauncher : IKernelSet<QuantizationLauncher>
     private readonly Action<Index1D, ArrayView<float>, ArrayView<RangeStatistics>, int, int> chunkRanges;
     private readonly Action<Index1D, ArrayView<RangeStatistics>, ArrayView<RangeStatistics>, int> rowRanges;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-        ArrayView<byte>, ArrayView<int>, int, float, float> fakeQuantize;
+        ArrayView<byte>, ArrayView<int>, int, int, float, float> fakeQuantize;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<byte>, ArrayView<float>,
-        ArrayView<int>, float, float, float> fakeQuantizeLearned;
+        ArrayView<int>, int, float, float, float> fakeQuantizeLearned;
     private readonly MemoryBuffer1D<int, Stride1D.Dense> nonFinite;
 
     private QuantizationLauncher(Accelerator accelerator)
@@ -39,10 +39,10 @@ public sealed class QuantizationLauncher : IKernelSet<QuantizationLauncher>
         rowRanges = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<RangeStatistics>,
             ArrayView<RangeStatistics>, int>(QuantizationKernels.RowRanges);
         fakeQuantize = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
-            ArrayView<float>, ArrayView<float>, ArrayView<byte>, ArrayView<int>, int, float, float>(
+            ArrayView<float>, ArrayView<float>, ArrayView<byte>, ArrayView<int>, int, int, float, float>(
             QuantizationKernels.FakeQuantize);
         fakeQuantizeLearned = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
-            ArrayView<byte>, ArrayView<float>, ArrayView<int>, float, float, float>(
+            ArrayView<byte>, ArrayView<float>, ArrayView<int>, int, float, float, float>(
             QuantizationKernels.FakeQuantizeLearned);
         nonFinite = accelerator.Allocate1D<int>(1);
     }
@@ -91,8 +91,9 @@ public sealed class QuantizationLauncher : IKernelSet<QuantizationLauncher>
         RequireLength(passes, values.Length, nameof(passes));
         RequireGrid(minimum, maximum);
         nonFinite.MemSetToZero();
-        fakeQuantize((int)values.Length, values, scales, zeroPoints, output, passes, nonFinite.View, rowLength,
-            minimum, maximum);
+        int threads = Threads(values.Length);
+        fakeQuantize(threads, values, scales, zeroPoints, output, passes, nonFinite.View, threads, rowLength, minimum,
+            maximum);
         return ReadNonFinite();
     }
 
@@ -119,10 +120,17 @@ public sealed class QuantizationLauncher : IKernelSet<QuantizationLauncher>
         if (!(scale > 0 && float.IsFinite(scale)))
             throw new ArgumentOutOfRangeException(nameof(scale), scale, "the step size must be positive and finite.");
         nonFinite.MemSetToZero();
-        fakeQuantizeLearned((int)values.Length, values, output, passes, stepGradient, nonFinite.View, scale, minimum,
+        int threads = Threads(values.Length);
+        fakeQuantizeLearned(threads, values, output, passes, stepGradient, nonFinite.View, threads, scale, minimum,
             maximum);
         return ReadNonFinite();
     }
+
+    /// <summary>
+    /// Threads of an elementwise launch: as many as the accelerator runs at once, each striding over the elements.
+    /// Measured on the CPU accelerator (perf/, fake-quant): one thread per element took 5.6 s for 800k elements.
+    /// </summary>
+    private int Threads(long elements) => (int)Math.Clamp(elements, 1, Math.Max(1, (long)accelerator.MaxNumThreads));
 
     private int ReadNonFinite()
     {

@@ -7,7 +7,7 @@ using static TorchSharp.torch;
 namespace GpuDistill.Autograd;
 
 /// <summary>What a fake-quantization call needs besides its input (already validated).</summary>
-/// <param name="Device">Where to run: the kernels, or the composites on a host device.</param>
+/// <param name="Device">The accelerator the kernels run on (a host device's CPU accelerator for <c>simd</c>).</param>
 /// <param name="Scales">s per row (one row: per tensor).</param>
 /// <param name="ZeroPoints">zp per row, as floats.</param>
 /// <param name="Grid">The integer grid.</param>
@@ -15,8 +15,8 @@ namespace GpuDistill.Autograd;
 internal sealed record FakeQuantizeRequest(ComputeDevice Device, float[] Scales, float[] ZeroPoints, IntegerGrid Grid, string InputName);
 
 /// <summary>
-/// Fake quantization with the straight-through estimator: forward runs the fused kernel (or the composite on a host
-/// device) that yields x^ and the mask together and saves the mask; backward passes the upstream gradient where the
+/// Fake quantization with the straight-through estimator: forward runs the fused kernel that yields x^ and the mask
+/// together and saves the mask; backward passes the upstream gradient where the
 /// mask is set and 0 where the value was clamped. Its apply arguments are (input, request).
 /// </summary>
 internal sealed class FakeQuantizeFunction : autograd.SingleTensorFunction<FakeQuantizeFunction>
@@ -48,12 +48,6 @@ internal sealed class FakeQuantizeFunction : autograd.SingleTensorFunction<FakeQ
     /// <summary>x^ and the mask (bool), both shaped like the input.</summary>
     internal static (Tensor Output, Tensor Passes) Run(Tensor input, FakeQuantizeRequest request)
     {
-        if (request.Device.UsesHostSimd)
-        {
-            return QuantizationComposites.FakeQuantize(input, request.Scales, request.ZeroPoints, request.Grid)
-                ?? throw NonFinite(request.InputName);
-        }
-
         using Tensor x = input.detach().contiguous();
         Tensor output = empty_like(x);
         Tensor passes = empty(x.shape, ScalarType.Bool);

@@ -14,8 +14,7 @@ namespace GpuDistill.Autograd;
 internal sealed record LearnedFakeQuantizeRequest(ComputeDevice Device, IntegerGrid Grid, double GradientScale);
 
 /// <summary>
-/// LSQ fake quantization (Esser et al. 2020, loss-spec-2 8.1): forward runs the fused kernel (or the composite on a
-/// host device) yielding x^, the mask and d x^ / d s per element; backward gives the input the upstream gradient
+/// LSQ fake quantization (Esser et al. 2020, loss-spec-2 8.1): forward runs the fused kernel yielding x^, the mask and d x^ / d s per element; backward gives the input the upstream gradient
 /// where the mask is set, and the step g * sum(upstream * d x^ / d s). Its apply arguments are (input, step, request).
 /// </summary>
 internal sealed class LearnedFakeQuantizeFunction : autograd.SingleTensorFunction<LearnedFakeQuantizeFunction>
@@ -57,12 +56,6 @@ internal sealed class LearnedFakeQuantizeFunction : autograd.SingleTensorFunctio
 
     private static (Tensor Output, Tensor Passes, Tensor StepGradient) Run(Tensor input, float scale, LearnedFakeQuantizeRequest request)
     {
-        if (request.Device.UsesHostSimd)
-        {
-            return QuantizationComposites.FakeQuantizeLearned(input, scale, request.Grid)
-                ?? throw FakeQuantizeFunction.NonFinite(nameof(input));
-        }
-
         using Tensor x = input.detach().contiguous();
         Tensor output = empty_like(x);
         Tensor passes = empty(x.shape, ScalarType.Bool);

@@ -2,7 +2,7 @@ namespace GpuDistill.Quantization;
 
 /// <summary>
 /// How scales and zero points follow from a range (loss-spec-2 8.1), in float32 arithmetic, written once for the
-/// kernels' callers, the composites, the quantized model and the ONNX export, so all of them use the same numbers.
+/// kernels' callers, the quantized model and the ONNX export, so all of them use the same numbers.
 /// </summary>
 public static class QuantizationScales
 {

@@ -16,9 +16,14 @@ namespace GpuDistill.Quantization;
 /// </summary>
 /// <remarks>
 /// Runs the fused ILGPU kernels (<see cref="QuantizationKernels"/>: a range pass where scales come from the data,
-/// then one pass that rounds, clamps, dequantizes and writes the mask); on a host device (<c>simd</c>) the same math
-/// as libtorch ops, which are faster on a CPU (perf/). Inputs are float32 CPU tensors of any shape with fewer than
-/// 2^31 elements; NaN or infinity is an <see cref="ArgumentException"/> naming the input.
+/// then one pass that rounds, clamps, dequantizes, writes the mask and counts non-finite inputs) on every device;
+/// a host device (<c>simd</c>) runs them on its CPU accelerator. Measured against the same math in libtorch ops
+/// (perf/, <c>--only fake-quant</c>, shared 2-core machine at load 15-26, medians of interleaved rounds): the kernels
+/// took 38-45 ms against 115 ms for a 128x8x28x28 activation (forward and backward) and 253 ms against 313 ms for
+/// 128x32x28x28, but 11-16 ms against 0.8 ms for a 128x64x3x3 weight, where the launches dominate; a whole 4-bit
+/// small-cnn training step took 1.4 s with the kernels (the float step 0.96 s). Inputs are float32 CPU tensors of
+/// any shape
+/// with fewer than 2^31 elements; NaN or infinity is an <see cref="ArgumentException"/> naming the input.
 /// </remarks>
 public static class Quantize
 {
@@ -126,12 +131,6 @@ public static class Quantize
     private static ValueRange[] Ranges(Tensor input, int rows, ComputeDevice? device, string name)
     {
         ComputeDevice target = device ?? ComputeDevice.Default;
-        if (target.UsesHostSimd)
-        {
-            (ValueRange[] ranges, bool allFinite) = QuantizationComposites.Ranges(input, rows);
-            return allFinite ? ranges : throw FakeQuantizeFunction.NonFinite(name);
-        }
-
         using Tensor x = input.detach().contiguous();
         int rowLength = (int)(x.numel() / rows);
         RangeStatistics[] statistics;
