@@ -22,8 +22,7 @@ namespace GpuDistill.Quantization;
 /// took 38-45 ms against 115 ms for a 128x8x28x28 activation (forward and backward) and 253 ms against 313 ms for
 /// 128x32x28x28, but 11-16 ms against 0.8 ms for a 128x64x3x3 weight, where the launches dominate; a whole 4-bit
 /// small-cnn training step took 1.4 s with the kernels (the float step 0.96 s). Inputs are float32 CPU tensors of
-/// any shape
-/// with fewer than 2^31 elements; NaN or infinity is an <see cref="ArgumentException"/> naming the input.
+/// any shape with fewer than 2^31 elements; NaN or infinity is an <see cref="ArgumentException"/> naming the input.
 /// </remarks>
 public static class Quantize
 {

@@ -113,6 +113,29 @@ public sealed class OnnxModelExportTests
     }
 
     [Test]
+    public void WeightOnlyQuantizationExportsDequantizedWeightsAlone()
+    {
+        string path = OnnxTestFiles.NewPath();
+        try
+        {
+            using QuantizedModel model = QuantizedModel.Wrap(Trained(ModelFactory.Create("small-cnn", 3)),
+                new QuantizationOptions { WeightBits = 4, ActivationBits = null, Layers = ["stage2.0", "head"] });
+            model.eval();
+            using var scope = NewDisposeScope();
+            Tensor expected = model.ForwardLogits(images);
+            Export.ToOnnx(model, path);
+            Assert.That(OnnxTestFiles.RelativeMaxError(OnnxTestFiles.RunOnnx(path, images, optimize: false), expected), Is.LessThan(1e-5));
+            ModelProto proto = ModelProto.Parser.ParseFrom(File.ReadAllBytes(path));
+            Assert.That(proto.Graph.Node.Count(n => n.OpType == "QuantizeLinear"), Is.Zero, "activations stay float");
+            Assert.That(proto.Graph.Node.Count(n => n.OpType == "DequantizeLinear"), Is.EqualTo(2), "the two quantized weights");
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Test]
     public void QuantizedExportNeedsActivationRanges()
     {
         using QuantizedModel model = QuantizedModel.Wrap(ModelFactory.Create("mlp", 1), new QuantizationOptions());
