@@ -17,6 +17,7 @@ internal static class Suite
         (MethodStepBenchmark.Kernel, MethodStepBenchmark.Run),
         (MultiTeacherBenchmark.Kernel, MultiTeacherBenchmark.Run),
         (CkaBenchmark.Kernel, CkaBenchmark.Run),
+        (FakeQuantizeBenchmark.Kernel, FakeQuantizeBenchmark.Run),
         // Attention maps run on ILGPU accelerators only (the simd device would run them on its CPU accelerator again).
         ("attention-transfer", s => AttentionTransferBenchmark.Run([.. s.Devices.Where(d => !d.Device.UsesHostSimd)], s.Quick)),
         // Full runs only: FSP alone takes ~15 s per call on the CPU simulator, more than --quick's whole budget.

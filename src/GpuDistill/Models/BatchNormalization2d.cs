@@ -63,7 +63,7 @@ public sealed class BatchNormalization2d : Module<Tensor, Tensor>
     /// <summary>The running variance [C] (the registered buffer itself, not a copy).</summary>
     public Tensor RunningVariance => runningVar;
 
-    /// <summary>Eps, added to the variance.</summary>
+    /// <summary>The constant added to the variance (the ONNX export writes it).</summary>
     public double Epsilon => eps;
 
     /// <summary>Whether the layer has a learned weight and bias.</summary>

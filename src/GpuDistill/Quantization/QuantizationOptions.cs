@@ -1,0 +1,59 @@
+using System.Globalization;
+
+namespace GpuDistill.Quantization;
+
+/// <summary>How a quantized layer's input activations get their scale.</summary>
+public enum ActivationScaling
+{
+    /// <summary>
+    /// Asymmetric per tensor, from a running range: an exponential moving average of each training batch's min and
+    /// max (PyTorch's MovingAverageMinMaxObserver; the first batch sets it), frozen in evaluation.
+    /// </summary>
+    RunningRange,
+
+    /// <summary>
+    /// LSQ (Esser et al. 2020): a learned step size per tensor with zero point 0, initialised from the first batch
+    /// (2 mean|x| / sqrt(Qp)); unsigned when that batch had no negative value, signed otherwise.
+    /// </summary>
+    Learned,
+}
+
+/// <summary>What <see cref="QuantizedModel.Wrap"/> quantizes, and how (loss-spec-2 8.1's defaults).</summary>
+public sealed record QuantizationOptions
+{
+    /// <summary>Bits of the weights, 2..16: symmetric per output channel on [-(2^(b-1) - 1), 2^(b-1) - 1] (2 = ternary).</summary>
+    public int WeightBits { get; init; } = 8;
+
+    /// <summary>Bits of each quantized layer's input activations, 2..16; null keeps activations in float (weights only).</summary>
+    public int? ActivationBits { get; init; } = 8;
+
+    /// <summary>How activation scales are found.</summary>
+    public ActivationScaling ActivationScaling { get; init; } = ActivationScaling.RunningRange;
+
+    /// <summary>The moving average's weight of each new batch's range (PyTorch's averaging constant, 0.01), in (0, 1].</summary>
+    public double RangeMomentum { get; init; } = 0.01;
+
+    /// <summary>
+    /// Module paths of the layers to quantize (Conv2d or Linear, as <c>named_modules</c> names them, e.g.
+    /// <c>stage1.0</c> or <c>head</c>); null quantizes every Conv2d and Linear of the model.
+    /// </summary>
+    public IReadOnlyList<string>? Layers { get; init; }
+
+    /// <summary>Throws on a bit width outside 2..16 or a momentum outside (0, 1], naming the option.</summary>
+    public void Validate()
+    {
+        IntegerGrid.RequireBits(WeightBits, nameof(WeightBits));
+        if (ActivationBits is int bits) IntegerGrid.RequireBits(bits, nameof(ActivationBits));
+        if (!Enum.IsDefined(ActivationScaling))
+            throw new ArgumentOutOfRangeException(nameof(ActivationScaling), ActivationScaling, "unknown activation scaling.");
+        if (!(RangeMomentum > 0 && RangeMomentum <= 1))
+            throw new ArgumentOutOfRangeException(nameof(RangeMomentum), RangeMomentum, "the range momentum must be in (0, 1].");
+        if (Layers is not null && (Layers.Count == 0 || Layers.Any(string.IsNullOrWhiteSpace)))
+            throw new ArgumentException("Layers must be null (every Conv2d and Linear) or name at least one layer, none blank.", nameof(Layers));
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() => ActivationBits is int a
+        ? string.Create(CultureInfo.InvariantCulture, $"{WeightBits}-bit weights, {a}-bit activations ({ActivationScaling})")
+        : string.Create(CultureInfo.InvariantCulture, $"{WeightBits}-bit weights, float activations");
+}

@@ -1,0 +1,240 @@
+using GpuDistill.Compute;
+using GpuDistill.Models;
+using TorchSharp;
+using TorchSharp.Modules;
+using TorchSharp.Utils;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace GpuDistill.Quantization;
+
+/// <summary>
+/// Any model of the library with its Conv2d and Linear layers fake-quantized for quantization-aware training
+/// (loss-spec-2 8.1), without rewriting the model: each layer is found by module path and hooked, so its input is
+/// fake-quantized per tensor and the layer runs with weights fake-quantized per output channel. It is a
+/// <see cref="DistillModel"/>: the trainer, the losses and feature capture use it like the float model.
+/// </summary>
+/// <remarks>
+/// <para>
+/// The wrapped model is registered as submodule <c>model</c> (its state keys and layer paths gain a <c>model.</c>
+/// prefix; <see cref="FeatureLayers"/> and <see cref="EmbeddingLayer"/> carry it) and each layer's quantizer under
+/// <c>quantizers</c>, so <see cref="Checkpoint"/> saves and loads weights, activation ranges and learned steps
+/// together. To start from trained float weights, load them into the model before wrapping it.
+/// </para>
+/// <para>
+/// How: a forward pre-hook replaces the layer's input by its fake-quantized value, and a forward hook replaces the
+/// layer's output by the same layer computed from that input with the fake-quantized weight. Hooks are the only way
+/// in that leaves the model's code alone, and a hook cannot skip the layer's own forward: each quantized layer's
+/// float forward still runs once and is discarded (measured in perf/, <c>--only fake-quant</c>).
+/// </para>
+/// </remarks>
+public sealed class QuantizedModel : DistillModel
+{
+    private const string ModelPrefix = "model.";
+
+    private readonly DistillModel model;
+    private readonly ModuleDict<LayerQuantizer> quantizers;
+
+    // Weight and activation bits (0: float activations), saved with the state so a checkpoint says what it was trained with.
+    [ComponentName(Name = "quantization_bits")]
+    private readonly Tensor bits;
+    private readonly List<Action> removeHooks = [];
+    private bool calibrating;
+
+    private QuantizedModel(DistillModel model, QuantizationOptions options, ComputeDevice? device)
+        : base(model.Architecture)
+    {
+        this.model = model;
+        Options = options;
+        quantizers = new ModuleDict<LayerQuantizer>();
+        bits = tensor(new long[] { options.WeightBits, options.ActivationBits ?? 0 });
+
+        Dictionary<string, Module> modules = model.named_modules()
+            .Where(m => m.name.Length > 0)
+            .ToDictionary(m => m.name, m => m.module, StringComparer.Ordinal);
+        IReadOnlyList<string> layers = options.Layers
+            ?? [.. modules.Where(m => IsQuantizable(m.Value)).Select(m => m.Key)];
+        if (layers.Count == 0)
+            throw new ArgumentException($"{model.Architecture} has no Conv2d or Linear layer to quantize.", nameof(model));
+        foreach (string path in layers.Distinct(StringComparer.Ordinal))
+        {
+            if (!modules.TryGetValue(path, out Module? layer))
+            {
+                throw new ArgumentException(
+                    $"Layer '{path}' is not a submodule of {model.Architecture}; its Conv2d and Linear layers are: {string.Join(", ", modules.Where(m => IsQuantizable(m.Value)).Select(m => m.Key))}.",
+                    nameof(options));
+            }
+            var quantizer = new LayerQuantizer(path, options, device);
+            string key = path.Replace('.', '_');
+            if (quantizers.ContainsKey(key))
+                throw new ArgumentException($"Layers '{path}' and '{quantizers[key].Path}' would share the state name '{key}'.", nameof(options));
+            quantizers.Add(key, quantizer);
+            Hook(layer, path, quantizer);
+        }
+        QuantizedLayers = [.. quantizers.values().Select(q => q.Path)];
+        // After the quantizers are in: a ModuleDict registers its entries when it is itself registered.
+        RegisterComponents();
+    }
+
+    /// <summary>Wraps <paramref name="model"/>; the new object owns it (disposing this disposes the model).</summary>
+    /// <param name="model">A model of the library (or any <see cref="DistillModel"/> whose layers are Conv2d or Linear modules).</param>
+    /// <param name="options">Bits, activation scaling and layers.</param>
+    /// <param name="device">Accelerator of the fake-quant passes; <see cref="ComputeDevice.Default"/> when null.</param>
+    /// <returns>The quantized model, in the mode (training or evaluation) of <paramref name="model"/>.</returns>
+    /// <exception cref="ArgumentException">A layer path that names no module or a module that is not Conv2d or Linear.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A bit width outside 2..16 (named).</exception>
+    /// <exception cref="NotSupportedException">A convolution with a padding mode other than zeros.</exception>
+    public static QuantizedModel Wrap(DistillModel model, QuantizationOptions options, ComputeDevice? device = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(options);
+        if (model is QuantizedModel)
+            throw new ArgumentException("The model is already quantized.", nameof(model));
+        options.Validate();
+        var wrapped = new QuantizedModel(model, options, device);
+        wrapped.train(model.training);
+        return wrapped;
+    }
+
+    /// <summary>The float model this wraps (its weights are the ones that train).</summary>
+    public DistillModel Model => model;
+
+    /// <summary>The options it was wrapped with.</summary>
+    public QuantizationOptions Options { get; }
+
+    /// <summary>Module paths (in <see cref="Model"/>) of the quantized layers, in the order of <c>named_modules</c>.</summary>
+    public IReadOnlyList<string> QuantizedLayers { get; }
+
+    /// <inheritdoc/>
+    public override string Description => $"{model.Description}; fake-quantized: {Options}";
+
+    /// <inheritdoc/>
+    public override IReadOnlyList<string> FeatureNames => model.FeatureNames;
+
+    /// <inheritdoc/>
+    public override long EmbeddingSize => model.EmbeddingSize;
+
+    /// <inheritdoc/>
+    public override IReadOnlyList<string> FeatureLayers => [.. model.FeatureLayers.Select(p => ModelPrefix + p)];
+
+    /// <inheritdoc/>
+    public override string EmbeddingLayer => ModelPrefix + model.EmbeddingLayer;
+
+    /// <summary>The activation quantization of a quantized layer as it stands (null when activations stay float).</summary>
+    /// <param name="path">One of <see cref="QuantizedLayers"/>.</param>
+    /// <returns>Scale, zero point and grid.</returns>
+    /// <exception cref="InvalidOperationException">The layer has seen no batch yet: train or <see cref="Calibrate"/> first.</exception>
+    public ActivationQuantization? ActivationOf(string path) => Quantizer(path).Activation();
+
+    /// <summary>
+    /// The weight and activation bits (0: float activations) held in the state: those of <see cref="Options"/>, or,
+    /// after <see cref="Checkpoint.TryLoad"/>, those the checkpoint was saved with (the bit widths do not change the
+    /// state's shapes, so a checkpoint of other widths loads; compare this with <see cref="Options"/>).
+    /// </summary>
+    public (int WeightBits, int ActivationBits) BitsInState
+    {
+        get
+        {
+            long[] values = bits.data<long>().ToArray();
+            return ((int)values[0], (int)values[1]);
+        }
+    }
+
+    /// <summary>The weights' grid of the quantized layers.</summary>
+    public IntegerGrid WeightGrid => IntegerGrid.Symmetric(Options.WeightBits);
+
+    /// <summary>Whether <paramref name="path"/> (a module path in <see cref="Model"/>) is quantized.</summary>
+    /// <param name="path">A module path.</param>
+    /// <returns>True for a quantized layer.</returns>
+    public bool IsQuantized(string path) => QuantizedLayers.Contains(path, StringComparer.Ordinal);
+
+    /// <summary>
+    /// Post-training calibration: forgets the activation ranges and sets each to the min and max over
+    /// <paramref name="batches"/> (learned steps start from the first batch), running the model in evaluation mode
+    /// without gradients (batch-norm statistics stay as they are). The mode is restored afterwards.
+    /// </summary>
+    /// <param name="batches">Images [B, 1, 28, 28]; a few hundred images are enough.</param>
+    public void Calibrate(IEnumerable<Tensor> batches)
+    {
+        ArgumentNullException.ThrowIfNull(batches);
+        bool wasTraining = training;
+        foreach (LayerQuantizer q in quantizers.values()) q.Reset();
+        eval();
+        calibrating = true;
+        try
+        {
+            using var noGrad = no_grad();
+            int count = 0;
+            foreach (Tensor batch in batches)
+            {
+                using var scope = NewDisposeScope();
+                model.call(batch).Dispose();
+                count++;
+            }
+            if (count == 0) throw new ArgumentException("Calibration needs at least one batch.", nameof(batches));
+        }
+        finally
+        {
+            calibrating = false;
+            train(wasTraining);
+        }
+    }
+
+    /// <inheritdoc/>
+    public override ModelOutput forward(Tensor input) => model.call(input);
+
+    /// <inheritdoc/>
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            foreach (Action remove in removeHooks) remove();
+            removeHooks.Clear();
+        }
+        base.Dispose(disposing);
+    }
+
+    private static bool IsQuantizable(Module module) => module is TorchSharp.Modules.Conv2d or TorchSharp.Modules.Linear;
+
+    private LayerQuantizer Quantizer(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        return quantizers.values().FirstOrDefault(q => string.Equals(q.Path, path, StringComparison.Ordinal))
+            ?? throw new ArgumentException($"Layer '{path}' is not quantized; quantized layers: {string.Join(", ", QuantizedLayers)}.", nameof(path));
+    }
+
+    private void Hook(Module layer, string path, LayerQuantizer quantizer)
+    {
+        switch (layer)
+        {
+            case TorchSharp.Modules.Conv2d conv:
+                if (conv.padding_mode != PaddingModes.Zeros)
+                    throw new NotSupportedException($"Layer '{path}' pads with {conv.padding_mode}; only zero padding can be quantized.");
+                var convPre = conv.register_forward_pre_hook((m, x) => quantizer.QuantizeInput(x, m.training, calibrating));
+                var convPost = conv.register_forward_hook((_, x, y) =>
+                {
+                    y.Dispose();
+                    using Tensor w = quantizer.QuantizeWeight(conv.weight);
+                    return conv.padding_type is Padding padding
+                        ? functional.conv2d_padding(x, w, conv.bias, conv.stride, padding, conv.dilation, conv.groups)
+                        : functional.conv2d(x, w, conv.bias, conv.stride, conv.padding, conv.dilation, conv.groups);
+                });
+                removeHooks.Add(convPre.remove);
+                removeHooks.Add(convPost.remove);
+                break;
+            case TorchSharp.Modules.Linear linear:
+                var linearPre = linear.register_forward_pre_hook((m, x) => quantizer.QuantizeInput(x, m.training, calibrating));
+                var linearPost = linear.register_forward_hook((_, x, y) =>
+                {
+                    y.Dispose();
+                    using Tensor w = quantizer.QuantizeWeight(linear.weight);
+                    return functional.linear(x, w, linear.bias);
+                });
+                removeHooks.Add(linearPre.remove);
+                removeHooks.Add(linearPost.remove);
+                break;
+            default:
+                throw new ArgumentException($"Layer '{path}' is a {layer.GetType().Name}; only Conv2d and Linear layers can be quantized.", "options");
+        }
+    }
+}

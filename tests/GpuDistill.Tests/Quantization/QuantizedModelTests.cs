@@ -1,0 +1,200 @@
+using GpuDistill.Data;
+using GpuDistill.Features;
+using GpuDistill.Models;
+using GpuDistill.Quantization;
+using GpuDistill.Tests.Models;
+using static TorchSharp.torch;
+
+namespace GpuDistill.Tests.Quantization;
+
+/// <summary>
+/// <see cref="QuantizedModel"/> over the library's models: which layers it wraps, that 8-bit fake quantization stays
+/// close to the float model, that a 4-bit small CNN learns on the embedded data, checkpoints with their scales, and
+/// bad options. Runs on the default device (the host SIMD backend here).
+/// </summary>
+public sealed class QuantizedModelTests
+{
+    private static ImageDataset train = null!;
+    private static ImageDataset test = null!;
+
+    [OneTimeSetUp]
+    public void LoadData()
+    {
+        (ImageDataset fullTrain, ImageDataset fullTest) = FashionMnist.LoadEmbedded();
+        train = fullTrain.StratifiedSample(20, 3, "quantization test slice");
+        test = fullTest.StratifiedSample(10, 3, "quantization test slice");
+    }
+
+    [TestCase("small-cnn", new[] { "stage1.0", "stage1.3", "stage2.0", "stage2.3", "stage3.0", "stage3.3", "head" })]
+    [TestCase("mid-cnn", new[] { "stage1.0", "stage1.3", "stage2.0", "stage2.3", "stage3.0", "stage3.3", "head" })]
+    [TestCase("teacher-cnn", new[] { "stage1.0", "stage1.3", "stage2.0", "stage2.3", "stage3.0", "stage3.3", "head" })]
+    [TestCase("mlp", new[] { "fc1", "fc2", "head" })]
+    public void WrapsEveryConvolutionAndLinearLayer(string architecture, string[] layers)
+    {
+        using QuantizedModel model = QuantizedModel.Wrap(ModelFactory.Create(architecture, 1), new QuantizationOptions());
+        Assert.That(model.QuantizedLayers, Is.EquivalentTo(layers));
+        Assert.That(model.Architecture, Is.EqualTo(architecture));
+        using var scope = NewDisposeScope();
+        using ModelOutput output = model.Forward(randn(3, 1, 28, 28));
+        Assert.That(output.Logits.shape, Is.EqualTo(new long[] { 3, 10 }));
+    }
+
+    [TestCase("small-cnn")]
+    [TestCase("teacher-cnn")]
+    [TestCase("mlp")]
+    public void EightBitOutputIsCloseToFloat(string architecture)
+    {
+        using DistillModel reference = ModelFactory.Create(architecture, 4);
+        using DistillModel copy = ModelFactory.Create(architecture, 4);
+        using QuantizedModel quantized = QuantizedModel.Wrap(copy, new QuantizationOptions { WeightBits = 8, ActivationBits = 8 });
+        quantized.Calibrate(Batches(train, 100).Take(2));
+        reference.eval();
+        quantized.eval();
+        using var scope = NewDisposeScope();
+        Tensor images = Batches(test, 100).First();
+        Tensor expected = reference.ForwardLogits(images);
+        Tensor actual = quantized.ForwardLogits(images);
+        double error = actual.sub(expected).abs().max().item<float>();
+        double size = expected.abs().max().item<float>();
+        double agreement = actual.argmax(1).eq(expected.argmax(1)).to_type(ScalarType.Float32).mean().item<float>();
+        TestContext.Out.WriteLine($"{architecture}: max |logit error| {error:G3} of max |logit| {size:G3}; top-1 agreement {agreement:P1}");
+        Assert.That(error, Is.LessThan(0.05 * size), "8-bit logits within 5% of the float model's scale");
+        Assert.That(agreement, Is.GreaterThanOrEqualTo(0.95));
+        Assert.That(TensorEquality.Identical(actual, expected), Is.False, "the quantized model does quantize");
+    }
+
+    [TestCase(ActivationScaling.RunningRange)]
+    [TestCase(ActivationScaling.Learned)]
+    public void FourBitSmallCnnLearnsOnTheEmbeddedData(ActivationScaling scaling)
+    {
+        using QuantizedModel model = QuantizedModel.Wrap(ModelFactory.Create("small-cnn", 7),
+            new QuantizationOptions { WeightBits = 4, ActivationBits = 4, ActivationScaling = scaling });
+        model.train();
+        using var optimizer = optim.Adam(model.parameters(), lr: 0.01);
+        var batcher = new ImageBatcher(train, 50, new BatchOptions { Shuffle = true, Seed = 1 });
+        var losses = new List<double>();
+        for (int epoch = 0; epoch < 4; epoch++)
+        {
+            foreach (ImageBatch batch in batcher.Epoch(epoch))
+            {
+                using (batch)
+                using (var scope = NewDisposeScope())
+                {
+                    optimizer.zero_grad();
+                    Tensor loss = nn.functional.cross_entropy(model.ForwardLogits(batch.Images), batch.Labels);
+                    loss.backward();
+                    optimizer.step();
+                    losses.Add(loss.item<float>());
+                }
+            }
+        }
+        double first = losses.Take(4).Average(), last = losses.TakeLast(4).Average();
+        TestContext.Out.WriteLine($"4-bit small-cnn ({scaling}): loss {first:F3} -> {last:F3} over {losses.Count} steps");
+        Assert.That(last, Is.LessThan(0.8 * first), "the loss falls");
+        Assert.That(model.parameters().All(p => p.grad is not null), "every parameter (learned steps included) gets a gradient");
+    }
+
+    [TestCase(ActivationScaling.RunningRange)]
+    [TestCase(ActivationScaling.Learned)]
+    public void CheckpointCarriesWeightsAndScales(ActivationScaling scaling)
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"gpudistill-quant-{Guid.NewGuid():N}.pt");
+        var options = new QuantizationOptions { WeightBits = 4, ActivationBits = 4, ActivationScaling = scaling };
+        try
+        {
+            using QuantizedModel saved = QuantizedModel.Wrap(ModelFactory.Create("small-cnn", 1), options);
+            using QuantizedModel loaded = QuantizedModel.Wrap(ModelFactory.Create("small-cnn", 2), options);
+            using var scope = NewDisposeScope();
+            saved.train();
+            saved.Forward(randn(8, 1, 28, 28));
+            saved.Forward(randn(8, 1, 28, 28).mul(3));
+            saved.eval();
+            Tensor x = randn(5, 1, 28, 28);
+            Tensor expected = saved.ForwardLogits(x);
+
+            Checkpoint.SaveAtomic(saved, path);
+            Assert.That(Checkpoint.TryLoad(loaded, path), Is.True);
+            loaded.eval();
+            foreach (string layer in saved.QuantizedLayers)
+                Assert.That(loaded.ActivationOf(layer), Is.EqualTo(saved.ActivationOf(layer)), layer);
+            foreach ((string name, Tensor value) in saved.state_dict())
+                Assert.That(TensorEquality.Identical(loaded.state_dict()[name], value), name);
+            Assert.That(TensorEquality.Identical(loaded.ForwardLogits(x), expected), "same outputs after loading");
+            Assert.That(saved.state_dict().Keys, Has.Some.StartsWith("quantizers.stage1_0.activation_"));
+
+            // The bit widths travel with the state: a wrapper of other widths loads the file and can tell.
+            using QuantizedModel wider = QuantizedModel.Wrap(ModelFactory.Create("small-cnn", 2), options with { WeightBits = 8, ActivationBits = 8 });
+            Assert.That(wider.BitsInState, Is.EqualTo((8, 8)));
+            Assert.That(Checkpoint.TryLoad(wider, path), Is.True);
+            Assert.That(wider.BitsInState, Is.EqualTo((4, 4)));
+
+            // A float checkpoint is not a quantized one: refused, naming the file.
+            using DistillModel plain = ModelFactory.Create("small-cnn", 3);
+            Checkpoint.SaveAtomic(plain, path);
+            Assert.Throws<InvalidDataException>(() => Checkpoint.TryLoad(loaded, path));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Test]
+    public void FeatureCaptureFindsTheLayersThroughTheWrapper()
+    {
+        using QuantizedModel model = QuantizedModel.Wrap(ModelFactory.Create("small-cnn", 1), new QuantizationOptions());
+        using var capture = new FeatureCapture(model, [.. model.FeatureLayers, model.EmbeddingLayer]);
+        using var scope = NewDisposeScope();
+        using ModelOutput output = model.Forward(randn(2, 1, 28, 28));
+        Assert.That(capture["model.stage3"].shape, Is.EqualTo(new long[] { 2, 32, 7, 7 }));
+        Assert.That(capture["model.head:in"].shape, Is.EqualTo(new long[] { 2, 32 }));
+        capture.Clear();
+    }
+
+    [Test]
+    public void TwoBitWeightsAreTernaryPerChannel()
+    {
+        using QuantizedModel model = QuantizedModel.Wrap(ModelFactory.Create("mlp", 1),
+            new QuantizationOptions { WeightBits = 2, ActivationBits = null, Layers = ["fc2"] });
+        Assert.That(model.QuantizedLayers, Is.EqualTo(new[] { "fc2" }));
+        Assert.That(model.ActivationOf("fc2"), Is.Null, "activations stay float");
+        using var capture = new FeatureCapture(model, ["model.fc2:in", "model.fc2"]);
+        using var scope = NewDisposeScope();
+        using ModelOutput output = model.Forward(randn(4, 1, 28, 28));
+
+        // Ternary weights written out here: s_k = max_j |W_kj| (qmax = 1), W^_kj = s_k round(W_kj / s_k) in {-s_k, 0, s_k}.
+        var parameters = model.Model.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+        Tensor w = parameters["fc2.weight"].detach();
+        Tensor s = w.abs().amax([1], keepdim: true);
+        Tensor ternary = w.div(s).round().mul(s);
+        Tensor expected = nn.functional.linear(capture["model.fc2:in"], ternary, parameters["fc2.bias"].detach()).relu();
+        // Mlp applies ReLU in place to fc2's output, so the capture holds the rectified value.
+        Assert.That(capture["model.fc2"].sub(expected).abs().max().item<float>(), Is.LessThan(1e-5f));
+        capture.Clear();
+    }
+
+    [Test]
+    public void BadOptionsAreRejected()
+    {
+        using DistillModel model = ModelFactory.Create("small-cnn", 1);
+        var bits = Assert.Throws<ArgumentOutOfRangeException>(() => QuantizedModel.Wrap(model, new QuantizationOptions { WeightBits = 1 }));
+        Assert.That(bits!.ParamName, Is.EqualTo("WeightBits"));
+        var activation = Assert.Throws<ArgumentOutOfRangeException>(() => QuantizedModel.Wrap(model, new QuantizationOptions { ActivationBits = 17 }));
+        Assert.That(activation!.ParamName, Is.EqualTo("ActivationBits"));
+        Assert.That(activation.Message, Does.Contain("2..16").And.Contain("17"));
+        var missing = Assert.Throws<ArgumentException>(() => QuantizedModel.Wrap(model, new QuantizationOptions { Layers = ["stage9.0"] }));
+        Assert.That(missing!.Message, Does.Contain("stage9.0").And.Contain("stage1.0"));
+        var wrongType = Assert.Throws<ArgumentException>(() => QuantizedModel.Wrap(model, new QuantizationOptions { Layers = ["stage1.1"] }));
+        Assert.That(wrongType!.Message, Does.Contain("stage1.1").And.Contain("BatchNormalization2d"));
+        using QuantizedModel fresh = QuantizedModel.Wrap(ModelFactory.Create("mlp", 1), new QuantizationOptions());
+        Assert.Throws<InvalidOperationException>(() => fresh.ActivationOf("fc1"), "no range before training or calibration");
+    }
+
+    private static IEnumerable<Tensor> Batches(ImageDataset data, int size)
+    {
+        foreach (ImageBatch batch in new ImageBatcher(data, size).Epoch(0))
+        {
+            using (batch) yield return batch.Images.alias();
+        }
+    }
+}
