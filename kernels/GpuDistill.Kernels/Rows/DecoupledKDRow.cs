@@ -62,11 +62,12 @@ public readonly struct DecoupledKDRow : IRowLoss
 
     /// <inheritdoc/>
     /// <remarks>
-    /// Two reads of the row. The first gathers, over c != g only, the online statistics of KL(p^_t || q^_s), so NCKD
-    /// is the stable closed form of loss-spec 1.1 on the non-target classes and lse_{c != g}(u) comes with it. With
+    /// Two reads of the row. The first gathers, over c != g only, the log-normalisers of p^_t and q^_s
+    /// (lse_{c != g}(u)); the second writes the gradient and sums NCKD = KL(p^_t || q^_s) per column
+    /// (<see cref="LogSpace.DivergenceTerm(float, float, float, float)"/>, which does not cancel where teacher and
+    /// student barely differ); TCKD is taken from non-negative shares too (<see cref="TargetDivergence"/>). With
     /// the log-odds of the target a = u_g - lse_{c != g}(u), log p_g = -softplus(-a) and log(1 - p_g) = -softplus(a):
-    /// both are log-sum-exp differences (loss-spec 1.4, stability), so 1 - p_g never underflows into log(0). The
-    /// second read writes the gradient. With one class, p_g = q_g = 1 and there are no non-target classes: both
+    /// both are log-sum-exp differences (loss-spec 1.4, stability), so 1 - p_g never underflows into log(0). With one class, p_g = q_g = 1 and there are no non-target classes: both
     /// terms and the gradient are 0.
     /// </remarks>
     public float Process<TCombine>(in RowSlice row, int label) where TCombine : struct, IRowCombine
@@ -86,9 +87,6 @@ public readonly struct DecoupledKDRow : IRowLoss
         float logSumS = rest.Other.LogSum;
         float logSumT = rest.Reference.LogSum;
 
-        // NCKD = KL(p^_t || q^_s) over c != g.
-        float nckd = rest.Divergence(invT);
-
         // Target log-odds against the non-target log-sum-exp; softplus gives log p_g and log(1 - p_g) from them.
         float a = rest.Other.LogProbability(student[offset + target], invT, logSumS);
         float b = rest.Reference.LogProbability(teacher[offset + target], invT, logSumT);
@@ -98,33 +96,53 @@ public readonly struct DecoupledKDRow : IRowLoss
         float pRest = XMath.Exp(-spB);
         float qTarget = XMath.Exp(-spMinusA);
 
-        // TCKD = KL([p_g, 1 - p_g] || [q_g, 1 - q_g]).
-        float tckd = pTarget * (spMinusA - spMinusB) + pRest * (spA - spB);
-
         // j = g: w (T/N) alpha (q_g - p_g); j != g: w (T/N) [alpha (p_g - q_g) q^_j + beta (q^_j - p^_j)].
         // When both target probabilities are near 1, q_g - p_g is taken as (1 - p_g) - (1 - q_g), from the
         // complements that the softplus form gives to full relative accuracy.
         float qRest = XMath.Exp(-spA);
         float targetDiff = qTarget > 0.5f && pTarget > 0.5f ? pRest - qRest : qTarget - pTarget;
         float targetGrad = TargetGradScale * targetDiff;
-        for (int c = start; c < Classes; c += stride)
-        {
-            if (c == target)
-            {
-                gradient[offset + c] = targetGrad;
-                continue;
-            }
-            float qHat = XMath.Exp(rest.Other.LogProbability(student[offset + c], invT, logSumS));
-            float pHat = XMath.Exp(rest.Reference.LogProbability(teacher[offset + c], invT, logSumT));
-            gradient[offset + c] = -targetGrad * qHat + NonTargetGradScale * (qHat - pHat);
-        }
+
+        // The second read writes the gradient and sums NCKD = KL(p^_t || q^_s) over c != g column by column, and
+        // sum (q^ - p^): how far the two rounded non-target log-sum-exps are from normalising, relative to each other.
+        var gradientTerms = new DecoupledKDGradientTerms(row, rest, target, invT, targetGrad, NonTargetGradScale);
+        SumPair sums = RowSweep.Accumulate<SumPair, DecoupledKDGradientTerms>(gradientTerms, offset, start, stride, Classes);
+        sums.Combine<TCombine>();
+        float nckd = sums.First;
+
+        // a - b from the logits' distances to their maxima and the log-sum-exps' difference (exact: both are near
+        // log C), corrected by that normalisation error.
+        float oddsGap = ((student[offset + target] - rest.Other.Max) * invT - (teacher[offset + target] - rest.Reference.Max) * invT)
+            - (logSumS - logSumT) - sums.Second;
+        float tckd = TargetDivergence(a, b, oddsGap, pTarget, pRest, qTarget, qRest);
         return TargetLossScale * tckd + NonTargetLossScale * nckd;
+    }
+
+    /// <summary>
+    /// TCKD = KL([p_g, 1 - p_g] || [q_g, 1 - q_g]) from the target log-odds a (student) and b (teacher), as two
+    /// non-negative shares (<see cref="LogSpace.DivergenceTermFromLogRatio"/>) of the log-ratios
+    /// x1 = log q_g - log p_g and x2 = log(1 - q_g) - log(1 - p_g).
+    /// </summary>
+    /// <remarks>
+    /// p_g (log p_g - log q_g) + (1 - p_g)(log(1 - p_g) - log(1 - q_g)) cancels to ~1e-2 of its terms where teacher
+    /// and student barely differ, and log p_g ~ -log C rounds at that size. With t = softplus tails,
+    /// x1 = (max(-b, 0) - max(-a, 0)) + (t_b - t_a) and x2 = (max(b, 0) - max(a, 0)) + (t_b - t_a): where a and b have
+    /// the same sign the max part is a - b or b - a, taken from <paramref name="oddsGap"/> instead of from a and b.
+    /// </remarks>
+    private static float TargetDivergence(float a, float b, float oddsGap, float pTarget, float pRest, float qTarget,
+        float qRest)
+    {
+        float tails = LogSpace.SoftplusTail(b) - LogSpace.SoftplusTail(a);
+        float x1 = (a <= 0f && b <= 0f ? oddsGap : XMath.Max(-b, 0f) - XMath.Max(-a, 0f)) + tails;
+        float x2 = (a >= 0f && b >= 0f ? -oddsGap : XMath.Max(b, 0f) - XMath.Max(a, 0f)) + tails;
+        return LogSpace.DivergenceTermFromLogRatio(pTarget, qTarget, x1)
+            + LogSpace.DivergenceTermFromLogRatio(pRest, qRest, x2);
     }
 }
 
 /// <summary>
-/// The column terms of DKD's statistics pass: KL(p^_t || q^_s) statistics over every column but the target, which is
-/// left out outright (no -1000 mask, no masked sum).
+/// The column terms of DKD's statistics pass: the log-normalisers of p^_t and q^_s over every column but the target,
+/// which is left out outright (no -1000 mask, no masked sum).
 /// </summary>
 /// <param name="student">Student logits, [B*C].</param>
 /// <param name="teacher">Teacher logits, [B*C].</param>
@@ -149,4 +167,70 @@ internal readonly struct DecoupledKDTerms(ArrayView<float> student, ArrayView<fl
 
     /// <inheritdoc/>
     public void Merge(ref KLSums total, in KLSums part) => total.Merge(part, inverseTemperature);
+}
+
+/// <summary>
+/// The column terms of DKD's second read: writes the gradient (targetGrad at g; -targetGrad q^_j + w beta T / N
+/// (q^_j - p^_j) elsewhere) and sums, over c != g, NCKD as <see cref="LogSpace.DivergenceTerm(float, float, float, float)"/>
+/// (First) and q^_j - p^_j (Second).
+/// </summary>
+internal readonly struct DecoupledKDGradientTerms : IRowTerms<SumPair>
+{
+    private readonly ArrayView<float> student;
+    private readonly ArrayView<float> teacher;
+    private readonly ArrayView<float> gradient;
+    private readonly SoftmaxSums studentSums;
+    private readonly SoftmaxSums teacherSums;
+    private readonly float logSumS;
+    private readonly float logSumT;
+    private readonly int target;
+    private readonly float inverseTemperature;
+    private readonly float targetGrad;
+    private readonly float nonTargetGradScale;
+
+    /// <summary>Creates the terms from the row's complete non-target statistics.</summary>
+    /// <param name="row">The row and this thread's slice.</param>
+    /// <param name="rest">Teacher (reference) and student (other) statistics over c != g.</param>
+    /// <param name="target">The target class g.</param>
+    /// <param name="inverseTemperature">1/T.</param>
+    /// <param name="targetGrad">The gradient at g, w alpha (T/N) (q_g - p_g).</param>
+    /// <param name="nonTargetGradScale">w beta T / N.</param>
+    public DecoupledKDGradientTerms(in RowSlice row, in KLSums rest, int target, float inverseTemperature,
+        float targetGrad, float nonTargetGradScale)
+    {
+        student = row.Student;
+        teacher = row.Teacher;
+        gradient = row.Gradient;
+        studentSums = rest.Other;
+        teacherSums = rest.Reference;
+        logSumS = studentSums.LogSum;
+        logSumT = teacherSums.LogSum;
+        this.target = target;
+        this.inverseTemperature = inverseTemperature;
+        this.targetGrad = targetGrad;
+        this.nonTargetGradScale = nonTargetGradScale;
+    }
+
+    /// <inheritdoc/>
+    public SumPair Empty => default;
+
+    /// <inheritdoc/>
+    public void Add(ref SumPair sums, long index, int column)
+    {
+        if (column == target)
+        {
+            gradient[index] = targetGrad;
+            return;
+        }
+        float logQHat = studentSums.LogProbability(student[index], inverseTemperature, logSumS);
+        float logPHat = teacherSums.LogProbability(teacher[index], inverseTemperature, logSumT);
+        float qHat = XMath.Exp(logQHat);
+        float pHat = XMath.Exp(logPHat);
+        gradient[index] = -targetGrad * qHat + nonTargetGradScale * (qHat - pHat);
+        sums.First += LogSpace.DivergenceTerm(pHat, logPHat, qHat, logQHat);
+        sums.Second += qHat - pHat;
+    }
+
+    /// <inheritdoc/>
+    public void Merge(ref SumPair total, in SumPair part) => total.Merge(part);
 }

@@ -1,13 +1,14 @@
 namespace GpuDistill.Kernels.Rows;
 
 /// <summary>
-/// One-pass statistics of KL(A || B) between softmax(a / T) and softmax(b / T) over a set of columns:
-/// KL = lse(b / T) - lse(a / T) + E_A[(a - b) / T] (loss-spec 1.1, stable closed form). A is the distribution the
-/// expectation is taken under (the teacher for Hinton KD and DKD's non-target term).
+/// One-pass softmax statistics of two distributions over a set of columns, softmax(a / T) and softmax(b / T), for
+/// KL(A || B) (A is the distribution the divergence is weighted by: the teacher for Hinton KD and DKD's non-target
+/// term). The divergence itself is summed in the next read of the row, column by column with
+/// <see cref="LogSpace.DivergenceTerm(float, float, float, float)"/>, once both log-normalisers are known.
 /// </summary>
 public struct KLSums
 {
-    /// <summary>Statistics of a, with Weighted = sum exp((a - max) / T) (a - b) / T.</summary>
+    /// <summary>Statistics of a.</summary>
     public SoftmaxSums Reference;
 
     /// <summary>Statistics of b.</summary>
@@ -22,7 +23,7 @@ public struct KLSums
     /// <param name="inverseTemperature">1/T.</param>
     public void Add(float a, float b, float inverseTemperature)
     {
-        Reference.Add(a, (a - b) * inverseTemperature, inverseTemperature);
+        Reference.Add(a, inverseTemperature);
         Other.Add(b, inverseTemperature);
     }
 
@@ -40,14 +41,7 @@ public struct KLSums
     /// <param name="inverseTemperature">1/T.</param>
     public void Combine<TCombine>(float inverseTemperature) where TCombine : struct, IRowCombine
     {
-        Reference.CombineWeighted<TCombine>(inverseTemperature);
+        Reference.Combine<TCombine>(inverseTemperature);
         Other.Combine<TCombine>(inverseTemperature);
     }
-
-    /// <summary>KL(A || B) from complete statistics.</summary>
-    /// <param name="inverseTemperature">1/T.</param>
-    /// <returns>The divergence (not scaled).</returns>
-    public readonly float Divergence(float inverseTemperature) =>
-        (Other.Max - Reference.Max) * inverseTemperature + (Other.LogSum - Reference.LogSum)
-        + Reference.Weighted / Reference.Sum;
 }

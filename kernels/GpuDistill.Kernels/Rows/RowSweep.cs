@@ -2,7 +2,10 @@ using ILGPU.Algorithms;
 
 namespace GpuDistill.Kernels.Rows;
 
-/// <summary>What one pass over a row accumulates, per column, into statistics of type <typeparamref name="TSums"/>.</summary>
+/// <summary>
+/// What one pass over a row accumulates, per column, into statistics of type <typeparamref name="TSums"/> (a pass
+/// that writes the gradient does it here too, so its sums get the same two-level summation).
+/// </summary>
 /// <typeparam name="TSums">The statistics (a plain struct).</typeparam>
 public interface IRowTerms<TSums> where TSums : struct
 {

@@ -3,10 +3,9 @@ using ILGPU.Algorithms;
 namespace GpuDistill.Kernels.Rows;
 
 /// <summary>
-/// Online softmax statistics of one distribution over part of a row: the running max of the raw logits z, the sum
-/// of exp((z - Max) / T), and optionally the sum of exp((z - Max) / T) * x for a per-column value x, so that
-/// Weighted / Sum is the expectation of x under softmax(z / T). The sums are rescaled whenever the max grows, so one
-/// read of the row gives the log-sum-exp (loss-spec 1.1, fusion note).
+/// Online softmax statistics of one distribution over part of a row: the running max of the raw logits z and the sum
+/// of exp((z - Max) / T), rescaled whenever the max grows, so one read of the row gives the log-sum-exp (loss-spec
+/// 1.1, fusion note).
 /// </summary>
 /// <remarks>
 /// Maxima are kept on the raw logits and every exponent is (z - max) / T: the difference is exact or nearly so,
@@ -19,9 +18,6 @@ public struct SoftmaxSums
 
     /// <summary>sum exp((z - Max) / T).</summary>
     public float Sum;
-
-    /// <summary>sum exp((z - Max) / T) * x (0 when no x is added).</summary>
-    public float Weighted;
 
     /// <summary>Statistics of an empty slice.</summary>
     public static SoftmaxSums Empty => new() { Max = float.NegativeInfinity };
@@ -45,27 +41,6 @@ public struct SoftmaxSums
         }
     }
 
-    /// <summary>Adds one logit and the value its softmax weight multiplies.</summary>
-    /// <param name="z">Raw logit.</param>
-    /// <param name="x">The value whose expectation <see cref="Weighted"/> accumulates.</param>
-    /// <param name="inverseTemperature">1/T.</param>
-    public void Add(float z, float x, float inverseTemperature)
-    {
-        if (z > Max)
-        {
-            float rescale = XMath.Exp((Max - z) * inverseTemperature);
-            Sum = Sum * rescale + 1f;
-            Weighted = Weighted * rescale + x;
-            Max = z;
-        }
-        else
-        {
-            float e = XMath.Exp((z - Max) * inverseTemperature);
-            Sum += e;
-            Weighted += e * x;
-        }
-    }
-
     /// <summary>Adds the statistics of a disjoint slice of the same row.</summary>
     /// <param name="part">The other slice's statistics.</param>
     /// <param name="inverseTemperature">1/T.</param>
@@ -73,14 +48,11 @@ public struct SoftmaxSums
     {
         float max = XMath.Max(Max, part.Max);
         Sum = Rescale(Sum, Max, max, inverseTemperature) + Rescale(part.Sum, part.Max, max, inverseTemperature);
-        Weighted = Rescale(Weighted, Max, max, inverseTemperature)
-            + Rescale(part.Weighted, part.Max, max, inverseTemperature);
         Max = max;
     }
 
     /// <summary>
-    /// Combines the slices of the threads that share the row (max and sum only; <see cref="Weighted"/> is left as
-    /// this thread's). Every thread of the row must call it.
+    /// Combines the slices of the threads that share the row. Every thread of the row must call it.
     /// </summary>
     /// <typeparam name="TCombine">How the row is shared.</typeparam>
     /// <param name="inverseTemperature">1/T.</param>
@@ -88,17 +60,6 @@ public struct SoftmaxSums
     {
         float max = default(TCombine).Max(Max);
         Sum = default(TCombine).Sum(Rescale(Sum, Max, max, inverseTemperature));
-        Max = max;
-    }
-
-    /// <summary>As <see cref="Combine{TCombine}"/>, and combines <see cref="Weighted"/> too.</summary>
-    /// <typeparam name="TCombine">How the row is shared.</typeparam>
-    /// <param name="inverseTemperature">1/T.</param>
-    public void CombineWeighted<TCombine>(float inverseTemperature) where TCombine : struct, IRowCombine
-    {
-        float max = default(TCombine).Max(Max);
-        Sum = default(TCombine).Sum(Rescale(Sum, Max, max, inverseTemperature));
-        Weighted = default(TCombine).Sum(Rescale(Weighted, Max, max, inverseTemperature));
         Max = max;
     }
 

@@ -14,7 +14,7 @@ internal readonly struct HostLogSoftmaxPair
     private readonly Vector256<float> maxS, maxT, logSumS, logSumT, invT;
 
     private HostLogSoftmaxPair(float maxS, float maxT, float logSumS, float logSumT, float inverseTemperature,
-        float studentAtArgmax, float teacherAtArgmax, double sumS)
+        float studentAtArgmax, float teacherAtArgmax, double sumS, double logSumRatio)
     {
         this.maxS = Vector256.Create(maxS);
         this.maxT = Vector256.Create(maxT);
@@ -25,6 +25,7 @@ internal readonly struct HostLogSoftmaxPair
         TeacherAtArgmax = Vector256.Create(teacherAtArgmax);
         InverseSumS = (float)(1 / sumS);
         MaxS = maxS;
+        LogSumRatio = logSumRatio;
     }
 
     /// <summary>The row's largest student logit, in every lane.</summary>
@@ -38,6 +39,13 @@ internal readonly struct HostLogSoftmaxPair
 
     /// <summary>The row max of the student logits.</summary>
     public float MaxS { get; }
+
+    /// <summary>
+    /// log(S_t / S_s) in double, from the column-by-column difference of the sums where they are close
+    /// (<see cref="HostRows.LogRatio"/>): log q - log p = log(S_t / S_s) - d with d = <see cref="Gap"/>, and no
+    /// float32 log-sum-exp near log C rounds into it.
+    /// </summary>
+    public double LogSumRatio { get; }
 
     /// <summary>
     /// Reads the row: maxima and argmax, then S_s (keeping e_s in <paramref name="expStudent"/>) and S_t. False when
@@ -60,11 +68,11 @@ internal readonly struct HostLogSoftmaxPair
         var invT = Vector256.Create(inverseTemperature);
         var vMaxS = Vector256.Create(maxS);
         var vMaxT = Vector256.Create(maxT);
-        double sumS = 0, sumT = 0;
+        double sumS = 0, sumT = 0, difference = 0;
         for (int block = 0; block < classes; block += HostRows.BlockLength)
         {
             int blockEnd = Math.Min(classes, block + HostRows.BlockLength);
-            Vector256<float> accS = Vector256<float>.Zero, accT = accS;
+            Vector256<float> accS = Vector256<float>.Zero, accT = accS, accD = accS;
             for (int c = block; c < blockEnd; c += SimdMath.Width)
             {
                 int n = Math.Min(SimdMath.Width, blockEnd - c);
@@ -73,12 +81,14 @@ internal readonly struct HostLogSoftmaxPair
                 SimdMath.Store(expStudent + c, es, n);
                 accS += SimdMath.KeepFirst(es, n);
                 accT += SimdMath.KeepFirst(et, n);
+                accD += SimdMath.KeepFirst(et - es, n);
             }
             sumS += SimdMath.Sum(accS);
             sumT += SimdMath.Sum(accT);
+            difference += SimdMath.Sum(accD);
         }
         logs = new HostLogSoftmaxPair(maxS, maxT, (float)Math.Log(sumS), (float)Math.Log(sumT), inverseTemperature,
-            maxS, teacher[argmax], sumS);
+            maxS, teacher[argmax], sumS, HostRows.LogRatio(sumT, sumS, difference));
         return true;
     }
 
@@ -87,6 +97,16 @@ internal readonly struct HostLogSoftmaxPair
     /// <returns>log q.</returns>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public Vector256<float> LogQ(Vector256<float> zs) => (zs - maxS) * invT - logSumS;
+
+    /// <summary>
+    /// d = v_t - v_s per lane with v = (z - max) / T: log q - log p = <see cref="LogSumRatio"/> - d, without the
+    /// rounding of log q and log p (each near -log C).
+    /// </summary>
+    /// <param name="zs">Raw student logits.</param>
+    /// <param name="zt">Raw teacher logits.</param>
+    /// <returns>d.</returns>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public Vector256<float> Gap(Vector256<float> zs, Vector256<float> zt) => (zt - maxT) * invT - (zs - maxS) * invT;
 
     /// <summary>log p per lane: (z_t - max) / T - log S_t.</summary>
     /// <param name="zt">Raw teacher logits.</param>

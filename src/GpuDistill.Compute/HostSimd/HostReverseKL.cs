@@ -7,7 +7,9 @@ namespace GpuDistill.Compute.HostSimd;
 /// <summary>
 /// The fused reverse KL, T^2 KL(q_s || p_t) (loss-spec 1.2), on the host: the same results and rules as
 /// <see cref="ReverseKLRow"/>, and the same argmax-centred sums, so the gradient keeps its relative accuracy where q
-/// is one-hot to float precision (r - r* is exactly 0 at the argmax, computed by the same vector code).
+/// is one-hot to float precision (r - r* = d* - d is exactly 0 at the argmax, computed by the same vector code). The
+/// log-normalisers enter only as log(S_t / S_s) in double (<see cref="HostLogSoftmaxPair.LogSumRatio"/>), so the
+/// loss keeps its relative accuracy where teacher and student barely differ.
 /// </summary>
 /// <remarks>
 /// Four reads of a row in cache: maxima; S_s and S_t (keeping e_s); KL - r* = sum q (r - r*); the gradient
@@ -57,7 +59,8 @@ internal readonly unsafe struct HostReverseKL(ReverseKLRow p) : IHostRowLoss<Hos
     {
         if (!HostLogSoftmaxPair.Measure(student, teacher, gradient, classes, inverseTemperature, out HostLogSoftmaxPair logs))
             return float.NaN;
-        Vector256<float> argmaxRatio = logs.LogQ(logs.StudentAtArgmax) - logs.LogP(logs.TeacherAtArgmax);
+        // r = log q - log p = log(S_t / S_s) - d, so r - r* = d* - d: no log-normaliser rounds into the sums.
+        Vector256<float> argmaxGap = logs.Gap(logs.StudentAtArgmax, logs.TeacherAtArgmax);
         var invSumS = Vector256.Create(logs.InverseSumS);
 
         double klAboveArgmax = 0;
@@ -69,9 +72,8 @@ internal readonly unsafe struct HostReverseKL(ReverseKLRow p) : IHostRowLoss<Hos
             {
                 int n = Math.Min(SimdMath.Width, blockEnd - c);
                 Vector256<float> q = SimdMath.Load(gradient + c, n, 0f) * invSumS;
-                Vector256<float> r = logs.LogQ(SimdMath.Load(student + c, n, logs.MaxS))
-                    - logs.LogP(SimdMath.Load(teacher + c, n, 0f));
-                acc += SimdMath.KeepFirst(q * (r - argmaxRatio), n);
+                Vector256<float> d = logs.Gap(SimdMath.Load(student + c, n, 0f), SimdMath.Load(teacher + c, n, 0f));
+                acc += SimdMath.KeepFirst(q * (argmaxGap - d), n);
             }
             klAboveArgmax += SimdMath.Sum(acc);
         }
@@ -82,10 +84,10 @@ internal readonly unsafe struct HostReverseKL(ReverseKLRow p) : IHostRowLoss<Hos
         {
             int n = Math.Min(SimdMath.Width, classes - c);
             Vector256<float> q = SimdMath.Load(gradient + c, n, 0f) * invSumS;
-            Vector256<float> r = logs.LogQ(SimdMath.Load(student + c, n, logs.MaxS))
-                - logs.LogP(SimdMath.Load(teacher + c, n, 0f));
-            SimdMath.Store(gradient + c, scale * q * ((r - argmaxRatio) - kl), n);
+            Vector256<float> d = logs.Gap(SimdMath.Load(student + c, n, 0f), SimdMath.Load(teacher + c, n, 0f));
+            SimdMath.Store(gradient + c, scale * q * ((argmaxGap - d) - kl), n);
         }
-        return (float)(lossScale * (argmaxRatio.ToScalar() + klAboveArgmax));
+        // KL = r* + sum q (r - r*) with r* = log(S_t / S_s) - d*, in double.
+        return (float)(lossScale * (logs.LogSumRatio - argmaxGap.ToScalar() + klAboveArgmax));
     }
 }

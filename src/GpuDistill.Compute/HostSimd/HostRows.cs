@@ -178,6 +178,18 @@ internal static unsafe class HostRows
         return total;
     }
 
+    /// <summary>
+    /// log(a / b) of two positive sums whose difference a - b was also summed column by column: where they are close,
+    /// as log(1 + d / b), so the float32 rounding of the sums (which log a - log b keeps in full, 1e-7 of each) scales
+    /// a and b alike and drops out; elsewhere log a - log b, which is then far larger than that rounding.
+    /// </summary>
+    /// <param name="a">The first sum.</param>
+    /// <param name="b">The second sum.</param>
+    /// <param name="difference">a - b, summed from the per-column differences.</param>
+    /// <returns>log(a / b).</returns>
+    public static double LogRatio(double a, double b, double difference) =>
+        Math.Abs(difference) <= 0.5 * b ? Math.Log(1 + difference / b) : Math.Log(a) - Math.Log(b);
+
     /// <summary>Sets a row's gradient to 0 (padding rows).</summary>
     /// <param name="gradient">The row's gradient.</param>
     /// <param name="classes">C.</param>

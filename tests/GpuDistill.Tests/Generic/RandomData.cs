@@ -26,6 +26,18 @@ public static class RandomData
         return values;
     }
 
+    /// <summary>Normal values with mean 0 and standard deviation <paramref name="deviation"/> (Box-Muller).</summary>
+    public static float[] Normal(Random random, long count, double deviation)
+    {
+        var values = new float[count];
+        for (long i = 0; i < count; i++)
+        {
+            double radius = Math.Sqrt(-2 * Math.Log(1 - random.NextDouble()));
+            values[i] = (float)(deviation * radius * Math.Cos(2 * Math.PI * random.NextDouble()));
+        }
+        return values;
+    }
+
     /// <summary>No labels, labels in [0, classes), or labels with about one in five set to the ignore index -100.</summary>
     public static int[]? Labels(Random random, int rows, int classes, LabelMode mode) => mode switch
     {
