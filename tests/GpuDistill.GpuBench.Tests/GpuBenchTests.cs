@@ -49,7 +49,7 @@ public sealed class GpuBenchTests
         Assert.Multiple(() =>
         {
             Assert.That(all.Select(c => c.Kernel).Distinct(), Is.EquivalentTo(Families));
-            Assert.That(RowFamilies, Is.EquivalentTo(new[] { "softmax-kl", "reverse-kl", "jsd", "dkd" }), "every built-in row loss has a case");
+            Assert.That(RowFamilies, Is.EquivalentTo(new[] { "softmax-kl", "reverse-kl", "jsd", "dkd", "kl-both-sides", "probability-l1" }), "every built-in row loss has a case");
             Assert.That(RowFamilies, Has.Length.EqualTo(KernelCatalog.RowLosses.Count), "one case per row loss of GpuDistill.Kernels");
             foreach (string rows in RowFamilies)
             {

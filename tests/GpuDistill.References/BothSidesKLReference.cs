@@ -1,3 +1,5 @@
+using GpuDistill.Kernels.Rows;
+
 namespace GpuDistill.References;
 
 /// <summary>
@@ -42,4 +44,29 @@ public static class BothSidesKLReference
         float[] teacher, int rows, int classes, double temperature, bool elementwiseMean, int[]? labels = null) =>
         Compute(ReferenceMath.ToDouble(student), ReferenceMath.ToDouble(teacher), rows, classes, temperature,
             elementwiseMean, labels);
+}
+
+/// <summary>KL(p || q) with both gradients as the kernel checks run it (batchmean, as DAFL's and DFAD's students).</summary>
+public sealed class BothSidesKLCase : RowLossCase<BothSidesKLRow>
+{
+    /// <inheritdoc/>
+    public override string Family => "kl-both-sides";
+
+    /// <inheritdoc/>
+    protected override BothSidesKLRow Create(RowInputs x) =>
+        new(x.Rows, x.Classes, (float)x.Temperature, RowReduction.BatchMean, x.Labels is not null, RowInputs.IgnoreIndex, x.Counted);
+
+    /// <inheritdoc/>
+    protected override (double Loss, double[] Gradient) Reference(RowInputs x)
+    {
+        (double loss, double[] student, double[] teacher) = BothSidesKLReference.Compute(x.Student, x.Teacher, x.Rows,
+            x.Classes, x.Temperature, elementwiseMean: false, x.Labels);
+        return (loss, [.. student, .. teacher]);
+    }
+
+    /// <inheritdoc/>
+    protected override double Magnitude(RowInputs x) => 1 + x.MaxAbs / x.Temperature;
+
+    /// <inheritdoc/>
+    protected override double GradientScale(RowInputs x) => 1 / (x.Temperature * x.PerRow);
 }

@@ -1,3 +1,5 @@
+using GpuDistill.Kernels.Rows;
+
 namespace GpuDistill.References;
 
 /// <summary>
@@ -54,4 +56,29 @@ public static class ProbabilityL1Reference
         double[] log = ReferenceMath.LogSoftmax(logits, temperature);
         return Array.ConvertAll(log, Math.Exp);
     }
+}
+
+/// <summary>The L1 distance between probabilities with both gradients as the kernel checks run it (elementwise mean, DFAD's).</summary>
+public sealed class ProbabilityL1Case : RowLossCase<ProbabilityL1Row>
+{
+    /// <inheritdoc/>
+    public override string Family => "probability-l1";
+
+    /// <inheritdoc/>
+    protected override ProbabilityL1Row Create(RowInputs x) =>
+        new(x.Rows, x.Classes, (float)x.Temperature, RowReduction.ElementwiseMean, x.Labels is not null, RowInputs.IgnoreIndex, x.Counted);
+
+    /// <inheritdoc/>
+    protected override (double Loss, double[] Gradient) Reference(RowInputs x)
+    {
+        (double loss, double[] student, double[] teacher) = ProbabilityL1Reference.Compute(x.Student, x.Teacher, x.Rows,
+            x.Classes, x.Temperature, elementwiseMean: true, x.Labels);
+        return (loss, [.. student, .. teacher]);
+    }
+
+    /// <inheritdoc/>
+    protected override double Magnitude(RowInputs x) => 2.0 / x.Classes;
+
+    /// <inheritdoc/>
+    protected override double GradientScale(RowInputs x) => 1 / (x.Temperature * x.PerRow * x.Classes);
 }

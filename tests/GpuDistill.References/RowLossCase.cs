@@ -81,16 +81,23 @@ public abstract class RowLossCase<TLoss> : RowLossCase where TLoss : unmanaged, 
         ArgumentNullException.ThrowIfNull(x);
         TLoss loss = Create(x);
         RowLossLauncher<TLoss> launcher = device.Kernels<RowLossLauncher<TLoss>>();
-        (double value, float[] gradient) = KernelLaunches.RunRows(device, x.Student, x.Teacher, x.Labels, x.Rows,
-            (s, t, l, g, r) => launcher.Launch(s, t, l, g, r, loss, layout));
+        // A two-sided loss's gradient is the student's followed by the teacher's, in the kernel's run and the reference.
+        (double value, float[] gradient) = TLoss.WritesTeacherGradient
+            ? Joined(KernelLaunches.RunTwoSidedRows(device, x.Student, x.Teacher, x.Labels, x.Rows,
+                (s, t, l, g, tg, r) => launcher.Launch(s, t, l, g, tg, r, loss, layout)))
+            : KernelLaunches.RunRows(device, x.Student, x.Teacher, x.Labels, x.Rows,
+                (s, t, l, g, r) => launcher.Launch(s, t, l, g, r, loss, layout));
         (double expected, double[] expectedGradient) = Reference(x);
         return new RowRun(value, gradient, expected, expectedGradient, Magnitude(x), GradientScale(x));
     }
 
+    private static (double Loss, float[] Gradient) Joined((double Loss, float[] Student, float[] Teacher) run) =>
+        (run.Loss, [.. run.Student, .. run.Teacher]);
+
     /// <summary>The launch scalars for the inputs.</summary>
     protected abstract TLoss Create(RowInputs x);
 
-    /// <summary>The float64 reference on the inputs.</summary>
+    /// <summary>The float64 reference on the inputs (for a two-sided loss, the student's gradient then the teacher's).</summary>
     protected abstract (double Loss, double[] Gradient) Reference(RowInputs x);
 
     /// <summary>The size of the loss's terms.</summary>

@@ -18,7 +18,10 @@ namespace GpuDistill.Interop;
 /// teacher.
 /// </para>
 /// <para>
-/// Call <see cref="DisableMkldnn"/> once, before the first convolution. The entry points are C++ symbols of
+/// The library calls <see cref="UseCorrectConvolutions"/> when it builds a model or a trainer, so its own training
+/// never meets the bug; research code with models of its own calls it (or <see cref="DisableMkldnn"/>) once, before the
+/// first convolution. Setting the environment variable <c>GPUDISTILL_KEEP_ONEDNN=1</c> keeps oneDNN on (to see the
+/// corruption, or on a machine where its convolutions are known good). The entry points are C++ symbols of
 /// libtorch_cpu (<c>at::globalContext()</c>, <c>at::Context::setUserEnabledMkldnn(bool)</c>), bound by their mangled
 /// names: a libtorch that renames them makes the call fail with a message, not silently.
 /// </para>
@@ -38,6 +41,22 @@ public static partial class TorchBackends
         SetUserEnabledMkldnn(GlobalContext(), false);
         return true;
     });
+
+    /// <summary>The environment variable that keeps oneDNN on when set to 1.</summary>
+    public const string KeepOneDnnVariable = "GPUDISTILL_KEEP_ONEDNN";
+
+    private static int configured;
+
+    /// <summary>
+    /// Turns oneDNN off once per process unless <see cref="KeepOneDnnVariable"/> is 1; later calls do nothing. Called by
+    /// <see cref="Models.DistillModel"/>'s and <see cref="Models.ImageGenerator"/>'s constructors.
+    /// </summary>
+    public static void UseCorrectConvolutions()
+    {
+        if (Interlocked.Exchange(ref configured, 1) == 1) return;
+        if (Environment.GetEnvironmentVariable(KeepOneDnnVariable) == "1") return;
+        DisableMkldnn();
+    }
 
     private static T Call<T>(Func<T> call)
     {

@@ -31,6 +31,7 @@ public abstract class DistillModel : Module<Tensor, ModelOutput>
         : base(architecture)
     {
         ArgumentException.ThrowIfNullOrEmpty(architecture);
+        Interop.TorchBackends.UseCorrectConvolutions();
         Architecture = architecture;
     }
 

@@ -57,6 +57,7 @@ public sealed class ImageGenerator : Module<Tensor, Tensor?, Tensor>
         float pixelMean = FashionMnist.Mean, float pixelStd = FashionMnist.Std)
         : base("ImageGenerator")
     {
+        Interop.TorchBackends.UseCorrectConvolutions();
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(latentSize);
         ArgumentOutOfRangeException.ThrowIfNegative(classes);
         TensorChecks.RequireDefined(output, nameof(output));

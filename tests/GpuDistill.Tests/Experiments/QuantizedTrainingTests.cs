@@ -16,11 +16,11 @@ public sealed class QuantizedTrainingTests() : TrainingFixture(20, 10)
         string checkpoint = Path.Combine(RunDirectory, "quantized");
 
         using QuantizedModel student = QuantizedModel.Wrap(ModelFactory.Create("small-cnn", 6), options);
-        TrainingRun one = new Trainer(Options(1)).Fit("q-kd", student, LossCatalog.ForMethod("kd", new LossSettings()),
+        TrainingRun one = new Trainer(Options(1)).Fit("q-kd", student, WeightedLoss.ForMethod("kd"),
             Train, Test, outputs, checkpoint, resume: false);
 
         using QuantizedModel again = QuantizedModel.Wrap(ModelFactory.Create("small-cnn", 99), options);
-        TrainingRun resumed = new Trainer(Options(1)).Fit("q-kd", again, LossCatalog.ForMethod("kd", new LossSettings()),
+        TrainingRun resumed = new Trainer(Options(1)).Fit("q-kd", again, WeightedLoss.ForMethod("kd"),
             Train, Test, outputs, checkpoint, resume: true);
         Assert.That(Evaluation.Accuracy(again, Test), Is.EqualTo(one.FinalAccuracy), "weights and activation ranges come back from the checkpoint");
         Assert.That(again.ActivationOf("stage1.0"), Is.EqualTo(student.ActivationOf("stage1.0")));

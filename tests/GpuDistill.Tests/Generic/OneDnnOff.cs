@@ -14,6 +14,6 @@ public sealed class OneDnnOff
     public void DisableMkldnn()
     {
         // GPUDISTILL_KEEP_ONEDNN=1 keeps it on, to see the corruption (or measure the speed) for oneself.
-        if (Environment.GetEnvironmentVariable("GPUDISTILL_KEEP_ONEDNN") is null) TorchBackends.DisableMkldnn();
+        TorchBackends.UseCorrectConvolutions();
     }
 }
