@@ -4,8 +4,10 @@ using GpuDistill.Kernels.Rows;
 namespace GpuDistill.Tests.Generic;
 
 /// <summary>The float64 reference of a two-sided row loss: loss and the gradients for student and teacher.</summary>
+/// <remarks>The last argument is the kernel's student gradient, for the L1 distance's sign at near ties (see
+/// <see cref="ProbabilityL1Reference.AtKernelSigns"/>); references without a kink ignore it.</remarks>
 public delegate (double Loss, double[] StudentGradient, double[] TeacherGradient) TwoSidedReference(float[] student,
-    float[] teacher, int rows, int classes, double temperature, bool elementwiseMean, int[]? labels);
+    float[] teacher, int rows, int classes, double temperature, bool elementwiseMean, int[]? labels, float[] kernelStudentGradient);
 
 /// <summary>Launches and checks of the two-sided row losses (both gradients), shared by their kernel and bridge tests.</summary>
 public static class TwoSidedRowCheck
@@ -52,30 +54,5 @@ public static class TwoSidedRowCheck
             if (acceptable is null || acceptable(s, t)) return (s, t);
         }
         throw new InvalidOperationException("No acceptable logits in 100 draws.");
-    }
-
-    /// <summary>
-    /// For the L1 distance: whether no column is so near a tie of q and p that float32 may take the other sign of
-    /// q - p there while that moves the gradient beyond the tolerance. Flipping s_j moves d/dz_s by q (e_j - q_j) Δs,
-    /// at most q_j (1 - q_j) |Δs| (likewise p for the teacher), so a tie matters only where q_j (1 - q_j) or
-    /// p_j (1 - p_j) exceeds 1e-8 (the check allows 2e-7 of the natural scale). A float32 log-probability is good to
-    /// about 6e-8 (1 + 2 max|z| / T) absolute; four times that is "near".
-    /// </summary>
-    public static bool NoSignificantTie(float[] student, float[] teacher, int rows, int classes, double temperature)
-    {
-        double maxAbs = Math.Max(student.Max(Math.Abs), teacher.Max(Math.Abs));
-        double resolution = 4 * 6e-8 * (1 + 2 * maxAbs / temperature);
-        for (int i = 0; i < rows; i++)
-        {
-            int offset = i * classes;
-            double[] q = ProbabilityL1Reference.Probabilities(ReferenceMath.ToDouble(student[offset..(offset + classes)]), temperature);
-            double[] p = ProbabilityL1Reference.Probabilities(ReferenceMath.ToDouble(teacher[offset..(offset + classes)]), temperature);
-            for (int c = 0; c < classes; c++)
-            {
-                double weight = Math.Max(q[c] * (1 - q[c]), p[c] * (1 - p[c]));
-                if (weight > 1e-8 && Math.Abs(q[c] - p[c]) <= resolution * Math.Max(q[c], p[c])) return false;
-            }
-        }
-        return true;
     }
 }

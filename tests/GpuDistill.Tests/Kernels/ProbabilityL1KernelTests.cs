@@ -6,8 +6,9 @@ namespace GpuDistill.Tests.Kernels;
 
 /// <summary>
 /// The L1-between-probabilities kernels (student and teacher gradients in one launch), both layouts, straight through
-/// the launcher, against the float64 reference. Inputs are drawn away from ties of q and p (see
-/// <see cref="TwoSidedRowCheck.NoSignificantTie"/>), where the gradient jumps; ties themselves have their own test.
+/// the launcher, against the float64 reference. Where q and p are so near that float32 may take either sign of q - p
+/// (the kink, where the gradient jumps) the reference takes the kernel's side (<see cref="ProbabilityL1Reference.AtKernelSigns"/>);
+/// exact ties have their own test.
 /// </summary>
 [TestFixtureSource(typeof(TestDevices), nameof(TestDevices.Kinds))]
 public sealed class ProbabilityL1KernelTests(AcceleratorKind kind) : AcceleratorTestBase(kind)
@@ -87,8 +88,7 @@ public sealed class ProbabilityL1KernelTests(AcceleratorKind kind) : Accelerator
     {
         (int rows, int classes) = RowKernelRun.Shapes[shape];
         Random random = RandomData.NewRandom();
-        (float[] student, float[] teacher) = TwoSidedRowCheck.Logits(random, rows, classes, scale,
-            (s, t) => TwoSidedRowCheck.NoSignificantTie(s, t, rows, classes, temperature));
+        (float[] student, float[] teacher) = TwoSidedRowCheck.Logits(random, rows, classes, scale);
         int[]? labels = withLabels ? RandomData.Labels(random, rows, classes, ignoreIndex: -100) : null;
         int counted = RowKernelRun.Counted(rows, labels);
         double divisor = TwoSidedRowCheck.Divisor(Math.Max(1, counted), classes, elementwise);
@@ -96,7 +96,8 @@ public sealed class ProbabilityL1KernelTests(AcceleratorKind kind) : Accelerator
         var p = new ProbabilityL1Row(rows, classes, (float)temperature,
             elementwise ? RowReduction.ElementwiseMean : RowReduction.BatchMean, labels is not null, -100, counted);
         var actual = TwoSidedRowCheck.Launch(Device, student, teacher, labels, p, layout);
-        var expected = ProbabilityL1Reference.Compute(student, teacher, rows, classes, temperature, elementwise, labels);
+        var expected = ProbabilityL1Reference.AtKernelSigns(student, teacher, rows, classes, temperature, elementwise, labels,
+            actual.StudentGradient);
 
         // Each row adds at most 2 (two probability vectors), so the loss's terms are of size 2 N / D.
         TwoSidedRowCheck.AssertMatches(actual, expected, 2 * Math.Max(1, counted) / divisor, 1 / (temperature * divisor),

@@ -15,10 +15,9 @@ public sealed class BothSidesKLLossTests(AcceleratorKind kind) : AcceleratorTest
 {
     private TwoSidedUnderTest Loss => new(
         (s, t, temperature, reduction) => GpuDistill.Losses.SoftmaxKLBothSides(s, t, temperature, reduction, Device),
-        (s, t, rows, classes, temperature, elementwise, y) =>
+        (s, t, rows, classes, temperature, elementwise, y, _) =>
             BothSidesKLReference.Compute(s, t, rows, classes, temperature, elementwise, y),
         Composite,
-        null,
         (s, t, temperature, rowShare) => Tolerance.SoftLossMagnitude(s, t, temperature, rowShare / (temperature * temperature)));
 
     [Test, Combinatorial]

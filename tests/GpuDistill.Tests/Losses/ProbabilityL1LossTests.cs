@@ -9,17 +9,15 @@ namespace GpuDistill.Tests.Losses;
 /// <see cref="GpuDistill.Losses.ProbabilityL1"/> through TorchSharp autograd: an upstream gradient of 2.5 reaches
 /// student and teacher logits as 2.5 times the float64 reference gradients; a teacher that needs no gradient gets
 /// none; and a generator's input gets libtorch's gradient of the same math through a frozen teacher and a student.
-/// Inputs are drawn away from ties of q and p (<see cref="TwoSidedRowCheck.NoSignificantTie"/>).
+/// At near ties of q and p the reference takes the kernel's sign (<see cref="ProbabilityL1Reference.AtKernelSigns"/>).
 /// </summary>
 [TestFixtureSource(typeof(TestDevices), nameof(TestDevices.BridgeKinds))]
 public sealed class ProbabilityL1LossTests(AcceleratorKind kind) : AcceleratorTestBase(kind)
 {
     private TwoSidedUnderTest Loss => new(
         (s, t, temperature, reduction) => GpuDistill.Losses.ProbabilityL1(s, t, temperature, reduction, Device),
-        (s, t, rows, classes, temperature, elementwise, y) =>
-            ProbabilityL1Reference.Compute(s, t, rows, classes, temperature, elementwise, y),
+        ProbabilityL1Reference.AtKernelSigns,
         Composite,
-        TwoSidedRowCheck.NoSignificantTie,
         (_, _, _, rowShare) => 2 * rowShare);
 
     [Test, Combinatorial]

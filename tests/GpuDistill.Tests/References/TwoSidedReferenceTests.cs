@@ -68,7 +68,10 @@ public sealed class TwoSidedReferenceTests
             t => reference(student, t, rows, classes, temperature, elementwise, labels, -100).Loss, teacher, result.TeacherGradient);
     }
 
-    /// <summary>No |q - p| within 1e-3 of a tie: the finite differences' steps (1e-5) must not cross one.</summary>
+    /// <summary>
+    /// No |q - p| within 2e-4 of a tie: the finite differences' reach (2h, h up to 3e-5 on a logit) moves q by at most
+    /// 6e-5 q / T (1.2e-4 q at T = 0.5), less, so they never cross one. (1e-3 refused nearly every draw at T = 20, where all q are near 1/C.)
+    /// </summary>
     private static bool FarFromTies(float[] s, float[] t, int rows, int classes, double temperature)
     {
         for (int i = 0; i < rows; i++)
@@ -77,7 +80,7 @@ public sealed class TwoSidedReferenceTests
             double[] p = ProbabilityL1Reference.Probabilities(ReferenceMath.ToDouble(t[(i * classes)..((i + 1) * classes)]), temperature);
             for (int c = 0; c < classes; c++)
             {
-                if (classes > 1 && Math.Abs(q[c] - p[c]) < 1e-3) return false;
+                if (classes > 1 && Math.Abs(q[c] - p[c]) < 2e-4) return false;
             }
         }
         return true;
