@@ -35,15 +35,7 @@ public static partial class Losses
         return RowLoss<ProbabilityL1Row, NoHostPath<ProbabilityL1Row>>(student, teacher,
             b => new ProbabilityL1Row(b.Rows, b.Classes, (float)temperature, reduction, b.HasLabels, b.IgnoreIndex,
                 b.CountedRows),
-            () =>
-            {
-                TensorChecks.RequireTemperature(temperature, nameof(temperature));
-                TensorChecks.RequireDefined(reduction, nameof(reduction));
-                // Up front, not only when the loss comes out non-finite: a -inf teacher logit (p = 0) leaves the loss
-                // finite but makes the teacher's gradient NaN.
-                TensorChecks.RequireFinite(student, nameof(student));
-                TensorChecks.RequireFinite(teacher, nameof(teacher));
-            },
+            () => RequireTwoSidedInputs(student, teacher, temperature, reduction),
             null, DefaultIgnoreIndex, device, layout);
     }
 }

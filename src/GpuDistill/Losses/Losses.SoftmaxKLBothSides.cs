@@ -34,15 +34,18 @@ public static partial class Losses
         return RowLoss<BothSidesKLRow, NoHostPath<BothSidesKLRow>>(student, teacher,
             b => new BothSidesKLRow(b.Rows, b.Classes, (float)temperature, reduction, b.HasLabels, b.IgnoreIndex,
                 b.CountedRows),
-            () =>
-            {
-                TensorChecks.RequireTemperature(temperature, nameof(temperature));
-                TensorChecks.RequireDefined(reduction, nameof(reduction));
-                // Up front, not only when the loss comes out non-finite: a -inf teacher logit (p = 0) leaves the loss
-                // finite but makes the teacher's gradient NaN.
-                TensorChecks.RequireFinite(student, nameof(student));
-                TensorChecks.RequireFinite(teacher, nameof(teacher));
-            },
+            () => RequireTwoSidedInputs(student, teacher, temperature, reduction),
             null, DefaultIgnoreIndex, device, layout);
+    }
+
+    /// <summary>The checks of a two-sided row loss's arguments, shared by the KL and the L1 distance.</summary>
+    private static void RequireTwoSidedInputs(Tensor student, Tensor teacher, double temperature, RowReduction reduction)
+    {
+        TensorChecks.RequireTemperature(temperature, nameof(temperature));
+        TensorChecks.RequireDefined(reduction, nameof(reduction));
+        // Up front, not only when the loss comes out non-finite: a -inf teacher logit (p = 0) leaves the loss finite
+        // but makes the teacher's gradient NaN.
+        TensorChecks.RequireFinite(student, nameof(student));
+        TensorChecks.RequireFinite(teacher, nameof(teacher));
     }
 }
