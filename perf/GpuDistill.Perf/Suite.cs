@@ -13,7 +13,9 @@ internal static class Suite
     public static IReadOnlyList<(string Name, Func<BenchmarkSettings, IEnumerable<ResultRow>> Run)> Benchmarks { get; } =
     [
         (SoftmaxKLBenchmark.Kernel, SoftmaxKLBenchmark.Run),
+        (RowLossBenchmark.Kernel, RowLossBenchmark.Run),
         (TrainingStepBenchmark.Kernel, TrainingStepBenchmark.Run),
+        (TrainingStepBenchmark.PyTorchKernel, TrainingStepBenchmark.AgainstPyTorch),
         (MultiTeacherBenchmark.Kernel, MultiTeacherBenchmark.Run),
         // Attention maps run on ILGPU accelerators only (the simd device would run them on its CPU accelerator again).
         ("attention-transfer", s => AttentionTransferBenchmark.Run([.. s.Devices.Where(d => !d.Device.UsesHostSimd)], s.Quick)),

@@ -59,7 +59,8 @@ internal sealed record Timing(double MedianMs, double P20Ms, double P80Ms, int R
         return samples.Select(FromSamples).ToArray();
     }
 
-    private static Timing FromSamples(List<double> samples)
+    /// <summary>Median and spread of raw samples (sorted in place).</summary>
+    internal static Timing FromSamples(List<double> samples)
     {
         samples.Sort();
         return new Timing(Quantile(samples, 0.5), Quantile(samples, 0.2), Quantile(samples, 0.8), samples.Count);
