@@ -13,8 +13,10 @@ internal static class Suite
     public static IReadOnlyList<(string Name, Func<BenchmarkSettings, IEnumerable<ResultRow>> Run)> Benchmarks { get; } =
     [
         (SoftmaxKLBenchmark.Kernel, SoftmaxKLBenchmark.Run),
+        (RowLossBenchmark.Kernel, RowLossBenchmark.Run),
         (TrainingStepBenchmark.Kernel, TrainingStepBenchmark.Run),
         (MethodStepBenchmark.Kernel, MethodStepBenchmark.Run),
+        (TrainingStepBenchmark.PyTorchKernel, TrainingStepBenchmark.AgainstPyTorch),
         (MultiTeacherBenchmark.Kernel, MultiTeacherBenchmark.Run),
         (CkaBenchmark.Kernel, CkaBenchmark.Run),
         (FakeQuantizeBenchmark.Kernel, FakeQuantizeBenchmark.Run),

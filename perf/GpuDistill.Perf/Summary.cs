@@ -65,6 +65,13 @@ internal static class Summary
                     lossOverhead * 100, "%", lossOverhead < 0.05);
             }
         }
+        foreach (string step in new[] { TrainingStepBenchmark.PlainStep, TrainingStepBenchmark.KDStep })
+        {
+            // GpuDistill's images per second over PyTorch's for the same step, run side by side (issue 15).
+            if (rows.FirstOrDefault(r => r.Kernel == TrainingStepBenchmark.PyTorchKernel && r.Backend == "gpudistill " + step
+                    && r.Mode == "step") is { } mine && !double.IsNaN(mine.CompositeMs))
+                Goal(sb, $"{step} at least as fast as PyTorch's (img/s ratio)", "default", mine.SpeedupOverComposite, "x", mine.SpeedupOverComposite >= 1);
+        }
         sb.AppendLine();
     }
 
@@ -77,6 +84,14 @@ internal static class Summary
         {
             sb.AppendLine(Inv($"## {kernel.Key}")).AppendLine();
             bool step = kernel.Key == TrainingStepBenchmark.Kernel;
+            if (kernel.Key == TrainingStepBenchmark.PyTorchKernel)
+            {
+                sb.AppendLine("| backend | size | mode | median ms | p20 | p80 | GpuDistill img/s over PyTorch's |").AppendLine("|---|---|---|---|---|---|---|");
+                foreach (ResultRow r in kernel)
+                    sb.AppendLine(Inv($"| {r.Backend} | {r.Size} | {r.Mode} | {r.Timing.MedianMs:0.###} | {r.Timing.P20Ms:0.###} | {r.Timing.P80Ms:0.###} | {Ratio(r.SpeedupOverComposite)} |"));
+                sb.AppendLine();
+                continue;
+            }
             sb.AppendLine(step
                 ? "| backend | size | mode | median ms | p20 | p80 | vs student step + teacher forward |"
                 : "| backend | size | mode | median ms | p20 | p80 | GB/s | vs composite | fraction of floor |");

@@ -62,7 +62,8 @@ internal sealed record Timing(double MedianMs, double P20Ms, double P80Ms, int R
     /// <summary>The median and spread of samples taken elsewhere (e.g. per-step times of whole training epochs).</summary>
     public static Timing Of(IEnumerable<double> samples) => FromSamples([.. samples]);
 
-    private static Timing FromSamples(List<double> samples)
+    /// <summary>Median and spread of raw samples (sorted in place).</summary>
+    internal static Timing FromSamples(List<double> samples)
     {
         samples.Sort();
         return new Timing(Quantile(samples, 0.5), Quantile(samples, 0.2), Quantile(samples, 0.8), samples.Count);
