@@ -44,7 +44,8 @@ public sealed class MethodRegistry
         .Register(TeacherAssistantScheme.Info)
         .Register(MultiTeacherScheme.Info)
         // Lifelong and cross-modal distillation
-        .Register(LifelongScheme.Info);
+        .Register(LifelongScheme.Info)
+        .Register(CrossModalScheme.Info);
 
     /// <summary>The loss terms, in registration order.</summary>
     public IReadOnlyList<TermInfo> Terms => terms;
