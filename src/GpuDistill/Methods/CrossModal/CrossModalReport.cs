@@ -4,6 +4,7 @@ using System.Text.Json;
 using GpuDistill.Data;
 using GpuDistill.Training;
 using ScottPlot;
+using static GpuDistill.Methods.SeedStatistics;
 
 namespace GpuDistill.Methods;
 
@@ -127,19 +128,5 @@ public static class CrossModalReport
         plot.Axes.Frameless();
         plot.Title(string.Create(CultureInfo.InvariantCulture, $"image | {modality.Angles} x {modality.Bins} measurement"));
         return plot;
-    }
-
-    private static double Std(IEnumerable<double> values)
-    {
-        double[] v = [.. values];
-        if (v.Length < 2) return 0;
-        double mean = v.Average();
-        return Math.Sqrt(v.Sum(x => (x - mean) * (x - mean)) / (v.Length - 1));
-    }
-
-    private static string MeanStd(IEnumerable<double> values)
-    {
-        double[] v = [.. values];
-        return string.Create(CultureInfo.InvariantCulture, $"{v.Average() * 100:F1} ± {Std(v) * 100:F1}");
     }
 }

@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using GpuDistill.Training;
 using ScottPlot;
+using static GpuDistill.Methods.SeedStatistics;
 
 namespace GpuDistill.Methods;
 
@@ -150,21 +151,7 @@ public static class LifelongReport
 
     private static double Mean(IEnumerable<double> values) => values.Average();
 
-    private static double Std(IEnumerable<double> values)
-    {
-        double[] v = [.. values];
-        if (v.Length < 2) return 0;
-        double mean = v.Average();
-        return Math.Sqrt(v.Sum(x => (x - mean) * (x - mean)) / (v.Length - 1));
-    }
-
     private static string Points(IEnumerable<double> values) => (Mean(values) * 100).ToString("F1", CultureInfo.InvariantCulture);
-
-    private static string MeanStd(IEnumerable<double> values)
-    {
-        double[] v = [.. values];
-        return string.Create(CultureInfo.InvariantCulture, $"{Mean(v) * 100:F1} ± {Std(v) * 100:F1}");
-    }
 
     /// <summary>One scenario, method and classifier over its seeds.</summary>
     private sealed record Row(List<SequenceResult> Results)
