@@ -42,7 +42,10 @@ public sealed class MethodRegistry
         .Register(SelfDistillationScheme.Info)
         .Register(BornAgainScheme.Info)
         .Register(TeacherAssistantScheme.Info)
-        .Register(MultiTeacherScheme.Info);
+        .Register(MultiTeacherScheme.Info)
+        // Lifelong and cross-modal distillation
+        .Register(LifelongScheme.Info)
+        .Register(CrossModalScheme.Info);
 
     /// <summary>The loss terms, in registration order.</summary>
     public IReadOnlyList<TermInfo> Terms => terms;
