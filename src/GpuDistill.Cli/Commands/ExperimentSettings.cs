@@ -85,6 +85,14 @@ internal class ExperimentSettings : CommandSettings
     [Description("multi-teacher: confidence (each teacher's probability of the true label; default) or equal; same as --set multi-kd.weighting=MODE.")]
     public string? TeacherWeighting { get; init; }
 
+    [CommandOption("--distributed")]
+    [Description("Train over the processes of mpirun -np N (Open MPI): data-parallel, each rank a shard of every batch; dml: one peer per rank. Rank 0 writes the results.")]
+    public bool Distributed { get; init; }
+
+    [CommandOption("--batch-norm <MODE>")]
+    [Description("With --distributed: local (each rank's shard; default) or sync (the whole batch's statistics, as one process).")]
+    public string? BatchNorm { get; init; }
+
     [CommandOption("--resume")]
     [Description("Continue unfinished runs from their last completed epoch.")]
     public bool Resume { get; init; }

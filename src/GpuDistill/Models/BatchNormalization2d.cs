@@ -52,6 +52,10 @@ public sealed class BatchNormalization2d : Module<Tensor, Tensor>
     /// <summary>Channels C.</summary>
     public long Features { get; }
 
+    /// <summary>Statistics shared with other processes in training mode (synchronised batch norm); null (the default)
+    /// for this batch's own.</summary>
+    public IBatchNormSynchronisation? Synchronisation { get; set; }
+
     /// <summary>Weight 1, bias 0, running statistics 0 and 1, no batches counted.</summary>
     public void ResetParameters()
     {
@@ -74,6 +78,8 @@ public sealed class BatchNormalization2d : Module<Tensor, Tensor>
             using var noGrad = no_grad();
             batchesTracked.add_(Scalars.OneInteger, alpha: Scalars.OneInteger);
         }
+        if (training && Synchronisation is not null)
+            return Synchronisation.Normalise(input, runningMean, runningVar, weight, bias, momentum, eps);
         return functional.batch_norm(input, runningMean, runningVar, weight, bias, training, momentum, eps);
     }
 }
