@@ -20,6 +20,8 @@ app.Configure(config =>
     config.SetApplicationName("gpudistill");
     // An option the command does not have is an error, not an argument silently ignored.
     config.UseStrictParsing();
+    // --distributed: join mpirun's processes before a training command runs.
+    config.SetInterceptor(new DistributedInterceptor());
     config.AddCommand<CompareCommand>("compare").WithDescription(MethodHelp.Describe(
         "Teacher, student alone and each distillation method over several seeds; writes results.md/csv/json and plots."));
     config.AddCommand<DistillCommand>("distill").WithDescription(MethodHelp.Describe(

@@ -42,6 +42,12 @@ internal static class RecipeRunner
 {
     public static int Run(Recipe recipe, string outputDirectory, bool resume, CancellationToken cancellationToken)
     {
+        if (!GpuDistill.Distributed.DistributedTraining.WritesFiles)
+        {
+            // Another rank of a distributed run: it trains its share quietly; rank 0 reports and writes.
+            new Experiment(recipe, outputDirectory, null, _ => { }).Run(resume, cancellationToken);
+            return 0;
+        }
         ExperimentResults results = ConsoleProgress.Run(progress =>
             new Experiment(recipe, outputDirectory, progress, line => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(line)}[/]"))
                 .Run(resume, cancellationToken));

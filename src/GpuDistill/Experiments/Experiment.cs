@@ -1,6 +1,7 @@
 using System.Text.Json;
 using GpuDistill.Compute;
 using GpuDistill.Data;
+using GpuDistill.Distributed;
 using GpuDistill.Methods;
 using GpuDistill.Models;
 using GpuDistill.Training;
@@ -24,7 +25,8 @@ public sealed class Experiment(Recipe recipe, string outputDirectory, IProgress<
     public ExperimentResults Run(bool resume, CancellationToken cancellationToken = default)
     {
         (ImageDataset train, ImageDataset? validation, ImageDataset test) = Prepare();
-        AtomicFile.WriteAllText(Path.Combine(outputDirectory, "recipe.json"), RecipeLoader.ToJson(recipe));
+        // In a distributed run only rank 0 writes files (Distributed.DistributedTraining.WritesFiles).
+        if (DistributedTraining.WritesFiles) AtomicFile.WriteAllText(Path.Combine(outputDirectory, "recipe.json"), RecipeLoader.ToJson(recipe));
         (DistillModel teacher, TrainingRun teacherRun) = TrainOrLoadTeacher(train, test, cancellationToken);
         log($"teacher {teacherRun.Model}: {teacherRun.FinalAccuracy:P2} test accuracy, {teacher.ParameterCount:N0} parameters");
         using TeacherOutputs teacherOutputs = TeacherOutputs.Create(teacher, train, cache: !recipe.Data.Augment, TeacherLayers(teacher));
@@ -56,7 +58,7 @@ public sealed class Experiment(Recipe recipe, string outputDirectory, IProgress<
 
         var results = new ExperimentResults(recipe.Name, Describe(train, validation, test), MachineDescription.Current,
             ComputeDevice.Default.ToString(), teacherRun, runs, Summarise(teacherRun, runs), tuning);
-        ResultsWriter.Write(results, outputDirectory);
+        if (DistributedTraining.WritesFiles) ResultsWriter.Write(results, outputDirectory);
         teacher.Dispose();
         return results;
     }
@@ -176,8 +178,11 @@ public sealed class Experiment(Recipe recipe, string outputDirectory, IProgress<
         var trainer = new Trainer(spec.Training.ToOptions(spec.Seed, recipe.Data.Augment), progress);
         TrainingRun run = trainer.Fit($"teacher/{spec.Model}", teacher, LossSpec.ForMethod("none").Create(recipe.Settings), train, test,
             null, Path.Combine(directory, "checkpoint"), resume: true, cancellationToken);
-        Checkpoint.SaveAtomic(teacher, weights);
-        AtomicFile.WriteAllText(record, JsonSerializer.Serialize(run, ResultJson.Options));
+        if (DistributedTraining.WritesFiles)
+        {
+            Checkpoint.SaveAtomic(teacher, weights);
+            AtomicFile.WriteAllText(record, JsonSerializer.Serialize(run, ResultJson.Options));
+        }
         return (teacher, run);
     }
 
