@@ -14,7 +14,7 @@ namespace GpuDistill.Distributed;
 internal sealed class SynchronisedBatchNorm(IProcessGroup group) : IBatchNormSynchronisation
 {
     /// <inheritdoc/>
-    public Tensor Normalise(Tensor input, Tensor runningMean, Tensor runningVar, Tensor weight, Tensor bias, double momentum, double eps)
+    public Tensor Normalise(Tensor input, Tensor runningMean, Tensor runningVar, Tensor? weight, Tensor? bias, double momentum, double eps)
     {
         ArgumentNullException.ThrowIfNull(input);
         long channels = input.shape[1];
@@ -34,8 +34,10 @@ internal sealed class SynchronisedBatchNorm(IProcessGroup group) : IBatchNormSyn
             runningVar.mul_(keep).add_(variance, alpha: unbiased);
         }
         using Scalar epsilon = eps.ToScalar();
-        Tensor scale = variance.add(epsilon).rsqrt().mul(weight);
-        return input.sub(mean.view(1, channels, 1, 1)).mul(scale.view(1, channels, 1, 1)).add(bias.view(1, channels, 1, 1));
+        Tensor scale = variance.add(epsilon).rsqrt();
+        if (weight is not null) scale = scale.mul(weight);
+        Tensor output = input.sub(mean.view(1, channels, 1, 1)).mul(scale.view(1, channels, 1, 1));
+        return bias is null ? output : output.add(bias.view(1, channels, 1, 1));
     }
 }
 

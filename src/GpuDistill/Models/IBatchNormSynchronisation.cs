@@ -13,10 +13,10 @@ public interface IBatchNormSynchronisation
     /// <param name="input">This process's maps [B, C, H, W].</param>
     /// <param name="runningMean">Running mean [C].</param>
     /// <param name="runningVar">Running (unbiased) variance [C].</param>
-    /// <param name="weight">Scale [C].</param>
-    /// <param name="bias">Shift [C].</param>
+    /// <param name="weight">Scale [C]; null for none (1).</param>
+    /// <param name="bias">Shift [C]; null for none (0).</param>
     /// <param name="momentum">Weight of the batch statistics in the running ones.</param>
     /// <param name="eps">Added to the variance.</param>
     /// <returns>The normalised maps.</returns>
-    Tensor Normalise(Tensor input, Tensor runningMean, Tensor runningVar, Tensor weight, Tensor bias, double momentum, double eps);
+    Tensor Normalise(Tensor input, Tensor runningMean, Tensor runningVar, Tensor? weight, Tensor? bias, double momentum, double eps);
 }
