@@ -26,11 +26,13 @@ public sealed class TeacherCacheReader : IDisposable
     private readonly Dictionary<int, LinkedListNode<DecodedGroup>> decoded = [];
     private readonly LinkedList<DecodedGroup> recentlyUsed = new();
     private readonly long memoryBudgetBytes;
+    private readonly HashSet<string> wantedLayers;
     private long decodedBytes;
 
-    private TeacherCacheReader(string directory, TeacherCacheManifest manifest, long memoryBudgetBytes)
+    private TeacherCacheReader(string directory, TeacherCacheManifest manifest, long memoryBudgetBytes, IEnumerable<string> wantedLayers)
     {
         this.directory = directory;
+        this.wantedLayers = new HashSet<string>(wantedLayers, StringComparer.Ordinal);
         Manifest = manifest;
         this.memoryBudgetBytes = memoryBudgetBytes;
     }
@@ -51,7 +53,7 @@ public sealed class TeacherCacheReader : IDisposable
     /// <param name="directory">The cache directory.</param>
     /// <param name="dataset">The dataset the rows must belong to (size, classes, checksum).</param>
     /// <param name="teacher">The teacher the outputs must come from (architecture, checksum); null to skip that check.</param>
-    /// <param name="layers">Teacher layers the caller needs; each must be stored.</param>
+    /// <param name="layers">Teacher layers the caller reads; each must be stored (the others are not decoded).</param>
     /// <param name="memoryBudgetBytes">Most bytes of decoded row groups kept at once.</param>
     /// <returns>The reader.</returns>
     /// <exception cref="InvalidDataException">The cache does not match, or a file is missing, truncated or lacks a
@@ -93,7 +95,7 @@ public sealed class TeacherCacheReader : IDisposable
         if (manifest.TopK is int k && (k < 1 || k > manifest.Classes))
             throw new InvalidDataException($"{metadata}: topK {k} is not within 1 to the {manifest.Classes} classes.");
 
-        var reader = new TeacherCacheReader(directory, manifest, memoryBudgetBytes);
+        var reader = new TeacherCacheReader(directory, manifest, memoryBudgetBytes, layers ?? []);
         try
         {
             reader.OpenFiles();
@@ -129,7 +131,9 @@ public sealed class TeacherCacheReader : IDisposable
             if ((uint)index >= (uint)Manifest.DatasetCount)
                 throw new ArgumentOutOfRangeException(nameof(indices), index, $"The cache holds examples 0 to {Manifest.DatasetCount - 1}.");
             DecodedGroup group = Group(FindGroup(index));
-            float[] source = layer is null ? group.Logits : group.Layers[layer];
+            float[] source = layer is null ? group.Logits
+                : group.Layers.TryGetValue(layer, out float[]? values) ? values
+                : throw new ArgumentException($"Layer '{layer}' was not asked for when the cache was opened.", nameof(layer));
             source.AsSpan((index - group.FirstIndex) * width, width).CopyTo(target.Slice(i * width, width));
         }
     }
@@ -288,7 +292,7 @@ public sealed class TeacherCacheReader : IDisposable
             }
         }
         var layers = new Dictionary<string, float[]>(StringComparer.Ordinal);
-        foreach (CachedLayer layer in Manifest.Layers)
+        foreach (CachedLayer layer in Manifest.Layers.Where(l => wantedLayers.Contains(l.Layer)))
             layers[layer.Layer] = ReadColumn<float>(group, at, layer.Column, Width(layer.Shape));
         return new DecodedGroup(number, at.FirstIndex, logits, layers);
     }
@@ -308,8 +312,21 @@ public sealed class TeacherCacheReader : IDisposable
             throw new InvalidDataException(
                 $"{path}: row group {at.Group}, column '{name}': {count} values for {at.Rows} rows, expected {width} per row ({at.Rows * width}).");
         }
-        var values = new T[at.Rows * width];
-        group.ReadAsync<T>(field, values, null).AsTask().GetAwaiter().GetResult();
+        int n = at.Rows * width;
+        var values = new T[n];
+        int[] definition = new int[n], repetition = new int[n];
+        group.ReadRawAsync<T>(field, values, definition, repetition, CancellationToken.None).AsTask().GetAwaiter().GetResult();
+        // Every value present (no nulls), and with a list a new row every width values.
+        for (int i = 0; i < n; i++)
+        {
+            bool present = definition[i] == field.MaxDefinitionLevel;
+            bool aligned = (repetition[i] == 0) == (i % width == 0);
+            if (!present || !aligned)
+            {
+                throw new InvalidDataException(
+                    $"{path}: row group {at.Group}, column '{name}': row {i / width} {(present ? "does not have" : "has a null among")} its {width} values.");
+            }
+        }
         return values;
     }
 

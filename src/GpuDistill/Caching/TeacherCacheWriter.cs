@@ -236,14 +236,17 @@ public static class TeacherCacheWriter
             Rows += rows;
         }
 
-        /// <summary>A list column of equal-length lists: repetition level 0 starts a row, 1 continues it.</summary>
+        /// <summary>A list column of equal-length lists: repetition level 0 starts a row, 1 continues it; every
+        /// value is present (the leaf's highest definition level).</summary>
         private static void WriteList<T>(ParquetRowGroupWriter group, DataField field, T[] values, int rows)
             where T : struct
         {
             int width = values.Length / rows;
             int[] repetition = new int[values.Length];
             for (int i = 0; i < values.Length; i++) repetition[i] = i % width == 0 ? 0 : 1;
-            group.WriteAsync<T>(field, values, repetition).GetAwaiter().GetResult();
+            int[] definition = new int[values.Length];
+            Array.Fill(definition, field.MaxDefinitionLevel);
+            group.WriteAllPartsAsync<T>(field, values, definition, repetition, CancellationToken.None).GetAwaiter().GetResult();
         }
 
         public CachedFile Close()

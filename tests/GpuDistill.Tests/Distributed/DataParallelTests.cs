@@ -84,7 +84,8 @@ public sealed class DataParallelTests() : TrainingFixture(20, 10)
         using Tensor a = tensor(values).view(4, 3, 5, 5).requires_grad_(true);
         using Tensor b = tensor(values).view(4, 3, 5, 5).requires_grad_(true);
         using Tensor weights = tensor([.. Enumerable.Range(0, 300).Select(i => (float)Math.Sin(i))]).view(4, 3, 5, 5);
-        Tensor yPlain = plain.call(a), ySynced = synced.call(b);
+        // One process over the whole batch: every rank's shard (here all the same) together.
+        Tensor yPlain = plain.call(cat(Enumerable.Repeat(a, ranks).ToArray())).narrow(0, 0, 4), ySynced = synced.call(b);
         yPlain.mul(weights).sum().mul(2.5).backward();
         ySynced.mul(weights).sum().mul(2.5).backward();
 
@@ -144,7 +145,7 @@ public sealed class DataParallelTests() : TrainingFixture(20, 10)
     public void PeersNeedOneRankEach()
     {
         using DistillModel a = ModelFactory.Create("mlp", 1), b = ModelFactory.Create("mlp", 2), c = ModelFactory.Create("mlp", 3);
-        Learner[] learners = [.. new[] { a, b, c }.Select((m, k) => new Learner($"peer{k}", m, WeightedLoss.Parse(Methods.MutualLearningScheme.PeerLoss)))];
+        Learner[] learners = [.. new[] { a, b, c }.Select((m, k) => new Learner($"peer{k}", m, WeightedLoss.Parse(GpuDistill.Methods.MutualLearningScheme.PeerLoss)))];
         var e = Assert.Throws<ArgumentException>(() =>
             new Trainer(Options(1), distributed: new PeerParallel(new MirroredGroup(2))).FitTogether(learners, Train, Test, null, null, false));
         Assert.That(e!.Message, Does.Contain("3 peers need 3 ranks (mpirun -np 3); this run has 2"));
