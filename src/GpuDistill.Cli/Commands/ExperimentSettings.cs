@@ -101,6 +101,10 @@ internal class ExperimentSettings : CommandSettings
     [Description("With --distributed: local (each rank's shard; default) or sync (the whole batch's statistics, as one process).")]
     public string? BatchNorm { get; init; }
 
+    [CommandOption("--teacher-cache <DIR>")]
+    [Description("Read the teacher's outputs from a cache written by 'gpudistill cache-teacher' (Parquet) instead of running it; refused if it is not this teacher's on this training set.")]
+    public string? TeacherCache { get; init; }
+
     [CommandOption("--resume")]
     [Description("Continue unfinished runs from their last completed epoch.")]
     public bool Resume { get; init; }

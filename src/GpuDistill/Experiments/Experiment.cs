@@ -18,6 +18,10 @@ namespace GpuDistill.Experiments;
 /// <param name="log">Receives one-line messages (data used, teacher reused, ...).</param>
 public sealed class Experiment(Recipe recipe, string outputDirectory, IProgress<TrainingProgress>? progress, Action<string> log)
 {
+    /// <summary>A teacher-output cache directory (<see cref="Caching.TeacherCacheWriter"/>) to read instead of running
+    /// the teacher; null (the default) to run it.</summary>
+    public string? TeacherCache { get; init; }
+
     /// <summary>Runs everything; finished runs found in the checkpoints are not trained again.</summary>
     /// <param name="resume">Continue unfinished runs from their last completed epoch.</param>
     /// <param name="cancellationToken">Stops after the current step.</param>
@@ -29,8 +33,12 @@ public sealed class Experiment(Recipe recipe, string outputDirectory, IProgress<
         if (DistributedTraining.WritesFiles) AtomicFile.WriteAllText(Path.Combine(outputDirectory, "recipe.json"), RecipeLoader.ToJson(recipe));
         (DistillModel teacher, TrainingRun teacherRun) = TrainOrLoadTeacher(train, test, cancellationToken);
         log($"teacher {teacherRun.Model}: {teacherRun.FinalAccuracy:P2} test accuracy, {teacher.ParameterCount:N0} parameters");
-        using TeacherOutputs teacherOutputs = TeacherOutputs.Create(teacher, train, cache: !recipe.Data.Augment, TeacherLayers(teacher));
-        log($"teacher outputs: {(teacherOutputs.IsCached ? "computed once and cached" : "computed live each step")}" +
+        if (TeacherCache is not null && recipe.Data.Augment)
+            throw new ArgumentException("A teacher cache holds the outputs of the images as stored; with augmentation the teacher must see each augmented batch: drop --augment or --teacher-cache.", nameof(TeacherCache));
+        using TeacherOutputs teacherOutputs = TeacherCache is null
+            ? TeacherOutputs.Create(teacher, train, cache: !recipe.Data.Augment, TeacherLayers(teacher))
+            : TeacherOutputs.FromCache(teacher, train, TeacherCache, TeacherLayers(teacher));
+        log($"teacher outputs: {(TeacherCache is not null ? $"read from the cache in {TeacherCache}" : teacherOutputs.IsCached ? "computed once and cached" : "computed live each step")}" +
             (teacherOutputs.FeatureShapes.Count == 0 ? "" : $", with layers {string.Join(", ", teacherOutputs.FeatureShapes.Keys)}"));
 
         var context = new SchemeContext(recipe, train, test, teacher, teacherOutputs, outputDirectory, resume, progress, log, cancellationToken);
