@@ -15,10 +15,13 @@ public sealed class TeacherCacheTests() : TrainingFixture(20, 10)
 {
     private static readonly TeacherCacheOptions SmallGroups = new() { Layers = ["stage2", "head:in"], RowGroupRows = 48, FileRows = 120 };
 
+    // The small CNN as the teacher: its outputs and layers are all these tests need, at a fraction of teacher-cnn's cost.
+    private const string Teacher = "small-cnn";
+
     [Test]
     public void TheCacheHoldsTheTeachersLogitsAndLayersByIndex()
     {
-        using DistillModel teacher = ModelFactory.Create("teacher-cnn", 5);
+        using DistillModel teacher = ModelFactory.Create(Teacher, 5);
         string directory = Path.Combine(RunDirectory, "cache");
         TeacherCacheManifest manifest = TeacherCacheWriter.Write(teacher, Train, directory, SmallGroups);
 
@@ -44,7 +47,7 @@ public sealed class TeacherCacheTests() : TrainingFixture(20, 10)
     [Test]
     public void TopKKeepsTheLargestLogitsAndTheirProbabilities()
     {
-        using DistillModel teacher = ModelFactory.Create("teacher-cnn", 5);
+        using DistillModel teacher = ModelFactory.Create(Teacher, 5);
         string directory = Path.Combine(RunDirectory, "cache");
         TeacherCacheWriter.Write(teacher, Train, directory, new TeacherCacheOptions { TopK = 3, RowGroupRows = 64 });
         using TeacherCacheReader reader = TeacherCacheReader.Open(directory, Train, teacher);
@@ -68,7 +71,7 @@ public sealed class TeacherCacheTests() : TrainingFixture(20, 10)
     [Test]
     public void TrainingFromTheCacheEqualsTrainingWithTheLiveTeacher()
     {
-        using DistillModel teacher = ModelFactory.Create("teacher-cnn", 5);
+        using DistillModel teacher = ModelFactory.Create(Teacher, 5);
         string directory = Path.Combine(RunDirectory, "cache");
         TeacherCacheWriter.Write(teacher, Train, directory, SmallGroups);
         WeightedLoss loss = WeightedLoss.Parse("kd:0.5,fitnets:1,ce:0.5");
@@ -90,7 +93,7 @@ public sealed class TeacherCacheTests() : TrainingFixture(20, 10)
     [Test]
     public void ACacheOfOtherDataOrAnotherTeacherIsRefused()
     {
-        using DistillModel teacher = ModelFactory.Create("teacher-cnn", 5);
+        using DistillModel teacher = ModelFactory.Create(Teacher, 5);
         string directory = Path.Combine(RunDirectory, "cache");
         TeacherCacheWriter.Write(teacher, Train, directory, new TeacherCacheOptions { RowGroupRows = 100 });
         string metadata = Path.Combine(directory, TeacherCacheManifest.FileName);
@@ -101,7 +104,7 @@ public sealed class TeacherCacheTests() : TrainingFixture(20, 10)
         ImageDataset shuffled = Train.Subset([.. Enumerable.Range(0, 200).Reverse()], "reversed");
         Assert.That(() => TeacherCacheReader.Open(directory, shuffled, teacher), Throws.InstanceOf<InvalidDataException>()
             .With.Message.Contains("another dataset of the same size"));
-        using DistillModel other = ModelFactory.Create("teacher-cnn", 6);
+        using DistillModel other = ModelFactory.Create(Teacher, 6);
         Assert.That(() => TeacherCacheReader.Open(directory, Train, other), Throws.InstanceOf<InvalidDataException>()
             .With.Message.Contains("written by another teacher"));
         Assert.That(() => TeacherOutputs.FromCache(teacher, Train, directory, ["stage3"]), Throws.InstanceOf<InvalidDataException>()
