@@ -20,12 +20,15 @@ app.Configure(config =>
     config.SetApplicationName("gpudistill");
     // An option the command does not have is an error, not an argument silently ignored.
     config.UseStrictParsing();
+    // --distributed: join mpirun's processes before a training command runs.
+    config.SetInterceptor(new DistributedInterceptor());
     config.AddCommand<CompareCommand>("compare").WithDescription(MethodHelp.Describe(
         "Teacher, student alone and each distillation method over several seeds; writes results.md/csv/json and plots."));
     config.AddCommand<DistillCommand>("distill").WithDescription(MethodHelp.Describe(
         "Train one student with one method (--method), weighted loss (--loss) or scheme (--scheme)."));
     config.AddCommand<MethodsCommand>("methods").WithDescription("Every loss term and scheme, with its settings and their defaults.");
     config.AddCommand<TrainTeacherCommand>("train-teacher").WithDescription("Train (or reuse) the teacher.");
+    config.AddCommand<CacheTeacherCommand>("cache-teacher").WithDescription("Run a teacher once over the training set and write its outputs as Parquet, for --teacher-cache.");
     config.AddCommand<EvaluateCommand>("evaluate").WithDescription("Test accuracy of saved weights.");
     config.AddCommand<DiagnoseCommand>("diagnose").WithDescription("Fidelity, calibration and CKA of a teacher-student pair; writes diagnostics.md and PNGs.");
     config.AddCommand<RunCommand>("run").WithDescription("Run a JSON recipe.");

@@ -33,18 +33,24 @@ internal sealed class CompareCommand : Command<CompareCommand.Settings>
         }
         if (settings.Schemes is not null)
             recipe = recipe with { Schemes = settings.Schemes.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) };
-        return RecipeRunner.Run(recipe, settings.Out ?? Path.Combine("runs", "compare"), settings.Resume, cancellationToken);
+        return RecipeRunner.Run(recipe, settings.Out ?? Path.Combine("runs", "compare"), settings.Resume, cancellationToken, settings.TeacherCache);
     }
 }
 
 /// <summary>Runs a recipe with the console progress display and prints the table.</summary>
 internal static class RecipeRunner
 {
-    public static int Run(Recipe recipe, string outputDirectory, bool resume, CancellationToken cancellationToken)
+    public static int Run(Recipe recipe, string outputDirectory, bool resume, CancellationToken cancellationToken, string? teacherCache = null)
     {
+        if (!GpuDistill.Distributed.DistributedTraining.WritesFiles)
+        {
+            // Another rank of a distributed run: it trains its share quietly; rank 0 reports and writes.
+            new Experiment(recipe, outputDirectory, null, _ => { }) { TeacherCache = teacherCache }.Run(resume, cancellationToken);
+            return 0;
+        }
         ExperimentResults results = ConsoleProgress.Run(progress =>
             new Experiment(recipe, outputDirectory, progress, line => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(line)}[/]"))
-                .Run(resume, cancellationToken));
+                { TeacherCache = teacherCache }.Run(resume, cancellationToken));
         ResultsTable.Print(results, outputDirectory);
         return 0;
     }

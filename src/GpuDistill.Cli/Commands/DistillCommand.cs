@@ -42,6 +42,6 @@ internal sealed class DistillCommand : Command<DistillCommand.Settings>
             Students = [settings.Student],
             Seeds = settings.Seeds is null ? [1] : defaults.Seeds,
         };
-        return RecipeRunner.Run(recipe, settings.Out ?? Path.Combine("runs", "compare"), settings.Resume, cancellationToken);
+        return RecipeRunner.Run(recipe, settings.Out ?? Path.Combine("runs", "compare"), settings.Resume, cancellationToken, settings.TeacherCache);
     }
 }

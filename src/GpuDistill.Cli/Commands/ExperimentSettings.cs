@@ -93,6 +93,18 @@ internal class ExperimentSettings : CommandSettings
     [Description("Tune each method on the validation split first: one run per point of its grid ('gpudistill methods' lists them) of EPOCHS epochs; the best point makes the final rows.")]
     public int? TuneEpochs { get; init; }
 
+    [CommandOption("--distributed")]
+    [Description("Train over the processes of mpirun -np N (Open MPI): data-parallel, each rank a shard of every batch; dml: one peer per rank. Rank 0 writes the results.")]
+    public bool Distributed { get; init; }
+
+    [CommandOption("--batch-norm <MODE>")]
+    [Description("With --distributed: local (each rank's shard; default) or sync (the whole batch's statistics, as one process).")]
+    public string? BatchNorm { get; init; }
+
+    [CommandOption("--teacher-cache <DIR>")]
+    [Description("Read the teacher's outputs from a cache written by 'gpudistill cache-teacher' (Parquet) instead of running it; refused if it is not this teacher's on this training set.")]
+    public string? TeacherCache { get; init; }
+
     [CommandOption("--resume")]
     [Description("Continue unfinished runs from their last completed epoch.")]
     public bool Resume { get; init; }

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using GpuDistill.Compute;
 using GpuDistill.Data;
+using GpuDistill.Distributed;
 using GpuDistill.Methods;
 using GpuDistill.Models;
 using GpuDistill.Training;
@@ -17,6 +18,10 @@ namespace GpuDistill.Experiments;
 /// <param name="log">Receives one-line messages (data used, teacher reused, ...).</param>
 public sealed class Experiment(Recipe recipe, string outputDirectory, IProgress<TrainingProgress>? progress, Action<string> log)
 {
+    /// <summary>A teacher-output cache directory (<see cref="Caching.TeacherCacheWriter"/>) to read instead of running
+    /// the teacher; null (the default) to run it.</summary>
+    public string? TeacherCache { get; init; }
+
     /// <summary>Runs everything; finished runs found in the checkpoints are not trained again.</summary>
     /// <param name="resume">Continue unfinished runs from their last completed epoch.</param>
     /// <param name="cancellationToken">Stops after the current step.</param>
@@ -24,11 +29,16 @@ public sealed class Experiment(Recipe recipe, string outputDirectory, IProgress<
     public ExperimentResults Run(bool resume, CancellationToken cancellationToken = default)
     {
         (ImageDataset train, ImageDataset? validation, ImageDataset test) = Prepare();
-        AtomicFile.WriteAllText(Path.Combine(outputDirectory, "recipe.json"), RecipeLoader.ToJson(recipe));
+        // In a distributed run only rank 0 writes files (Distributed.DistributedTraining.WritesFiles).
+        if (DistributedTraining.WritesFiles) AtomicFile.WriteAllText(Path.Combine(outputDirectory, "recipe.json"), RecipeLoader.ToJson(recipe));
         (DistillModel teacher, TrainingRun teacherRun) = TrainOrLoadTeacher(train, test, cancellationToken);
         log($"teacher {teacherRun.Model}: {teacherRun.FinalAccuracy:P2} test accuracy, {teacher.ParameterCount:N0} parameters");
-        using TeacherOutputs teacherOutputs = TeacherOutputs.Create(teacher, train, cache: !recipe.Data.Augment, TeacherLayers(teacher));
-        log($"teacher outputs: {(teacherOutputs.IsCached ? "computed once and cached" : "computed live each step")}" +
+        if (TeacherCache is not null && recipe.Data.Augment)
+            throw new ArgumentException("A teacher cache holds the outputs of the images as stored; with augmentation the teacher must see each augmented batch: drop --augment or --teacher-cache.", nameof(TeacherCache));
+        using TeacherOutputs teacherOutputs = TeacherCache is null
+            ? TeacherOutputs.Create(teacher, train, cache: !recipe.Data.Augment, TeacherLayers(teacher))
+            : TeacherOutputs.FromCache(teacher, train, TeacherCache, TeacherLayers(teacher));
+        log($"teacher outputs: {(TeacherCache is not null ? $"read from the cache in {TeacherCache}" : teacherOutputs.IsCached ? "computed once and cached" : "computed live each step")}" +
             (teacherOutputs.FeatureShapes.Count == 0 ? "" : $", with layers {string.Join(", ", teacherOutputs.FeatureShapes.Keys)}"));
 
         var context = new SchemeContext(recipe, train, test, teacher, teacherOutputs, outputDirectory, resume, progress, log, cancellationToken);
@@ -56,7 +66,7 @@ public sealed class Experiment(Recipe recipe, string outputDirectory, IProgress<
 
         var results = new ExperimentResults(recipe.Name, Describe(train, validation, test), MachineDescription.Current,
             ComputeDevice.Default.ToString(), teacherRun, runs, Summarise(teacherRun, runs), tuning);
-        ResultsWriter.Write(results, outputDirectory);
+        if (DistributedTraining.WritesFiles) ResultsWriter.Write(results, outputDirectory);
         teacher.Dispose();
         return results;
     }
@@ -176,8 +186,11 @@ public sealed class Experiment(Recipe recipe, string outputDirectory, IProgress<
         var trainer = new Trainer(spec.Training.ToOptions(spec.Seed, recipe.Data.Augment), progress);
         TrainingRun run = trainer.Fit($"teacher/{spec.Model}", teacher, LossSpec.ForMethod("none").Create(recipe.Settings), train, test,
             null, Path.Combine(directory, "checkpoint"), resume: true, cancellationToken);
-        Checkpoint.SaveAtomic(teacher, weights);
-        AtomicFile.WriteAllText(record, JsonSerializer.Serialize(run, ResultJson.Options));
+        if (DistributedTraining.WritesFiles)
+        {
+            Checkpoint.SaveAtomic(teacher, weights);
+            AtomicFile.WriteAllText(record, JsonSerializer.Serialize(run, ResultJson.Options));
+        }
         return (teacher, run);
     }
 

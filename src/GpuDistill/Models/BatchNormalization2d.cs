@@ -69,6 +69,10 @@ public sealed class BatchNormalization2d : Module<Tensor, Tensor>
     /// <summary>Whether the layer has a learned weight and bias.</summary>
     public bool Affine => weight is not null;
 
+    /// <summary>Statistics shared with other processes in training mode (synchronised batch norm); null (the default)
+    /// for this batch's own.</summary>
+    public IBatchNormSynchronisation? Synchronisation { get; set; }
+
     /// <summary>Weight 1, bias 0, running statistics 0 and 1, no batches counted.</summary>
     public void ResetParameters()
     {
@@ -91,6 +95,8 @@ public sealed class BatchNormalization2d : Module<Tensor, Tensor>
             using var noGrad = no_grad();
             batchesTracked.add_(Scalars.OneInteger, alpha: Scalars.OneInteger);
         }
+        if (training && Synchronisation is not null)
+            return Synchronisation.Normalise(input, runningMean, runningVar, weight, bias, momentum, eps);
         return functional.batch_norm(input, runningMean, runningVar, weight, bias, training, momentum, eps);
     }
 }

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using GpuDistill.Caching;
 using GpuDistill.Data;
 using GpuDistill.Features;
 using GpuDistill.Models;
@@ -20,12 +21,14 @@ public sealed class TeacherOutputs : IDisposable
     private readonly float[]? logitCache;
     private readonly Dictionary<string, float[]>? featureCache;
     private readonly FeatureCapture? liveCapture;
+    private readonly TeacherCacheReader? diskCache;
     private readonly int classes;
     private IReadOnlyList<TeacherOutputs> companions = [];
 
     private TeacherOutputs(DistillModel teacher, int classes, IReadOnlyDictionary<string, long[]> shapes,
-        float[]? logitCache, Dictionary<string, float[]>? featureCache, FeatureCapture? liveCapture)
+        float[]? logitCache, Dictionary<string, float[]>? featureCache, FeatureCapture? liveCapture, TeacherCacheReader? diskCache = null)
     {
+        this.diskCache = diskCache;
         Model = teacher;
         this.classes = classes;
         FeatureShapes = shapes;
@@ -37,8 +40,11 @@ public sealed class TeacherOutputs : IDisposable
     /// <summary>The teacher (eval mode, no gradients).</summary>
     public DistillModel Model { get; }
 
-    /// <summary>Whether the outputs were computed once up front.</summary>
-    public bool IsCached => logitCache is not null;
+    /// <summary>Whether the outputs were computed once up front (in memory, or in a cache on disk).</summary>
+    public bool IsCached => logitCache is not null || diskCache is not null;
+
+    /// <summary>The cache on disk the outputs are read from; null when they are computed here.</summary>
+    public TeacherCacheReader? DiskCache => diskCache;
 
     /// <summary>The layers available to feature terms, with one sample's shape [1, ...] each.</summary>
     public IReadOnlyDictionary<string, long[]> FeatureShapes { get; }
@@ -101,11 +107,38 @@ public sealed class TeacherOutputs : IDisposable
         }
     }
 
+    /// <summary>
+    /// The teacher's outputs read from a cache on disk written by <see cref="TeacherCacheWriter"/> (or any tool writing
+    /// its schema, docs/teacher-cache.md) instead of running the teacher: row groups are decoded as batches need them
+    /// and kept within <paramref name="memoryBudgetBytes"/>.
+    /// </summary>
+    /// <param name="teacher">The teacher the cache must come from (its checksum is compared); never run.</param>
+    /// <param name="train">The training set the cache must be of (size and checksum are compared).</param>
+    /// <param name="directory">The cache directory.</param>
+    /// <param name="layers">Teacher layers that feature terms read; each must be stored.</param>
+    /// <param name="memoryBudgetBytes">Most bytes of decoded row groups kept at once.</param>
+    /// <returns>The source of teacher outputs.</returns>
+    /// <exception cref="InvalidDataException">The cache does not match or is damaged; the message names the file.</exception>
+    public static TeacherOutputs FromCache(DistillModel teacher, ImageDataset train, string directory,
+        IReadOnlyCollection<string>? layers = null, long memoryBudgetBytes = TeacherCacheReader.DefaultMemoryBudgetBytes)
+    {
+        ArgumentNullException.ThrowIfNull(teacher);
+        ArgumentNullException.ThrowIfNull(train);
+        teacher.eval();
+        foreach (var p in teacher.parameters()) p.requires_grad = false;
+        string[] wanted = [.. (layers ?? []).Select(l => LayerPath.Parse(l).ToString()).Distinct()];
+        TeacherCacheReader reader = TeacherCacheReader.Open(directory, train, teacher, wanted, memoryBudgetBytes);
+        var shapes = reader.Manifest.Layers.Where(l => wanted.Contains(l.Layer))
+            .ToDictionary(l => l.Layer, l => (long[])[1, .. l.Shape], StringComparer.Ordinal);
+        return new TeacherOutputs(teacher, train.ClassCount, shapes, null, null, null, reader);
+    }
+
     /// <summary>The teacher's logits [B, C] and captured layers for <paramref name="batch"/>, detached; they belong to
     /// the caller's dispose scope.</summary>
     public TeacherBatch Get(ImageBatch batch)
     {
         ArgumentNullException.ThrowIfNull(batch);
+        if (diskCache is not null) return WithEnsemble(ReadDiskCache(batch), batch);
         if (logitCache is null)
         {
             using var noGrad = no_grad();
@@ -129,6 +162,20 @@ public sealed class TeacherOutputs : IDisposable
             ? own
             : own with { EnsembleLogits = stack([own.Logits, .. companions.Select(c => c.Get(batch).Logits)]) };
 
+    private TeacherBatch ReadDiskCache(ImageBatch batch)
+    {
+        Tensor logits = empty(batch.Count, classes);
+        diskCache!.ReadLogits(batch.Indices, MemoryMarshal.Cast<byte, float>(logits.bytes));
+        var features = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        foreach ((string layer, long[] shape) in FeatureShapes)
+        {
+            Tensor values = empty([batch.Count, .. shape.Skip(1)]);
+            diskCache.ReadLayer(batch.Indices, layer, MemoryMarshal.Cast<byte, float>(values.bytes));
+            features[layer] = values;
+        }
+        return new TeacherBatch(logits, features);
+    }
+
     /// <summary>The teacher's logits [B, C] for <paramref name="batch"/>, detached.</summary>
     public Tensor Logits(ImageBatch batch) => Get(batch).Logits;
 
@@ -136,6 +183,7 @@ public sealed class TeacherOutputs : IDisposable
     public void Dispose()
     {
         liveCapture?.Dispose();
+        diskCache?.Dispose();
         foreach (TeacherOutputs companion in companions) companion.Dispose();
     }
 

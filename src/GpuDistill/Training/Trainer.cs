@@ -26,7 +26,11 @@ namespace GpuDistill.Training;
 /// <param name="batches">Where the training batches come from; null for the training set itself (shuffled, augmented
 /// when the options say so). A source with state of its own (<see cref="ICheckpointedSource"/>) is checkpointed with
 /// the models.</param>
-public sealed class Trainer(TrainingOptions options, IProgress<TrainingProgress>? progress = null, IBatchSource? batches = null)
+/// <param name="distributed">How the run spreads over processes; null for the process-wide choice
+/// (<see cref="Distributed.DistributedTraining.Current"/>: data-parallel under <c>mpirun ... --distributed</c>, one
+/// process otherwise). Only rank 0 writes the checkpoints; every rank resumes from them.</param>
+public sealed class Trainer(TrainingOptions options, IProgress<TrainingProgress>? progress = null, IBatchSource? batches = null,
+    IDistributedTraining? distributed = null)
 {
     private const string StateFile = "state.json";
 
@@ -72,12 +76,13 @@ public sealed class Trainer(TrainingOptions options, IProgress<TrainingProgress>
         }
 
         manual_seed(options.Seed);
-        IBatchSource batcher = batches ?? new ImageBatcher(train, options.BatchSize, new BatchOptions
+        IDistributedTraining spread = distributed ?? Distributed.DistributedTraining.DataParallelRun() ?? OneProcess.Instance;
+        IBatchSource batcher = spread.Batches(batches ?? new ImageBatcher(train, options.BatchSize, new BatchOptions
         {
             Shuffle = true,
             Seed = options.Seed,
             Augmentation = options.Augment ? ImageAugmentation.HorizontalFlip | ImageAugmentation.RandomCrop : ImageAugmentation.None,
-        });
+        }));
         var parts = new List<LearnerParts>();
         try
         {
@@ -85,13 +90,16 @@ public sealed class Trainer(TrainingOptions options, IProgress<TrainingProgress>
             {
                 FeatureCapture? capture = BindFeatureTerms(learner.Model, learner.Loss, teacher);
                 Module? adapters = BuildAdapters(learner.Model, learner.Loss, teacher, capture, batcher);
-                IEnumerable<TorchSharp.Modules.Parameter> trainable = adapters is null
+                TorchSharp.Modules.Parameter[] trainable = [.. (adapters is null
                     ? learner.Model.parameters()
-                    : learner.Model.parameters().Concat(adapters.parameters());
+                    : learner.Model.parameters().Concat(adapters.parameters())).Where(p => p.requires_grad)];
                 parts.Add(new LearnerParts(learner, adapters, capture,
-                    new NesterovSgd(trainable, options.LearningRate, options.Momentum, options.WeightDecay), []));
+                    new NesterovSgd(trainable, options.LearningRate, options.Momentum, options.WeightDecay), [], trainable));
             }
             if (resume && checkpointDirectory is not null) Restore(checkpointDirectory, parts, batcher, options.Epochs);
+            using IDisposable processes = spread.Begin(new DistributedStart(options,
+                [.. parts.Select(p => new LearnerState(p.Learner.Model, p.Adapters, p.Optimizer, p.Trainable))],
+                RunSettings(parts, train, test, teacher, batcher, checkpointDirectory)));
             int done = parts[0].History.Count;
             if (done > 0)
             {
@@ -117,7 +125,7 @@ public sealed class Trainer(TrainingOptions options, IProgress<TrainingProgress>
                 EpochRecord[] records;
                 try
                 {
-                    records = RunEpoch(parts, teacher, batcher, test, epoch, cancellationToken);
+                    records = RunEpoch(parts, teacher, batcher, test, epoch, spread, cancellationToken);
                 }
                 catch (TrainingDivergedException e)
                 {
@@ -129,7 +137,7 @@ public sealed class Trainer(TrainingOptions options, IProgress<TrainingProgress>
                     { What = e.What, Epoch = e.Epoch, Step = e.Step };
                 }
                 for (int i = 0; i < parts.Count; i++) parts[i].History.Add(records[i]);
-                if (checkpointDirectory is not null) Save(checkpointDirectory, parts, batcher);
+                if (checkpointDirectory is not null && spread.Rank == 0) Save(checkpointDirectory, parts, batcher);
             }
             return [.. parts.Select(p => new TrainingRun(p.Learner.Name, p.Learner.Model.Architecture, p.Learner.Model.ParameterCount,
                 options.Seed, p.Learner.Loss.ToString(), p.History, p.Adapters?.parameters().Sum(x => x.numel()) ?? 0))];
@@ -142,18 +150,17 @@ public sealed class Trainer(TrainingOptions options, IProgress<TrainingProgress>
 
     /// <summary>What one learner trains with.</summary>
     private sealed record LearnerParts(Learner Learner, Module? Adapters, FeatureCapture? Capture, NesterovSgd Optimizer,
-        List<EpochRecord> History);
+        List<EpochRecord> History, TorchSharp.Modules.Parameter[] Trainable);
 
     /// <summary>One learner's running sums over an epoch.</summary>
     private sealed class EpochSums
     {
         public Dictionary<string, double> Terms { get; } = [];
-        public double Loss, Teacher, Forward, LossTime, Backward;
-        public long Correct;
+        public double Loss, Teacher, Forward, LossTime, Backward, Correct, Seen;
     }
 
     private EpochRecord[] RunEpoch(List<LearnerParts> parts, TeacherOutputs? teacher, IBatchSource batcher,
-        ImageDataset test, int epoch, CancellationToken cancellationToken)
+        ImageDataset test, int epoch, IDistributedTraining spread, CancellationToken cancellationToken)
     {
         foreach (LearnerParts part in parts)
         {
@@ -179,25 +186,27 @@ public sealed class Trainer(TrainingOptions options, IProgress<TrainingProgress>
                     long t0 = Stopwatch.GetTimestamp();
                     TeacherBatch? teacherBatch = needsTeacher ? teacher!.Get(batch) : null;
                     double teacherSeconds = Stopwatch.GetElapsedTime(t0).TotalSeconds;
-                    var outputs = new ModelOutput[parts.Count];
+                    var outputs = new ModelOutput?[parts.Count];
                     for (int i = 0; i < parts.Count; i++)
                     {
+                        if (!spread.Steps(i)) continue;
                         long f0 = Stopwatch.GetTimestamp();
                         outputs[i] = parts[i].Learner.Model.Forward(batch.Images);
                         sums[i].Forward += Stopwatch.GetElapsedTime(f0).TotalSeconds;
                         sums[i].Teacher += teacherSeconds;
-                        if (!isfinite(outputs[i].Logits).all().item<bool>())
+                        if (!isfinite(outputs[i]!.Logits).all().item<bool>())
                             throw Diverged(parts[i], "the student's logits", epoch, step);
                     }
                     // Peers learn from each other's outputs as they were before this step's updates, without gradient.
-                    Tensor[] detached = parts.Count > 1 ? [.. outputs.Select(o => o.Logits.detach())] : [];
+                    IReadOnlyList<Tensor> detached = parts.Count > 1 ? spread.Logits([.. outputs.Select(o => o?.Logits.detach())]) : [];
                     var totals = new Tensor[parts.Count];
                     for (int i = 0; i < parts.Count; i++)
                     {
+                        if (!spread.Steps(i)) continue;
                         long l0 = Stopwatch.GetTimestamp();
                         termValues.Clear();
                         FeatureCapture? capture = parts[i].Capture;
-                        var inputs = new TermInputs(outputs[i].Logits, teacherBatch?.Logits, batch.Labels, epoch, options.Epochs,
+                        var inputs = new TermInputs(outputs[i]!.Logits, teacherBatch?.Logits, batch.Labels, epoch, options.Epochs,
                             capture is null ? null : capture.Layers.ToDictionary(l => l, l => capture[l], StringComparer.Ordinal),
                             teacherBatch?.Features)
                         {
@@ -221,20 +230,33 @@ public sealed class Trainer(TrainingOptions options, IProgress<TrainingProgress>
                             sums[i].Terms[name] = sums[i].Terms.GetValueOrDefault(name) + v * batch.Count;
                         sums[i].LossTime += Stopwatch.GetElapsedTime(l0).TotalSeconds;
                     }
+                    double scale = spread.LossScale(batch);
                     for (int i = 0; i < parts.Count; i++)
                     {
+                        if (!spread.Steps(i)) continue;
                         long b0 = Stopwatch.GetTimestamp();
                         parts[i].Optimizer.ZeroGrad();
-                        totals[i].backward();
+                        spread.BeforeBackward(i);
+                        if (scale == 1)
+                        {
+                            totals[i].backward();
+                        }
+                        else
+                        {
+                            using Scalar factor = scale.ToScalar();
+                            totals[i].mul(factor).backward();
+                        }
+                        spread.AfterBackward(i);
                         parts[i].Optimizer.Step();
                         sums[i].Backward += Stopwatch.GetElapsedTime(b0).TotalSeconds;
 
                         double value = totals[i].item<float>();
                         if (!double.IsFinite(value)) throw Diverged(parts[i], "the loss", epoch, step);
                         sums[i].Loss += value * batch.Count;
-                        sums[i].Correct += outputs[i].Logits.argmax(1).eq(batch.Labels).sum().item<long>();
+                        sums[i].Correct += outputs[i]!.Logits.argmax(1).eq(batch.Labels).sum().item<long>();
+                        sums[i].Seen += batch.Count;
                     }
-                    foreach (ModelOutput output in outputs) output.Dispose();
+                    foreach (ModelOutput? output in outputs) output?.Dispose();
                     seen += batch.Count;
                     step++;
                 }
@@ -249,6 +271,8 @@ public sealed class Trainer(TrainingOptions options, IProgress<TrainingProgress>
         }
 
         double seconds = clock.Elapsed.TotalSeconds;
+        ReduceSums(parts, sums, spread);
+        spread.EndEpoch();
         var records = new EpochRecord[parts.Count];
         for (int i = 0; i < parts.Count; i++)
         {
@@ -256,12 +280,58 @@ public sealed class Trainer(TrainingOptions options, IProgress<TrainingProgress>
             parts[i].Capture?.Clear();
             EpochSums s = sums[i];
             // Learners share the epoch's wall time; each one's split shows its own forward, loss and backward.
-            records[i] = new EpochRecord(epoch + 1, s.Loss / seen, Means(s.Terms, seen), accuracy, seconds,
+            records[i] = new EpochRecord(epoch + 1, s.Loss / s.Seen, Means(s.Terms, (long)s.Seen), accuracy, seconds,
                 new StepTimeSplit(s.Teacher, s.Forward, s.LossTime, s.Backward));
         }
-        progress?.Report(new TrainingProgress(runName, epoch + 1, options.Epochs, steps, steps, ProgressTerms(parts, sums, seen),
-            sums[0].Correct / (double)seen, seen / seconds, records[0].TestAccuracy));
+        long total = (long)sums[0].Seen;
+        progress?.Report(new TrainingProgress(runName, epoch + 1, options.Epochs, steps, steps, ProgressTerms(parts, sums, total),
+            sums[0].Correct / total, total / seconds, records[0].TestAccuracy));
         return records;
+    }
+
+    /// <summary>Sums every learner's epoch totals over the processes (one process: unchanged). Each learner's terms
+    /// are the ones its loss computes, in its order, so every process packs them alike.</summary>
+    private static void ReduceSums(List<LearnerParts> parts, EpochSums[] sums, IDistributedTraining spread)
+    {
+        if (spread.Size == 1) return;
+        string[][] names = [.. parts.Select(p => p.Learner.Loss.Terms.Where(t => t.Weight != 0).Select(t => t.Term.Name).ToArray())];
+        var counts = new List<double>();
+        var seconds = new List<double>();
+        for (int i = 0; i < parts.Count; i++)
+        {
+            EpochSums s = sums[i];
+            counts.AddRange([s.Loss, s.Correct, s.Seen, .. names[i].Select(n => s.Terms.GetValueOrDefault(n))]);
+            seconds.AddRange([s.Teacher, s.Forward, s.LossTime, s.Backward]);
+        }
+        double[] c = [.. counts], t = [.. seconds];
+        spread.Reduce(c, t);
+        for (int i = 0, k = 0, j = 0; i < parts.Count; i++)
+        {
+            EpochSums s = sums[i];
+            (s.Loss, s.Correct, s.Seen) = (c[k], c[k + 1], c[k + 2]);
+            k += 3;
+            foreach (string name in names[i]) s.Terms[name] = c[k++];
+            (s.Teacher, s.Forward, s.LossTime, s.Backward) = (t[j], t[j + 1], t[j + 2], t[j + 3]);
+            j += 4;
+        }
+    }
+
+    /// <summary>What the processes of a distributed run must agree on, one "name: value" line each.</summary>
+    private List<string> RunSettings(List<LearnerParts> parts, ImageDataset train, ImageDataset test, TeacherOutputs? teacher,
+        IBatchSource batcher, string? checkpointDirectory)
+    {
+        var lines = new List<string>
+        {
+            $"options: {options}",
+            $"training set: {train.Source}, {train.Count} images, checksum {DatasetChecksum.Of(train)}",
+            $"test set: {test.Source}, {test.Count} images",
+            $"batches per epoch: {batcher.BatchCount}",
+            $"teacher: {(teacher is null ? "none" : $"{teacher.Model.Architecture}, {(teacher.IsCached ? "cached" : "live")}")}",
+            $"checkpoint: {checkpointDirectory ?? "none"}, completed epochs {parts[0].History.Count}",
+        };
+        lines.AddRange(parts.Select((p, i) =>
+            $"learner {i}: {p.Learner.Name}, {p.Learner.Model.Architecture}, {p.Trainable.Sum(t => t.numel())} trainable parameters, loss {p.Learner.Loss}"));
+        return lines;
     }
 
     private static TrainingDivergedException Diverged(LearnerParts part, string what, int epoch, int step, Exception? cause = null) =>

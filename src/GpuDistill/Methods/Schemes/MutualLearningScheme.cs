@@ -17,7 +17,8 @@ public sealed record MutualLearningSettings : MethodSettings
 /// Online distillation by deep mutual learning (Zhang et al. 2018): K peers of the student architecture start from
 /// different initialisations and train together from scratch, each with its own optimiser and the loss
 /// <c>ce:1,dml:1</c> (it learns from the others' detached outputs, loss-spec 1.5). No teacher. Reports every peer and
-/// the peers' ensemble (mean of their softmax outputs).
+/// the peers' ensemble (mean of their softmax outputs). In a distributed run (<c>mpirun -np K ... --distributed</c>)
+/// peer k trains on rank k and the peers exchange only their logits (<see cref="Distributed.PeerParallel"/>).
 /// </summary>
 /// <param name="settings">K, the number of peers.</param>
 public sealed class MutualLearningScheme(MutualLearningSettings settings) : IScheme
@@ -47,7 +48,8 @@ public sealed class MutualLearningScheme(MutualLearningSettings settings) : ISch
             string runName = peers == new MutualLearningSettings().Peers ? Name : $"{Name}-{peers}";
             var learners = models.Select((m, k) => new Learner($"{runName}/{student}/seed{seed}/peer{k + 1}", m,
                 LossSpec.Parse(PeerLoss).Create(context.Recipe.Settings))).ToList();
-            IReadOnlyList<TrainingRun> runs = context.Trainer(seed).FitTogether(learners, context.Train, context.Test, null,
+            // Under mpirun --distributed each rank trains one peer (as many ranks as peers) and they exchange logits.
+            IReadOnlyList<TrainingRun> runs = context.Trainer(seed, Distributed.DistributedTraining.PeerRun()).FitTogether(learners, context.Train, context.Test, null,
                 context.CheckpointDirectory(runName, student, seed), context.Resume, context.CancellationToken);
             var rows = runs.Select((r, k) => new SchemeRow($"peer {k + 1}", r, Fidelity: context.Fidelity(models[k]))).ToList();
             double ensemble = context.EnsembleAccuracy(models);

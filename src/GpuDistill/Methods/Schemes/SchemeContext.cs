@@ -25,7 +25,10 @@ public sealed record SchemeContext(Recipe Recipe, ImageDataset Train, ImageDatas
     Action<string> Log, CancellationToken CancellationToken)
 {
     /// <summary>A trainer with the recipe's schedule for <paramref name="seed"/>.</summary>
-    public Trainer Trainer(int seed) => new(Recipe.Training.ToOptions(seed, Recipe.Data.Augment), Progress);
+    /// <param name="seed">The seed.</param>
+    /// <param name="distributed">How its runs spread over processes; null for the process-wide choice.</param>
+    public Trainer Trainer(int seed, IDistributedTraining? distributed = null) =>
+        new(Recipe.Training.ToOptions(seed, Recipe.Data.Augment), Progress, distributed: distributed);
 
     /// <summary>The checkpoint directory of <paramref name="method"/> on <paramref name="architecture"/> with
     /// <paramref name="seed"/> (the layout offline methods use, so a scheme reuses their finished runs).</summary>
