@@ -42,7 +42,12 @@ public sealed class MethodRegistry
         .Register(SelfDistillationScheme.Info)
         .Register(BornAgainScheme.Info)
         .Register(TeacherAssistantScheme.Info)
-        .Register(MultiTeacherScheme.Info);
+        .Register(MultiTeacherScheme.Info)
+        // Quantized distillation
+        .Register(QuantizedAloneScheme.Info)
+        .Register(QuantizedKDScheme.Info)
+        .Register(QuantizedTeacherScheme.Info)
+        .Register(QkdScheme.Info);
 
     /// <summary>The loss terms, in registration order.</summary>
     public IReadOnlyList<TermInfo> Terms => terms;
