@@ -31,7 +31,7 @@ internal sealed class RunCommand : Command<RunCommand.Settings>
     }
 
     /// <summary>The students and teacher a recipe file names; none when it cannot be read (the loader reports why).</summary>
-    private static IEnumerable<string> ModelNames(string path)
+    private static List<string> ModelNames(string path)
     {
         try
         {

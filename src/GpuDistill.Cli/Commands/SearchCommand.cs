@@ -36,13 +36,17 @@ internal sealed class SearchCommand : Command<SearchCommand.Settings>
         [Description("Candidates of the first generation and the population kept (default 8).")]
         public int Population { get; init; } = 8;
 
-        [CommandOption("--generations <N>")]
+        [CommandOption("--search-generations <N>")]
         [Description("Generations of mutated children after the first (default 3; each trains half a population).")]
         public int SearchGenerations { get; init; } = 3;
 
         [CommandOption("--search-epochs <N>")]
         [Description("Epochs of each candidate's KD training, its fitness (default 2).")]
         public int SearchEpochs { get; init; } = 2;
+
+        [CommandOption("--teacher-model <MODEL>")]
+        [Description("The teacher's architecture (default teacher-cnn).")]
+        public string? TeacherModel { get; init; }
 
         [CommandOption("--search-validation <PER_CLASS>")]
         [Description("Training images per class held out to judge the candidates (default 100); the teacher never sees them.")]
@@ -59,7 +63,11 @@ internal sealed class SearchCommand : Command<SearchCommand.Settings>
                 ? family
                 : throw new ArgumentException($"--families: '{f}' is not a family; use cnn, mlp or cnn,mlp.", "--families"))];
         Recipe recipe = settings.Apply(BuiltInRecipes.Compare(settings.Data));
-        recipe = recipe with { Data = recipe.Data with { ValidationPerClass = settings.SearchValidation } };
+        recipe = recipe with
+        {
+            Data = recipe.Data with { ValidationPerClass = settings.SearchValidation },
+            Teacher = recipe.Teacher with { Model = settings.TeacherModel ?? recipe.Teacher.Model },
+        };
         string output = settings.Out ?? Path.Combine("runs", "search");
         var options = new SearchOptions
         {

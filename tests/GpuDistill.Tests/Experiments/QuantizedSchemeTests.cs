@@ -18,16 +18,17 @@ public sealed class QuantizedSchemeTests() : TrainingFixture(20, 10)
     private DistillModel teacher = null!;
     private TeacherOutputs outputs = null!;
 
-    [SetUp]
+    [OneTimeSetUp]
     public void CreateTeacher()
     {
         // A small-cnn teacher keeps quant-teacher and QKD's co-study fast; one epoch makes its outputs informative.
+        // Shared by the tests, which check that none of them changes it.
         teacher = ModelFactory.Create("small-cnn", 5);
         new Trainer(Options(1)).Fit("teacher", teacher, WeightedLoss.ForMethod("none"), Train, Test, null, null, false);
         outputs = TeacherOutputs.Create(teacher, Train, cache: true);
     }
 
-    [TearDown]
+    [OneTimeTearDown]
     public void FreeTeacher()
     {
         outputs.Dispose();

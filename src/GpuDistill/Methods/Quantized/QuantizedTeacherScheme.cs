@@ -13,6 +13,9 @@ public sealed record QuantizedTeacherSettings : QuantizedSchemeSettings
     /// <summary>The quantized teacher's loss (a loss spec with the recipe's term settings).</summary>
     public string Loss { get; init; } = "kd:0.9,ce:0.1";
 
+    /// <summary>Epochs of its training (0: the recipe's); fine-tuning from the teacher's weights needs few.</summary>
+    public int Epochs { get; init; }
+
     /// <summary>Start from the trained teacher's weights (the survey's "quantized version of the teacher"); false
     /// trains the quantized architecture from the seed's initialisation.</summary>
     public bool FromTeacherWeights { get; init; } = true;
@@ -21,6 +24,7 @@ public sealed record QuantizedTeacherSettings : QuantizedSchemeSettings
     public override void Validate()
     {
         base.Validate();
+        Require(Epochs >= 0, "epochs", Epochs, ">= 0 (0: the recipe's)");
         try
         {
             LossSpec.Parse(Loss);
@@ -63,7 +67,7 @@ public sealed class QuantizedTeacherScheme(QuantizedTeacherSettings settings) : 
         using QuantizedModel model = QuantizedModel.Wrap(start, settings.ToOptions());
         model.train();
         TrainingRun run = QuantizedRuns.Train(context, method, model, seed, LossSpec.Parse(settings.Loss), context.TeacherOutputs,
-            settings.LearningRateScale);
+            settings.LearningRateScale, settings.Epochs);
         string role = $"{architecture} {settings.Tag}{(settings.FromTeacherWeights ? "" : ", from scratch")}";
         return [QuantizedRuns.Row(context, Name, role, student, seed, model, run)];
     }
