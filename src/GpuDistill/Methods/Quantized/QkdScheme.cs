@@ -31,14 +31,7 @@ public sealed record QkdSettings : QuantizedSchemeSettings
         Require(TutoringEpochs >= 0, "tutoringEpochs", TutoringEpochs, ">= 0");
         Require(FineTuneLearningRateScale > 0 && double.IsFinite(FineTuneLearningRateScale), "fineTuneLearningRateScale",
             FineTuneLearningRateScale, "finite and > 0");
-        try
-        {
-            LossSpec.Parse(TutoringLoss);
-        }
-        catch (ArgumentException e)
-        {
-            throw new ArgumentException($"tutoringLoss: {e.Message}", "tutoringLoss", e);
-        }
+        RequireLoss(TutoringLoss, "tutoringLoss");
     }
 }
 

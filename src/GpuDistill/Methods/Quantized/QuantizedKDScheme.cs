@@ -28,14 +28,7 @@ public sealed record QuantizedKDSettings : QuantizedSchemeSettings
     {
         base.Validate();
         Require(Enum.IsDefined(StartFrom), "startFrom", StartFrom, "scratch or floatStudent");
-        try
-        {
-            LossSpec.Parse(Loss);
-        }
-        catch (ArgumentException e)
-        {
-            throw new ArgumentException($"loss: {e.Message}", "loss", e);
-        }
+        RequireLoss(Loss, "loss");
     }
 }
 

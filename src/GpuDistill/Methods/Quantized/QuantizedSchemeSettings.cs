@@ -31,6 +31,21 @@ public abstract record QuantizedSchemeSettings : MethodSettings
         Require(LearningRateScale > 0 && double.IsFinite(LearningRateScale), "learningRateScale", LearningRateScale, "finite and > 0");
     }
 
+    /// <summary>Throws an <see cref="ArgumentException"/> naming <paramref name="key"/> unless <paramref name="spec"/> is a loss spec.</summary>
+    /// <param name="spec">The loss spec, e.g. <c>kd:0.9,ce:0.1</c>.</param>
+    /// <param name="key">Its settings key, camel case.</param>
+    protected static void RequireLoss(string spec, string key)
+    {
+        try
+        {
+            LossSpec.Parse(spec);
+        }
+        catch (ArgumentException e)
+        {
+            throw new ArgumentException($"{key}: {e.Message}", key, e);
+        }
+    }
+
     /// <summary>The options <see cref="QuantizedModel.Wrap"/> takes: every Conv2d and Linear layer quantized.</summary>
     public QuantizationOptions ToOptions() => new()
     {

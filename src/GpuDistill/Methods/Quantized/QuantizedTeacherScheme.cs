@@ -25,14 +25,7 @@ public sealed record QuantizedTeacherSettings : QuantizedSchemeSettings
     {
         base.Validate();
         Require(Epochs >= 0, "epochs", Epochs, ">= 0 (0: the recipe's)");
-        try
-        {
-            LossSpec.Parse(Loss);
-        }
-        catch (ArgumentException e)
-        {
-            throw new ArgumentException($"loss: {e.Message}", "loss", e);
-        }
+        RequireLoss(Loss, "loss");
     }
 }
 
