@@ -33,6 +33,7 @@ app.Configure(config =>
     config.AddCommand<DiagnoseCommand>("diagnose").WithDescription("Fidelity, calibration and CKA of a teacher-student pair; writes diagnostics.md and PNGs.");
     config.AddCommand<RunCommand>("run").WithDescription("Run a JSON recipe.");
     config.AddCommand<ExportCommand>("export").WithDescription("Write saved weights as ONNX (float, or QDQ with --bits) and check them in ONNX Runtime.");
+    config.AddCommand<SearchCommand>("search").WithDescription("Teacher-guided student search within a parameter (and latency) budget; writes candidates, Pareto PNG and the winner's recipe.");
     config.AddCommand<DevicesCommand>("devices").WithDescription("List the accelerators ILGPU can use.");
     config.SetExceptionHandler((exception, _) =>
     {

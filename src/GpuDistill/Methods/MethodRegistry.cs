@@ -45,7 +45,12 @@ public sealed class MethodRegistry
         .Register(MultiTeacherScheme.Info)
         // Lifelong and cross-modal distillation
         .Register(LifelongScheme.Info)
-        .Register(CrossModalScheme.Info);
+        .Register(CrossModalScheme.Info)
+        // Quantized distillation
+        .Register(QuantizedAloneScheme.Info)
+        .Register(QuantizedKDScheme.Info)
+        .Register(QuantizedTeacherScheme.Info)
+        .Register(QkdScheme.Info);
 
     /// <summary>The loss terms, in registration order.</summary>
     public IReadOnlyList<TermInfo> Terms => terms;

@@ -28,8 +28,9 @@ public sealed class Mlp : DistillModel
     /// <param name="seed">Seed of the weight initialisation.</param>
     /// <param name="hidden1">Width of the first hidden layer (&gt; 0).</param>
     /// <param name="hidden2">Width of the second hidden layer (&gt; 0); also the embedding size.</param>
-    public Mlp(long seed, int hidden1 = 64, int hidden2 = 64)
-        : base(ArchitectureName)
+    /// <param name="architecture">Its factory name: <c>mlp</c>, or the student search's <c>mlp-H1-H2</c>.</param>
+    public Mlp(long seed, int hidden1 = 64, int hidden2 = 64, string architecture = ArchitectureName)
+        : base(architecture)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(hidden1);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(hidden2);

@@ -33,23 +33,50 @@ public abstract class StagedCnn : DistillModel
     /// <param name="dropout">Dropout probability before the head, in [0, 1).</param>
     /// <param name="seed">Seed of the weight initialisation.</param>
     protected StagedCnn(string architecture, int width1, int width2, int width3, double dropout, long seed)
+        : this(architecture, [width1, width2, width3], [2, 2, 2], [3, 3, 3], dropout, seed)
+    {
+    }
+
+    /// <summary>Builds a staged CNN of any per-stage widths, depths and kernel sizes (the student search's space).</summary>
+    /// <param name="architecture">Factory name of the concrete architecture.</param>
+    /// <param name="widths">Channels of stages 1, 2 and 3 (each &gt; 0); stage 3's is the embedding size.</param>
+    /// <param name="depths">Convolutions (conv-BN-ReLU) per stage, each 1 or more.</param>
+    /// <param name="kernels">Kernel size per stage, odd (padding k/2 keeps the spatial size).</param>
+    /// <param name="dropout">Dropout probability before the head, in [0, 1).</param>
+    /// <param name="seed">Seed of the weight initialisation.</param>
+    protected StagedCnn(string architecture, IReadOnlyList<int> widths, IReadOnlyList<int> depths, IReadOnlyList<int> kernels,
+        double dropout, long seed)
         : base(architecture)
     {
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(width1);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(width2);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(width3);
+        ArgumentNullException.ThrowIfNull(widths);
+        ArgumentNullException.ThrowIfNull(depths);
+        ArgumentNullException.ThrowIfNull(kernels);
+        if (widths.Count != 3 || depths.Count != 3 || kernels.Count != 3)
+            throw new ArgumentException("A staged CNN has three stages: give three widths, depths and kernel sizes.", nameof(widths));
+        foreach (int w in widths) ArgumentOutOfRangeException.ThrowIfNegativeOrZero(w, nameof(widths));
+        foreach (int d in depths) ArgumentOutOfRangeException.ThrowIfNegativeOrZero(d, nameof(depths));
+        if (kernels.Any(k => k < 1 || k % 2 == 0))
+            throw new ArgumentOutOfRangeException(nameof(kernels), string.Join(",", kernels), "kernel sizes must be odd and positive.");
         if (!(dropout >= 0 && dropout < 1))
             throw new ArgumentOutOfRangeException(nameof(dropout), dropout, "dropout must be in [0, 1).");
 
-        Widths = [width1, width2, width3];
+        Widths = [.. widths];
+        Depths = [.. depths];
+        KernelSizes = [.. kernels];
         this.dropout = dropout;
-        stage1 = Stage(ImageChannels, width1, pool: true);
-        stage2 = Stage(width1, width2, pool: true);
-        stage3 = Stage(width2, width3, pool: false);
-        head = Linear(width3, ClassCount);
+        stage1 = Stage(ImageChannels, widths[0], depths[0], kernels[0], pool: true);
+        stage2 = Stage(widths[0], widths[1], depths[1], kernels[1], pool: true);
+        stage3 = Stage(widths[1], widths[2], depths[2], kernels[2], pool: false);
+        head = Linear(widths[2], ClassCount);
         RegisterComponents();
         WeightInit.Apply(this, seed);
     }
+
+    /// <summary>Convolutions per stage (2 each for the zoo's fixed models).</summary>
+    public IReadOnlyList<int> Depths { get; }
+
+    /// <summary>Kernel size per stage (3 each for the zoo's fixed models).</summary>
+    public IReadOnlyList<int> KernelSizes { get; }
 
     /// <summary>Channels of stage 1, 2 and 3.</summary>
     public IReadOnlyList<int> Widths { get; }
@@ -58,8 +85,11 @@ public abstract class StagedCnn : DistillModel
     public double DropoutProbability => dropout;
 
     /// <inheritdoc/>
-    public override string Description => string.Create(CultureInfo.InvariantCulture,
-        $"3 stages of (conv3x3-BN-ReLU)x2, widths {Widths[0]}/{Widths[1]}/{Widths[2]}, maxpool after stages 1-2, global average pool, dropout {dropout}, linear {Widths[2]}->{ClassCount}");
+    public override string Description => Depths.All(d => d == 2) && KernelSizes.All(k => k == 3)
+        ? string.Create(CultureInfo.InvariantCulture,
+            $"3 stages of (conv3x3-BN-ReLU)x2, widths {Widths[0]}/{Widths[1]}/{Widths[2]}, maxpool after stages 1-2, global average pool, dropout {dropout}, linear {Widths[2]}->{ClassCount}")
+        : string.Create(CultureInfo.InvariantCulture,
+            $"3 stages of conv-BN-ReLU, widths {Widths[0]}/{Widths[1]}/{Widths[2]}, depths {Depths[0]}/{Depths[1]}/{Depths[2]}, kernels {KernelSizes[0]}/{KernelSizes[1]}/{KernelSizes[2]}, maxpool after stages 1-2, global average pool, dropout {dropout}, linear {Widths[2]}->{ClassCount}");
 
     /// <inheritdoc/>
     public override IReadOnlyList<string> FeatureNames => StageNames;
@@ -82,18 +112,16 @@ public abstract class StagedCnn : DistillModel
             [new(StageNames[0], s1), new(StageNames[1], s2), new(StageNames[2], s3)]);
     }
 
-    private static Sequential Stage(int inChannels, int width, bool pool)
+    private static Sequential Stage(int inChannels, int width, int depth, int kernel, bool pool)
     {
-        var layers = new List<Module<Tensor, Tensor>>
+        var layers = new List<Module<Tensor, Tensor>>();
+        for (int i = 0; i < depth; i++)
         {
-            Conv2d(inChannels, width, 3, padding: 1, bias: false),
-            new BatchNormalization2d(width),
+            layers.Add(Conv2d(i == 0 ? inChannels : width, width, kernel, padding: kernel / 2, bias: false));
+            layers.Add(new BatchNormalization2d(width));
             // In place: batch norm's backward needs its input, not its output, so overwriting the output is safe.
-            ReLU(inplace: true),
-            Conv2d(width, width, 3, padding: 1, bias: false),
-            new BatchNormalization2d(width),
-            ReLU(inplace: true),
-        };
+            layers.Add(ReLU(inplace: true));
+        }
         if (pool) layers.Add(MaxPool2d(2));
         return Sequential(layers);
     }

@@ -1,0 +1,126 @@
+using GpuDistill.Data;
+using GpuDistill.Deployment;
+using GpuDistill.Experiments;
+using GpuDistill.Models;
+using GpuDistill.Search;
+using GpuDistill.Tests.Deployment;
+using GpuDistill.Tests.Experiments;
+using GpuDistill.Training;
+using static TorchSharp.torch;
+
+namespace GpuDistill.Tests.Search;
+
+/// <summary>
+/// The student search: architecture names build the shapes they say (and the factory knows them), searched CNNs
+/// export to ONNX, mutation moves one gene, a budget nothing meets is an error naming the smallest candidate's cost,
+/// and a tiny search keeps every candidate within budget and writes its files.
+/// </summary>
+public sealed class StudentSearchTests() : TrainingFixture(20, 10)
+{
+    [Test]
+    public void NamesBuildTheShapesTheySay()
+    {
+        using DistillModel small = ModelFactory.Create("small-cnn", 1);
+        using DistillModel same = ModelFactory.Create("cnn-8x2k3-16x2k3-32x2k3", 1);
+        Assert.That(same.ParameterCount, Is.EqualTo(small.ParameterCount).And.EqualTo(18_482));
+        Assert.That(same.state_dict().Keys, Is.EqualTo(small.state_dict().Keys), "the same layer paths as the zoo's CNNs");
+
+        using DistillModel deep = ModelFactory.Create("cnn-4x1k5-8x3k3-16x1k3", 1);
+        // Convolutions: 1*4*25, 4*8*9 + 2*8*8*9, 8*16*9; BN 2 per channel; head 16*10 + 10.
+        long expected = 100 + (288 + 1152) + 1152 + 2 * (4 + 3 * 8 + 16) + 170;
+        Assert.That(deep.ParameterCount, Is.EqualTo(expected));
+        Assert.That(deep.Architecture, Is.EqualTo("cnn-4x1k5-8x3k3-16x1k3"));
+
+        using DistillModel mlp = ModelFactory.Create("mlp-32-16", 1);
+        Assert.That(mlp.ParameterCount, Is.EqualTo(784 * 32 + 32 + 32 * 16 + 16 + 16 * 10 + 10));
+        Assert.That(StudentArchitecture.TryParse("cnn-8x2k3-16x2k3")?.Name, Is.Null);
+        Assert.Throws<ArgumentOutOfRangeException>(() => ModelFactory.Create("cnn-8x2k4-16x2k3-32x2k3", 1).Dispose());
+        Assert.Throws<ArgumentOutOfRangeException>(() => ModelFactory.Create("cnn-8x0k3-16x2k3-32x2k3", 1).Dispose());
+    }
+
+    [Test]
+    public void ASearchedCnnExportsAndRunsInOnnxRuntime()
+    {
+        string path = OnnxTestFiles.NewPath();
+        try
+        {
+            using DistillModel model = ModelFactory.Create("cnn-6x1k5-12x3k3-24x2k5", 3);
+            model.eval();
+            using ImageBatch batch = new ImageBatcher(Test, 20).Epoch(0).First();
+            using var scope = NewDisposeScope();
+            Tensor images = batch.Images;
+            Tensor expected = model.ForwardLogits(images);
+            Export.ToOnnx(model, path);
+            Assert.That(OnnxTestFiles.RelativeMaxError(OnnxTestFiles.RunOnnx(path, images), expected), Is.LessThan(1e-5));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Test]
+    public void MutationMovesOneGeneWithinTheSpace()
+    {
+        var space = new SearchSpace { Families = [ArchitectureFamily.Cnn, ArchitectureFamily.Mlp] };
+        var random = new Random(4);
+        for (int i = 0; i < 50; i++)
+        {
+            StudentArchitecture parent = space.Sample(random), child = space.Mutate(parent, random);
+            int changed = parent.Widths.Zip(child.Widths).Count(p => p.First != p.Second)
+                + parent.Depths.Zip(child.Depths).Count(p => p.First != p.Second) + parent.Kernels.Zip(child.Kernels).Count(p => p.First != p.Second);
+            Assert.That(changed, Is.LessThanOrEqualTo(1), $"{parent} -> {child}");
+            Assert.That(child.Family, Is.EqualTo(parent.Family));
+            if (child.Family == ArchitectureFamily.Cnn)
+                Assert.That(child.Widths.Select((w, s) => space.StageWidths[s].Contains(w)).All(x => x), Is.True, child.Name);
+        }
+    }
+
+    [Test]
+    public void ABudgetNoCandidateMeetsNamesTheSmallestCandidatesCost()
+    {
+        long smallest = StudentArchitecture.Cnn([4, 8, 16], [1, 1, 1], [3, 3, 3]).ParameterCount();
+        var ex = Assert.Throws<ArgumentException>(() => StudentSearch.CheckBudget(new SearchOptions { BudgetParameters = 500 }, RunDirectory));
+        Assert.That(ex!.ParamName, Is.EqualTo("budgetParameters"));
+        Assert.That(ex.Message, Does.Contain("cnn-4x1k3-8x1k3-16x1k3").And.Contain($"{smallest:N0}"));
+
+        ex = Assert.Throws<ArgumentException>(() => StudentSearch.CheckBudget(
+            new SearchOptions { BudgetParameters = 100_000, BudgetMilliseconds = 1e-9, LatencyRepeats = 3 }, RunDirectory));
+        Assert.That(ex!.ParamName, Is.EqualTo("budgetMilliseconds"));
+        Assert.That(ex.Message, Does.Contain("cnn-4x1k3-8x1k3-16x1k3").And.Contain("ms"));
+        Assert.Throws<ArgumentOutOfRangeException>(() => StudentSearch.CheckBudget(new SearchOptions { BudgetParameters = 0 }, RunDirectory));
+    }
+
+    [Test]
+    public void ATinySearchKeepsWithinBudgetAndWritesItsFiles()
+    {
+        using DistillModel teacher = ModelFactory.Create("small-cnn", 5);
+        new Trainer(Options(1)).Fit("teacher", teacher, WeightedLoss.ForMethod("none"), Train, Test, null, null, false);
+        (ImageDataset train, ImageDataset validation) = Train.SplitStratified(5, 1);
+        var options = new SearchOptions
+        {
+            BudgetParameters = 12_000,
+            Population = 3,
+            Generations = 1,
+            Epochs = 1,
+            LatencyRepeats = 3,
+            Training = Options(1),
+        };
+
+        SearchResult result = StudentSearch.Run(teacher, train, validation, options, RunDirectory);
+        SearchReport.Write(result, RunDirectory, SearchReport.WinnerRecipe(result, new Recipe()), 100, "test");
+
+        Assert.That(result.Candidates, Has.Count.EqualTo(3 + 2));
+        Assert.That(result.Candidates.Select(c => c.Architecture).Distinct().Count(), Is.EqualTo(5), "no candidate trained twice");
+        Assert.That(result.Candidates.All(c => c.Parameters <= 12_000 && c.MillisecondsBatch1 > 0), Is.True);
+        Assert.That(result.Candidates.Select(c => ModelFactory.Create(c.Architecture, 0)).Select(m => { using (m) return m.ParameterCount; }),
+            Is.EqualTo(result.Candidates.Select(c => c.Parameters)), "the recorded cost is the built model's");
+        Assert.That(result.Winner.ValidationAccuracy, Is.EqualTo(result.Candidates.Max(c => c.ValidationAccuracy)));
+        Assert.That(result.ParetoFront(c => c.Parameters), Does.Contain(result.Winner));
+        foreach (string file in new[] { "candidates.csv", "search.md", "search.json", "pareto.png", "winner-recipe.json" })
+            Assert.That(File.Exists(Path.Combine(RunDirectory, file)), file);
+        Recipe winner = RecipeLoader.Load(Path.Combine(RunDirectory, "winner-recipe.json"));
+        Assert.That(winner.Students, Does.Contain(result.Winner.Architecture));
+        Assert.That(winner.Methods.Select(m => m.Name), Is.EqualTo(new[] { "none", "kd" }));
+    }
+}
