@@ -194,8 +194,9 @@ public sealed class MultiHeadGraphLossTests
         }
         // When student and teacher graphs nearly agree the whole gradient can be ~1e-6 (seed 598972222: loss 1e-3,
         // largest entry 5.5e-6), below what float32 resolves of its terms (probabilities of order 1/B times unit
-        // singular vectors); it is then measured against 1e-5 of the upstream gradient.
-        AssertCloseToFiniteDifferences(Loss, flat, gradient, 2e-4, floor: 1e-5 * UpstreamGradient);
+        // singular vectors); it is then measured against 1e-5 of the upstream gradient. Just above that floor
+        // (largest entry 1.4e-4 at B = 3) float32 erred by 2.2e-4 of the largest entry once in a few runs: 5e-4.
+        AssertCloseToFiniteDifferences(Loss, flat, gradient, 5e-4, floor: 1e-5 * UpstreamGradient);
     }
 
     /// <summary>
