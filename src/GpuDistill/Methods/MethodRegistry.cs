@@ -42,7 +42,10 @@ public sealed class MethodRegistry
         .Register(SelfDistillationScheme.Info)
         .Register(BornAgainScheme.Info)
         .Register(TeacherAssistantScheme.Info)
-        .Register(MultiTeacherScheme.Info);
+        .Register(MultiTeacherScheme.Info)
+        // Data-free and adversarial distillation
+        .Register(DaflScheme.Info)
+        .Register(DfadScheme.Info);
 
     /// <summary>The loss terms, in registration order.</summary>
     public IReadOnlyList<TermInfo> Terms => terms;
