@@ -35,10 +35,12 @@ public static class GeneratedImageGrid
         {
             using var noGrad = no_grad();
             using var random = new Generator(unchecked((ulong)seed + 1));
-            for (int draw = 0; draw < 20 && cells.Any(c => c.Count < perClass); draw++)
+            // Twice the grid per draw, at most five draws: an unconditional generator that makes few images of a class
+            // leaves that row partly empty rather than running on.
+            int batch = Math.Max(20, 2 * perClass * classes);
+            for (int draw = 0; draw < 5 && cells.Any(c => c.Count < perClass); draw++)
             {
                 using var scope = NewDisposeScope();
-                const int batch = 200;
                 Tensor z = generator.SampleLatent(batch, random);
                 Tensor labels = generator.IsConditional
                     ? arange(batch, dtype: ScalarType.Int64).remainder(classes)

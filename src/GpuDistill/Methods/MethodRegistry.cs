@@ -45,7 +45,8 @@ public sealed class MethodRegistry
         .Register(MultiTeacherScheme.Info)
         // Data-free and adversarial distillation
         .Register(DaflScheme.Info)
-        .Register(DfadScheme.Info);
+        .Register(DfadScheme.Info)
+        .Register(DeepInversionScheme.Info);
 
     /// <summary>The loss terms, in registration order.</summary>
     public IReadOnlyList<TermInfo> Terms => terms;

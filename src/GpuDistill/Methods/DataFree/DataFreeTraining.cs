@@ -68,7 +68,7 @@ public static class DataFreeTraining
         settings.Validate();
         ImageDataset withheld = ImageDataset.Withheld(context.Train.Height, context.Train.Width, context.Train.ClassCount, $"data-free run '{name}'");
         using var generator = new ImageGenerator((seed * 7919L) + 17, settings.LatentSize, generatorClasses,
-            settings.BatchNormalizedOutput ? GeneratorOutput.BatchNormalized : GeneratorOutput.Pixels);
+            settings.BatchNormalizedOutput ? GeneratorOutput.BatchNormalized : GeneratorOutput.Pixels, width: settings.GeneratorWidth);
         using DistillModel model = ModelFactory.Create(student, seed);
         IGeneratorGame game = createGame(model);
         try
@@ -81,7 +81,7 @@ public static class DataFreeTraining
             (long images, long steps) = KeepFinalGenerator(source, directory);
             string png = Path.Combine(context.OutputDirectory, "generated", $"{name}-{student}-seed{seed}.png");
             Directory.CreateDirectory(Path.GetDirectoryName(png)!);
-            int[] filled = GeneratedImageGrid.Write(generator, context.Teacher, png, seed: seed);
+            int[] filled = GeneratedImageGrid.Write(generator, context.Teacher, png, settings.GridImagesPerClass, seed);
             context.Log($"{name}/{student}/seed{seed}: generated images per class in {png} (teacher's classes filled: {string.Join(' ', filled)})");
             string note = $"data-free: {images:N0} generated images, {steps:N0} generator steps, no training image read";
             return [new SchemeRow("", run, note, context.Fidelity(model))];

@@ -18,6 +18,12 @@ public abstract record GeneratorSettings : MethodSettings
     /// <summary>The generator's Adam learning rate (constant).</summary>
     public double GeneratorLearningRate { get; init; } = 1e-3;
 
+    /// <summary>Feature maps of the generator after its projection (DAFL's 128; smaller is cheaper on a CPU).</summary>
+    public int GeneratorWidth { get; init; } = Models.ImageGenerator.DefaultWidth;
+
+    /// <summary>Images per class in the PNG grid drawn at the end of each run.</summary>
+    public int GridImagesPerClass { get; init; } = 10;
+
     /// <summary>Whether the generator ends in an affine-free batch norm (DAFL's and DFAD's generators) instead of
     /// images in the loader's normalised pixel range.</summary>
     public bool BatchNormalizedOutput { get; init; }
@@ -28,6 +34,8 @@ public abstract record GeneratorSettings : MethodSettings
         Require(LatentSize > 0, "latentSize", LatentSize, "> 0");
         Require(BatchSize > 1, "batchSize", BatchSize, "> 1 (the generator's batch norms need two images)");
         Require(StepsPerEpoch > 0, "stepsPerEpoch", StepsPerEpoch, "> 0");
+        Require(GeneratorWidth >= 2, "generatorWidth", GeneratorWidth, ">= 2");
+        Require(GridImagesPerClass > 0, "gridImagesPerClass", GridImagesPerClass, "> 0");
         Require(double.IsFinite(GeneratorLearningRate) && GeneratorLearningRate > 0, "generatorLearningRate", GeneratorLearningRate, "finite and > 0");
     }
 
