@@ -46,7 +46,8 @@ public sealed class MethodRegistry
         // Data-free and adversarial distillation
         .Register(DaflScheme.Info)
         .Register(DfadScheme.Info)
-        .Register(DeepInversionScheme.Info);
+        .Register(DeepInversionScheme.Info)
+        .Register(AdversarialScheme.Info);
 
     /// <summary>The loss terms, in registration order.</summary>
     public IReadOnlyList<TermInfo> Terms => terms;

@@ -47,7 +47,7 @@ public sealed class DataFreeTrainingTests() : TrainingFixture(2, 5)
         using DistillModel teacher = ModelFactory.Create("small-cnn", 5);
         using DistillModel student = ModelFactory.Create("small-cnn", 3);
         using var generator = new ImageGenerator(1);
-        using var source = new GeneratorBatchSource(generator, teacher, new DfadScheme.Game(new DfadSettings(), student), 8, 2, 1e-3, 1);
+        using var source = new GeneratorBatchSource(generator, teacher, new DivergenceGame(5, "l1", student), 8, 2, 1e-3, 1);
         ArgumentAssert.Rejects(() => DataFreeTraining.Fit(Tiny(1), null, source, "dfad", student, new WeightedLoss([(GeneratorDivergence.Term("l1"), 1.0)]),
             Train, Test, null, false), "train", "labelled training set");
     }
@@ -62,7 +62,7 @@ public sealed class DataFreeTrainingTests() : TrainingFixture(2, 5)
         Tensor[] studentBefore = [.. student.parameters().Select(p => p.detach().clone())];
         Tensor[] teacherBefore = [.. teacher.parameters().Select(p => p.detach().clone())];
         var settings = new DfadSettings { StudentStepsPerGeneratorStep = 2 };
-        using var source = new GeneratorBatchSource(generator, teacher, new DfadScheme.Game(settings, student), 8, 4, 1e-3, 1);
+        using var source = new GeneratorBatchSource(generator, teacher, new DivergenceGame(settings.StudentStepsPerGeneratorStep, settings.Divergence, student), 8, 4, 1e-3, 1);
 
         // The training set is withheld: any read of it during the run would throw.
         TrainingRun run = DataFreeTraining.Fit(Tiny(1), null, source, "dfad", student,
@@ -90,7 +90,7 @@ public sealed class DataFreeTrainingTests() : TrainingFixture(2, 5)
         Tensor[] afterFirst;
         using (DistillModel student = ModelFactory.Create("small-cnn", 3))
         using (var generator = new ImageGenerator(1, width: 16))
-        using (var source = new GeneratorBatchSource(generator, teacher, new DfadScheme.Game(settings, student), 8, 2, 1e-3, 1))
+        using (var source = new GeneratorBatchSource(generator, teacher, new DivergenceGame(settings.StudentStepsPerGeneratorStep, settings.Divergence, student), 8, 2, 1e-3, 1))
         {
             DataFreeTraining.Fit(Tiny(1), null, source, "dfad", student, loss, Withheld(), Test, RunDirectory, false);
             afterFirst = [.. generator.parameters().Select(p => p.detach().clone())];
@@ -137,6 +137,48 @@ public sealed class DataFreeTrainingTests() : TrainingFixture(2, 5)
             Assert.That(rows[0].Note, Does.Contain("16 generated images").And.Contain("2 generator steps").And.Contain("no training image read"));
             Assert.That(File.ReadAllBytes(png).Take(4), Is.EqualTo(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }));
             Assert.That(log.Single(), Does.Contain(png));
+        });
+    }
+
+    [Test]
+    public void AMixedBatchIsARealBatchAndAGeneratedOneWhoseLabelsAreIgnored()
+    {
+        using DistillModel teacher = ModelFactory.Create("small-cnn", 5);
+        using var generator = new ImageGenerator(1, width: 16);
+        var real = new ImageBatcher(Train, 10);
+        using var made = new GeneratorBatchSource(generator, teacher, new Recording(() => { }), 4, real.BatchCount, 1e-3, 1);
+
+        using ImageBatch first = new MixedBatchSource(real, made).Epoch(0).First();
+        using ImageBatch expected = real.Epoch(0).First();
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(first.Count, Is.EqualTo(14));
+            Assert.That(Same(first.Images[..10], expected.Images), Is.True, "the real rows come first, unchanged");
+            Assert.That(first.Labels[..10].data<long>().ToArray(), Is.EqualTo(expected.Labels.data<long>().ToArray()));
+            Assert.That(first.Labels[10..].data<long>().ToArray(), Is.All.EqualTo(MixedBatchSource.IgnoredLabel));
+            Assert.That(first.Indices.Skip(10), Is.All.EqualTo(-1), "generated rows have no dataset index");
+        });
+    }
+
+    [Test]
+    public void AdversarialTrainsOnRealAndGeneratedRowsAndReportsTheGeneratedImages()
+    {
+        using DistillModel teacher = ModelFactory.Create("small-cnn", 5);
+        using TeacherOutputs outputs = TeacherOutputs.Create(teacher, Train, cache: true);
+        MethodSettingsMap map = MethodSettingsMap.Defaults.Set("adversarial", "batchSize", "4").Set("adversarial", "generatorWidth", "16")
+            .Set("adversarial", "gridImagesPerClass", "1").Set("adversarial", "studentStepsPerGeneratorStep", "1");
+        var recipe = new Recipe { Training = new ScheduleSection { Epochs = 1, BatchSize = 10 }, Seeds = [1], Settings = map };
+        var context = new SchemeContext(recipe, Train, Test, teacher, outputs, RunDirectory, false, null, _ => { }, default);
+
+        IReadOnlyList<SchemeRow> rows = MethodRegistry.Default.Scheme("adversarial").Create(map["adversarial"]).Run(context, "small-cnn", 1);
+
+        // 20 real images in batches of 10: 2 student steps, each after a generator step; 4 images per batch and step.
+        Assert.Multiple(() =>
+        {
+            Assert.That(rows.Single().Note, Does.Contain("16 generated images beside the real ones").And.Contain("2 generator steps"));
+            Assert.That(rows.Single().Run.Epochs[0].Terms.Keys, Is.EquivalentTo(new[] { "kd", "ce" }));
+            Assert.That(File.Exists(Path.Combine(RunDirectory, "generated", "adversarial-small-cnn-seed1.png")), Is.True);
         });
     }
 

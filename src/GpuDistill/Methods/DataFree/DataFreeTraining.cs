@@ -96,7 +96,7 @@ public static class DataFreeTraining
     /// Keeps the final generator beside the checkpoint, so a finished run that is reused later (the trainer restores
     /// no batch source for it) still draws its grid with the trained generator and reports its image count.
     /// </summary>
-    private static (long Images, long Steps) KeepFinalGenerator(GeneratorBatchSource source, string directory)
+    internal static (long Images, long Steps) KeepFinalGenerator(GeneratorBatchSource source, string directory)
     {
         string weights = Path.Combine(directory, "final.generator.pt"), counts = Path.Combine(directory, "final.generator.json");
         if (source.GeneratorSteps == 0 && source.ImagesGenerated == 0 && File.Exists(counts) && Checkpoint.TryLoad(source.Generator, weights))

@@ -1,6 +1,4 @@
-using GpuDistill.Models;
 using GpuDistill.Training;
-using static TorchSharp.torch;
 
 namespace GpuDistill.Methods;
 
@@ -56,28 +54,6 @@ public sealed class DfadScheme(DfadSettings settings) : IScheme
     {
         ArgumentNullException.ThrowIfNull(context);
         var loss = new WeightedLoss([(GeneratorDivergence.Term(settings.Divergence), 1.0)]);
-        return DataFreeTraining.RunScheme(context, Name, student, seed, settings, 0, model => new Game(settings, model), loss);
-    }
-
-    /// <summary>The generator's side of the min-max game.</summary>
-    /// <param name="settings">The schedule and divergence.</param>
-    /// <param name="student">The student the generator plays against.</param>
-    internal sealed class Game(DfadSettings settings, DistillModel student) : IGeneratorGame
-    {
-        /// <inheritdoc/>
-        public IReadOnlyList<TrainedModule> Extras => [];
-
-        /// <inheritdoc/>
-        public Tensor? BeforeStudentStep(GeneratorBatchSource source, int epoch, int studentStep)
-        {
-            ArgumentNullException.ThrowIfNull(source);
-            if (studentStep % settings.StudentStepsPerGeneratorStep != 0) return null;
-            Tensor images = source.Generate(source.BatchSize);
-            Tensor teacher = source.Teacher.ForwardLogits(images);
-            Tensor studentLogits = student.ForwardLogits(images);
-            // The generator maximises the divergence; the student's gradients from this pass are zeroed by the trainer.
-            source.GeneratorStep(GeneratorDivergence.Compute(settings.Divergence, studentLogits, teacher).neg(), epoch, studentStep);
-            return null;
-        }
+        return DataFreeTraining.RunScheme(context, Name, student, seed, settings, 0, model => new DivergenceGame(settings.StudentStepsPerGeneratorStep, settings.Divergence, model), loss);
     }
 }
