@@ -47,7 +47,8 @@ public sealed class MethodRegistry
         .Register(DaflScheme.Info)
         .Register(DfadScheme.Info)
         .Register(DeepInversionScheme.Info)
-        .Register(AdversarialScheme.Info);
+        .Register(AdversarialScheme.Info)
+        .Register(DiscriminatorScheme.Info);
 
     /// <summary>The loss terms, in registration order.</summary>
     public IReadOnlyList<TermInfo> Terms => terms;

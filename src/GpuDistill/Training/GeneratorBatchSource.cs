@@ -178,15 +178,7 @@ public sealed class GeneratorBatchSource : ICheckpointedSource, IDisposable
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
         ArgumentException.ThrowIfNullOrEmpty(prefix);
-        var files = new List<string>();
-        foreach ((string name, nn.Module module, optim.Optimizer optimizer) in Trained())
-        {
-            string weights = $"{prefix}.{name}.pt", state = $"{prefix}.{name}-optimizer.pt";
-            Checkpoint.SaveAtomic(module, Path.Combine(directory, weights));
-            AtomicFile.Write(Path.Combine(directory, state), writer => SaveOptimizer(optimizer, writer));
-            files.Add(weights);
-            files.Add(state);
-        }
+        List<string> files = TrainedModules.Save(directory, prefix, Trained());
         string counters = $"{prefix}.counters.pt";
         AtomicFile.Write(Path.Combine(directory, counters), writer =>
         {
@@ -201,16 +193,8 @@ public sealed class GeneratorBatchSource : ICheckpointedSource, IDisposable
     public void Load(string directory, IReadOnlyList<string> files)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
-        ArgumentNullException.ThrowIfNull(files);
-        foreach ((string name, nn.Module module, optim.Optimizer optimizer) in Trained())
-        {
-            string weights = Find(files, $".{name}.pt"), state = Find(files, $".{name}-optimizer.pt");
-            if (!Checkpoint.TryLoad(module, Path.Combine(directory, weights)))
-                throw new InvalidDataException($"The checkpoint names '{weights}', which is missing.");
-            using var reader = new BinaryReader(File.OpenRead(Path.Combine(directory, state)));
-            LoadOptimizer(optimizer, reader);
-        }
-        using var counters = new BinaryReader(File.OpenRead(Path.Combine(directory, Find(files, ".counters.pt"))));
+        TrainedModules.Load(directory, files, Trained());
+        using var counters = new BinaryReader(File.OpenRead(Path.Combine(directory, TrainedModules.Find(files, ".counters.pt"))));
         ImagesGenerated = counters.ReadInt64();
         GeneratorSteps = counters.ReadInt64();
     }
@@ -223,16 +207,6 @@ public sealed class GeneratorBatchSource : ICheckpointedSource, IDisposable
     }
 
     private IEnumerable<TrainedModule> Trained() => [new TrainedModule("generator", Generator, Optimizer), .. game.Extras];
-
-    private static string Find(IReadOnlyList<string> files, string suffix) =>
-        files.FirstOrDefault(f => f.EndsWith(suffix, StringComparison.Ordinal))
-        ?? throw new InvalidDataException($"The checkpoint's batch-source files ({string.Join(", ", files)}) hold no '*{suffix}'.");
-
-    private static void SaveOptimizer(optim.Optimizer optimizer, BinaryWriter writer) =>
-        ((TorchSharp.Modules.OptimizerHelper)optimizer).save_state_dict(writer);
-
-    private static void LoadOptimizer(optim.Optimizer optimizer, BinaryReader reader) =>
-        ((TorchSharp.Modules.OptimizerHelper)optimizer).load_state_dict(reader);
 
     private ulong LatentSeed(int epoch) => unchecked((ulong)(seed * 1_000_003L + epoch + 1));
 

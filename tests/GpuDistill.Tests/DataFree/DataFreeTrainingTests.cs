@@ -183,6 +183,26 @@ public sealed class DataFreeTrainingTests() : TrainingFixture(2, 5)
     }
 
     [Test]
+    public void TheDiscriminatorSchemeAddsItsTermAndCheckpointsTheDiscriminatorWithTheStudent()
+    {
+        using DistillModel teacher = ModelFactory.Create("small-cnn", 5);
+        using TeacherOutputs outputs = TeacherOutputs.Create(teacher, Train, cache: true);
+        var recipe = new Recipe { Training = new ScheduleSection { Epochs = 1, BatchSize = 10 }, Seeds = [1] };
+        var context = new SchemeContext(recipe, Train, Test, teacher, outputs, RunDirectory, false, null, _ => { }, default);
+
+        IReadOnlyList<SchemeRow> rows = MethodRegistry.Default.Scheme("discriminator").Create(recipe.Settings["discriminator"]).Run(context, "small-cnn", 1);
+
+        string checkpoint = Path.Combine(RunDirectory, "checkpoints", "discriminator", "small-cnn", "seed1");
+        Assert.Multiple(() =>
+        {
+            Assert.That(rows.Single().Run.Epochs[0].Terms.Keys, Is.EquivalentTo(new[] { "kd", "ce", "discriminator" }));
+            Assert.That(double.IsFinite(rows.Single().Run.Epochs[0].Terms["discriminator"]), Is.True);
+            Assert.That(File.Exists(Path.Combine(checkpoint, "epoch-1.source.discriminator.pt")), Is.True);
+            Assert.That(File.Exists(Path.Combine(checkpoint, "epoch-1.source.discriminator-optimizer.pt")), Is.True);
+        });
+    }
+
+    [Test]
     public void AGeneratorWhoseImagesDoNotFitTheTeacherIsRefused()
     {
         using DistillModel teacher = ModelFactory.Create("small-cnn", 5);
