@@ -8,6 +8,7 @@ public sealed class ImageDataset
 {
     private readonly ReadOnlyMemory<byte> pixels;
     private readonly ReadOnlyMemory<byte> labels;
+    private readonly string? withheldReason;
 
     /// <summary>Copies images and labels into a new dataset.</summary>
     /// <param name="pixels">Count x height x width bytes.</param>
@@ -22,7 +23,7 @@ public sealed class ImageDataset
     }
 
     private ImageDataset(ReadOnlyMemory<byte> pixels, ReadOnlyMemory<byte> labels, int height, int width, int classCount,
-        string source, bool checkedLabels)
+        string source, bool checkedLabels, string? withheldReason = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(height);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(width);
@@ -40,11 +41,32 @@ public sealed class ImageDataset
         }
         this.pixels = pixels;
         this.labels = labels;
+        this.withheldReason = withheldReason;
         Height = height;
         Width = width;
         ClassCount = classCount;
         Source = source;
     }
+
+    /// <summary>
+    /// A training set whose images a run must not read (data-free distillation): it keeps the image size and the class
+    /// count, has no images (<see cref="Count"/> is 0), and every access to pixels or labels throws an
+    /// <see cref="InvalidOperationException"/> that says why.
+    /// </summary>
+    /// <param name="height">Image height in pixels.</param>
+    /// <param name="width">Image width in pixels.</param>
+    /// <param name="classCount">The number of classes.</param>
+    /// <param name="reason">Why the images are withheld, e.g. "data-free run 'dafl'"; it is in every exception.</param>
+    /// <returns>The withheld dataset.</returns>
+    public static ImageDataset Withheld(int height, int width, int classCount, string reason)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(reason);
+        return new ImageDataset(ReadOnlyMemory<byte>.Empty, ReadOnlyMemory<byte>.Empty, height, width, classCount,
+            $"training images withheld ({reason})", checkedLabels: true, reason);
+    }
+
+    /// <summary>Whether this is a <see cref="Withheld"/> training set (no image may be read).</summary>
+    public bool IsWithheld => withheldReason is not null;
 
     /// <summary>The number of images.</summary>
     public int Count => labels.Length;
@@ -68,10 +90,10 @@ public sealed class ImageDataset
     public string Source { get; }
 
     /// <summary>All pixels, <see cref="Count"/> x <see cref="Height"/> x <see cref="Width"/> bytes.</summary>
-    public ReadOnlySpan<byte> Pixels => pixels.Span;
+    public ReadOnlySpan<byte> Pixels => Readable().pixels.Span;
 
     /// <summary>All labels, one byte per image.</summary>
-    public ReadOnlySpan<byte> Labels => labels.Span;
+    public ReadOnlySpan<byte> Labels => Readable().labels.Span;
 
     /// <summary>
     /// Builds a dataset from an image IDX array ([N, rows, columns]) and a label IDX array ([N]) without copying them.
@@ -106,19 +128,20 @@ public sealed class ImageDataset
     /// <summary>The pixels of one image, row-major.</summary>
     public ReadOnlySpan<byte> Image(int index)
     {
+        Readable();
         ArgumentOutOfRangeException.ThrowIfNegative(index);
         ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(index, Count);
         return pixels.Span.Slice(index * PixelsPerImage, PixelsPerImage);
     }
 
     /// <summary>The label of one image.</summary>
-    public int Label(int index) => labels.Span[index];
+    public int Label(int index) => Readable().labels.Span[index];
 
     /// <summary>How many images each class has (indexed by label).</summary>
     public int[] CountPerClass()
     {
         var counts = new int[ClassCount];
-        foreach (byte y in labels.Span) counts[y]++;
+        foreach (byte y in Labels) counts[y]++;
         return counts;
     }
 
@@ -128,6 +151,7 @@ public sealed class ImageDataset
     public ImageDataset Subset(IReadOnlyList<int> indices, string source)
     {
         ArgumentNullException.ThrowIfNull(indices);
+        Readable();
         int size = PixelsPerImage;
         var newPixels = new byte[(long)indices.Count * size];
         var newLabels = new byte[indices.Count];
@@ -173,7 +197,7 @@ public sealed class ImageDataset
         ArgumentOutOfRangeException.ThrowIfNegative(perClass);
         var byClass = new List<int>[ClassCount];
         for (int c = 0; c < ClassCount; c++) byClass[c] = [];
-        ReadOnlySpan<byte> y = labels.Span;
+        ReadOnlySpan<byte> y = Labels;
         for (int i = 0; i < y.Length; i++) byClass[y[i]].Add(i);
 
         var random = new SeededRandom((ulong)(uint)seed);
@@ -190,6 +214,12 @@ public sealed class ImageDataset
         chosen.Sort();
         return chosen;
     }
+
+    /// <summary>This dataset, or an exception when its images are withheld.</summary>
+    private ImageDataset Readable() => withheldReason is null
+        ? this
+        : throw new InvalidOperationException(
+            $"The training images are withheld ({withheldReason}): a data-free run may not read them; only the test set is read, for evaluation.");
 
     private static int IndexOfLabelOutOfRange(ReadOnlySpan<byte> labels, int classCount)
     {

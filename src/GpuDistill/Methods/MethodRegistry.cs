@@ -50,7 +50,13 @@ public sealed class MethodRegistry
         .Register(QuantizedAloneScheme.Info)
         .Register(QuantizedKDScheme.Info)
         .Register(QuantizedTeacherScheme.Info)
-        .Register(QkdScheme.Info);
+        .Register(QkdScheme.Info)
+        // Data-free and adversarial distillation
+        .Register(DaflScheme.Info)
+        .Register(DfadScheme.Info)
+        .Register(DeepInversionScheme.Info)
+        .Register(AdversarialScheme.Info)
+        .Register(DiscriminatorScheme.Info);
 
     /// <summary>The loss terms, in registration order.</summary>
     public IReadOnlyList<TermInfo> Terms => terms;

@@ -34,7 +34,10 @@ public sealed class ImageGenerator : Module<Tensor, Tensor?, Tensor>
     /// <summary>DAFL's eps for the inner batch norms.</summary>
     public const double InnerBatchNormEpsilon = 0.8;
 
-    private const int Width = 128;
+    /// <summary>DAFL's width: feature maps after the projection (the last hidden layer has half).</summary>
+    public const int DefaultWidth = 128;
+
+    private readonly int width;
 
     private readonly Linear project;
     private readonly BatchNormalization2d projectNorm;
@@ -52,9 +55,11 @@ public sealed class ImageGenerator : Module<Tensor, Tensor?, Tensor>
     /// <param name="channels">Image channels (&gt; 0).</param>
     /// <param name="pixelMean">Mean the data loader subtracts (pixels on the 0..1 scale), for <see cref="GeneratorOutput.Pixels"/>.</param>
     /// <param name="pixelStd">Std the data loader divides by (&gt; 0), for <see cref="GeneratorOutput.Pixels"/>.</param>
+    /// <param name="width">Feature maps after the projection (&gt;= 2; DAFL's 128); smaller widths make a cheaper
+    /// generator (its convolutions cost width squared).</param>
     public ImageGenerator(long seed, int latentSize = 100, int classes = 0, GeneratorOutput output = GeneratorOutput.Pixels,
         int imageSize = DistillModel.ImageSize, int channels = DistillModel.ImageChannels,
-        float pixelMean = FashionMnist.Mean, float pixelStd = FashionMnist.Std)
+        float pixelMean = FashionMnist.Mean, float pixelStd = FashionMnist.Std, int width = DefaultWidth)
         : base("ImageGenerator")
     {
         Interop.TorchBackends.UseCorrectConvolutions();
@@ -64,28 +69,30 @@ public sealed class ImageGenerator : Module<Tensor, Tensor?, Tensor>
         if (imageSize < 4 || imageSize % 4 != 0)
             throw new ArgumentOutOfRangeException(nameof(imageSize), imageSize, "imageSize must be a multiple of 4 (two 2x upsamplings from a quarter size).");
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(channels);
+        ArgumentOutOfRangeException.ThrowIfLessThan(width, 2);
         if (!float.IsFinite(pixelMean))
             throw new ArgumentOutOfRangeException(nameof(pixelMean), pixelMean, "pixelMean must be finite.");
         if (!(pixelStd > 0) || !float.IsFinite(pixelStd))
             throw new ArgumentOutOfRangeException(nameof(pixelStd), pixelStd, "pixelStd must be finite and > 0.");
 
+        this.width = width;
         LatentSize = latentSize;
         Classes = classes;
         Output = output;
         ImageShape = [channels, imageSize, imageSize];
         int start = imageSize / 4;
-        project = Linear(latentSize + classes, Width * start * start);
-        projectNorm = new BatchNormalization2d(Width);
+        project = Linear(latentSize + classes, width * start * start);
+        projectNorm = new BatchNormalization2d(width);
         body = Sequential(
             Upsample(scale_factor: [2.0, 2.0], mode: UpsampleMode.Nearest),
-            Conv2d(Width, Width, 3, padding: 1),
-            new BatchNormalization2d(Width, eps: InnerBatchNormEpsilon),
+            Conv2d(width, width, 3, padding: 1),
+            new BatchNormalization2d(width, eps: InnerBatchNormEpsilon),
             LeakyReLU(0.2),
             Upsample(scale_factor: [2.0, 2.0], mode: UpsampleMode.Nearest),
-            Conv2d(Width, Width / 2, 3, padding: 1),
-            new BatchNormalization2d(Width / 2, eps: InnerBatchNormEpsilon),
+            Conv2d(width, width / 2, 3, padding: 1),
+            new BatchNormalization2d(width / 2, eps: InnerBatchNormEpsilon),
             LeakyReLU(0.2),
-            Conv2d(Width / 2, channels, 3, padding: 1),
+            Conv2d(width / 2, channels, 3, padding: 1),
             Tanh());
         outputNorm = output == GeneratorOutput.BatchNormalized ? new BatchNormalization2d(channels, affine: false) : null;
         // tanh in [-1, 1] -> pixel (t + 1) / 2 -> (pixel - mean) / std = t * 0.5 / std + (0.5 - mean) / std.
@@ -112,7 +119,7 @@ public sealed class ImageGenerator : Module<Tensor, Tensor?, Tensor>
 
     /// <summary>A one-line description, e.g. for logs.</summary>
     public string Description => string.Create(CultureInfo.InvariantCulture,
-        $"DCGAN generator, latent {LatentSize}{(IsConditional ? $" + one-hot of {Classes} classes" : "")} -> [{string.Join(", ", ImageShape)}], output {Output}");
+        $"DCGAN generator (width {width}), latent {LatentSize}{(IsConditional ? $" + one-hot of {Classes} classes" : "")} -> [{string.Join(", ", ImageShape)}], output {Output}");
 
     /// <summary>Draws latent codes from N(0, I).</summary>
     /// <param name="batch">B &gt; 0.</param>
@@ -167,7 +174,7 @@ public sealed class ImageGenerator : Module<Tensor, Tensor?, Tensor>
             ? cat([latent, functional.one_hot(labels!.to_type(ScalarType.Int64), Classes).to_type(latent.dtype)], 1)
             : latent;
         int start = (int)ImageShape[1] / 4;
-        Tensor maps = projectNorm.call(project.call(input).view(latent.shape[0], Width, start, start));
+        Tensor maps = projectNorm.call(project.call(input).view(latent.shape[0], width, start, start));
         Tensor images = body.call(maps);
         images = outputNorm is not null ? outputNorm.call(images) : images.mul(pixelScale).add(pixelShift, Scalars.One);
         return images.MoveToOuterDisposeScope();

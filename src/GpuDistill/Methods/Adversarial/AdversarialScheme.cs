@@ -1,0 +1,97 @@
+using GpuDistill.Data;
+using GpuDistill.Diagnostics;
+using GpuDistill.Models;
+using GpuDistill.Training;
+
+namespace GpuDistill.Methods;
+
+/// <summary>
+/// The settings of <c>adversarial</c>: DFAD's generator (Adam 1e-3, one generator step per 5 student steps) on top
+/// of the recipe's KD with real data.
+/// </summary>
+public sealed record AdversarialSettings : GeneratorSettings
+{
+    /// <summary>64 generated images appended to every real batch; the generator's images in the loader's pixel range
+    /// (real and generated rows share one value range).</summary>
+    public AdversarialSettings()
+    {
+        BatchSize = 64;
+        GeneratorLearningRate = 1e-3;
+    }
+
+    /// <summary>Student steps per generator step (DFAD's 5).</summary>
+    public int StudentStepsPerGeneratorStep { get; init; } = 5;
+
+    /// <summary>The divergence the generator maximises: <c>kl</c> (ZSKT's, the fused two-sided kernel), <c>l1</c> or
+    /// <c>probability-l1</c>.</summary>
+    public string Divergence { get; init; } = "kl";
+
+    /// <summary>The student's loss on the mixed batches: KD on every row, CE on the real rows (generated rows carry
+    /// the ignore label).</summary>
+    public string Loss { get; init; } = "kd:0.9,ce:0.1";
+
+    /// <inheritdoc/>
+    public override void Validate()
+    {
+        base.Validate();
+        Require(StudentStepsPerGeneratorStep > 0, "studentStepsPerGeneratorStep", StudentStepsPerGeneratorStep, "> 0");
+        Require(GeneratorDivergence.Names.Contains(Divergence), "divergence", Divergence, $"one of {string.Join(", ", GeneratorDivergence.Names)}");
+        Require(!string.IsNullOrWhiteSpace(Loss), "loss", Loss, "a loss spec such as kd:0.9,ce:0.1");
+    }
+}
+
+/// <summary>
+/// Adversarial distillation with real data (the survey's "a generator poses difficult questions to the teacher, and
+/// the student learns how to answer them"): a generator maximises the teacher-student divergence on its images
+/// through the frozen teacher and the student; the student learns with KD on real plus generated rows and CE on the
+/// real ones (<see cref="MixedBatchSource"/>). Settings without a reference code: this port's.
+/// </summary>
+/// <param name="settings">The generator, its schedule and the student's loss.</param>
+public sealed class AdversarialScheme(AdversarialSettings settings) : IScheme
+{
+    /// <summary>The registry's description.</summary>
+    public static SchemeInfo Info { get; } = SchemeInfo.Of<AdversarialSettings>("adversarial",
+        "Adversarial KD with real data: a generator makes hard images (max divergence), the student learns KD on them plus KD + CE on real batches.",
+        s => new AdversarialScheme(s));
+
+    /// <inheritdoc/>
+    public string Name => "adversarial";
+
+    /// <inheritdoc/>
+    public IReadOnlyList<SchemeRow> Run(SchemeContext context, string student, int seed)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        settings.Validate();
+        TrainingOptions options = context.Recipe.Training.ToOptions(seed, context.Recipe.Data.Augment);
+        ImageBatcher real = RealBatches(context.Train, options);
+        using var generator = new ImageGenerator((seed * 7919L) + 17, settings.LatentSize, 0,
+            settings.BatchNormalizedOutput ? GeneratorOutput.BatchNormalized : GeneratorOutput.Pixels, width: settings.GeneratorWidth);
+        using DistillModel model = ModelFactory.Create(student, seed);
+        using var made = new GeneratorBatchSource(generator, context.Teacher,
+            new DivergenceGame(settings.StudentStepsPerGeneratorStep, settings.Divergence, model), settings.BatchSize, real.BatchCount,
+            settings.GeneratorLearningRate, seed);
+        // Generated rows have no dataset index: the teacher runs live on every batch.
+        using TeacherOutputs teacher = TeacherOutputs.Create(context.Teacher, context.Train, cache: false);
+        WeightedLoss loss = LossSpec.Parse(settings.Loss).Create(context.Recipe.Settings);
+        TrainingRun run = new Trainer(options, context.Progress, new MixedBatchSource(real, made)).Fit($"{Name}/{student}/seed{seed}", model,
+            loss, context.Train, context.Test, loss.NeedsTeacher ? teacher : null, context.CheckpointDirectory(Name, student, seed),
+            context.Resume, context.CancellationToken);
+        (long images, long steps) = DataFreeTraining.KeepFinalGenerator(made, context.CheckpointDirectory(Name, student, seed));
+        string png = Path.Combine(context.OutputDirectory, "generated", $"{Name}-{student}-seed{seed}.png");
+        Directory.CreateDirectory(Path.GetDirectoryName(png)!);
+        GeneratedImageGrid.Write(generator, context.Teacher, png, settings.GridImagesPerClass, seed);
+        context.Log($"{Name}/{student}/seed{seed}: generated images per class in {png}");
+        string note = $"adversarial: {images:N0} generated images beside the real ones, {steps:N0} generator steps";
+        return [new SchemeRow("", run, note, context.Fidelity(model))];
+    }
+
+    /// <summary>The training set's batches as the trainer makes them by default (shuffled by the seed, augmented when
+    /// the options say so).</summary>
+    internal static ImageBatcher RealBatches(ImageDataset train, TrainingOptions options) =>
+        new(train, options.BatchSize, new BatchOptions
+        {
+            Shuffle = true,
+            Seed = options.Seed,
+            Augmentation = options.Augment ? ImageAugmentation.HorizontalFlip | ImageAugmentation.RandomCrop : ImageAugmentation.None,
+        });
+}

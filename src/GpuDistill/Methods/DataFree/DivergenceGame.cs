@@ -1,0 +1,33 @@
+using GpuDistill.Models;
+using GpuDistill.Training;
+using static TorchSharp.torch;
+
+namespace GpuDistill.Methods;
+
+/// <summary>
+/// The generator's side of the adversarial min-max game (DFAD, ZSKT, and <c>adversarial</c> with real data): every
+/// <c>studentStepsPerGeneratorStep</c> student steps, one generator step that maximises the teacher-student divergence
+/// on a fresh generated batch, through the frozen teacher and the student. The student's batches are fresh draws.
+/// </summary>
+/// <param name="studentStepsPerGeneratorStep">Student steps per generator step (&gt; 0).</param>
+/// <param name="divergence">One of <see cref="GeneratorDivergence.Names"/>.</param>
+/// <param name="student">The student the generator plays against.</param>
+internal sealed class DivergenceGame(int studentStepsPerGeneratorStep, string divergence, DistillModel student) : IGeneratorGame
+{
+    /// <inheritdoc/>
+    public IReadOnlyList<TrainedModule> Extras => [];
+
+    /// <inheritdoc/>
+    public Tensor? BeforeStudentStep(GeneratorBatchSource source, int epoch, int studentStep)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        if (studentStep % studentStepsPerGeneratorStep != 0) return null;
+        Tensor images = source.Generate(source.BatchSize);
+        Tensor teacher = source.Teacher.ForwardLogits(images);
+        Tensor studentLogits = student.ForwardLogits(images);
+        // The generator maximises the divergence; the student's gradients from this pass are zeroed by the trainer
+        // before its own step.
+        source.GeneratorStep(GeneratorDivergence.Compute(divergence, studentLogits, teacher).neg(), epoch, studentStep);
+        return null;
+    }
+}

@@ -1,0 +1,44 @@
+namespace GpuDistill.Methods;
+
+/// <summary>
+/// What every generator-backed method (data-free and adversarial) sets for its generator; each method's settings
+/// derive from this record and put their reference code's defaults in their constructor.
+/// </summary>
+public abstract record GeneratorSettings : MethodSettings
+{
+    /// <summary>Length of the generator's latent code z.</summary>
+    public int LatentSize { get; init; } = 100;
+
+    /// <summary>Generated images per student batch (and per generator step).</summary>
+    public int BatchSize { get; init; } = 256;
+
+    /// <summary>Student steps per epoch.</summary>
+    public int StepsPerEpoch { get; init; } = 120;
+
+    /// <summary>The generator's Adam learning rate (constant).</summary>
+    public double GeneratorLearningRate { get; init; } = 1e-3;
+
+    /// <summary>Feature maps of the generator after its projection (DAFL's 128; smaller is cheaper on a CPU).</summary>
+    public int GeneratorWidth { get; init; } = Models.ImageGenerator.DefaultWidth;
+
+    /// <summary>Images per class in the PNG grid drawn at the end of each run.</summary>
+    public int GridImagesPerClass { get; init; } = 10;
+
+    /// <summary>Whether the generator ends in an affine-free batch norm (DAFL's and DFAD's generators) instead of
+    /// images in the loader's normalised pixel range.</summary>
+    public bool BatchNormalizedOutput { get; init; }
+
+    /// <inheritdoc/>
+    public override void Validate()
+    {
+        Require(LatentSize > 0, "latentSize", LatentSize, "> 0");
+        Require(BatchSize > 1, "batchSize", BatchSize, "> 1 (the generator's batch norms need two images)");
+        Require(StepsPerEpoch > 0, "stepsPerEpoch", StepsPerEpoch, "> 0");
+        Require(GeneratorWidth >= 2, "generatorWidth", GeneratorWidth, ">= 2");
+        Require(GridImagesPerClass > 0, "gridImagesPerClass", GridImagesPerClass, "> 0");
+        Require(double.IsFinite(GeneratorLearningRate) && GeneratorLearningRate > 0, "generatorLearningRate", GeneratorLearningRate, "finite and > 0");
+    }
+
+    /// <summary>Requires a finite, non-negative loss weight.</summary>
+    protected static void RequireWeight(double value, string key) => Require(double.IsFinite(value) && value >= 0, key, value, "finite and >= 0");
+}
