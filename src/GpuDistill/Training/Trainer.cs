@@ -323,7 +323,8 @@ public sealed class Trainer(TrainingOptions options, IProgress<TrainingProgress>
         var lines = new List<string>
         {
             $"options: {options}",
-            $"training set: {train.Source}, {train.Count} images, checksum {DatasetChecksum.Of(train)}",
+            // A data-free run's training set is withheld (its reads throw): its size and source are all there is.
+            $"training set: {train.Source}, {train.Count} images, checksum {(train.IsWithheld ? "withheld" : DatasetChecksum.Of(train))}",
             $"test set: {test.Source}, {test.Count} images",
             $"batches per epoch: {batcher.BatchCount}",
             $"teacher: {(teacher is null ? "none" : $"{teacher.Model.Architecture}, {(teacher.IsCached ? "cached" : "live")}")}",
