@@ -46,14 +46,9 @@ internal static class TrainingStepBenchmark
     public static IEnumerable<ResultRow> Run(BenchmarkSettings settings)
     {
         using var outer = NewDisposeScope();
-        using DistillModel student = ModelFactory.Create("small-cnn", 1);
-        using DistillModel teacher = ModelFactory.Create("teacher-cnn", 2);
-        teacher.eval();
-        student.train();
-        var optimizer = new NesterovSgd(student.parameters(), 0.01, 0.9, 5e-4);
-        var random = new Random(3);
-        Tensor images = randn(Batch, 1, DistillModel.ImageSize, DistillModel.ImageSize);
-        Tensor labels = tensor(Enumerable.Range(0, Batch).Select(_ => (long)random.Next(DistillModel.ClassCount)).ToArray());
+        (DistillModel student, DistillModel teacher, NesterovSgd optimizer, Tensor images, Tensor labels) = Setup();
+        using var studentScope = student;
+        using var teacherScope = teacher;
 
         var names = new List<string> { StudentStep, TeacherForward };
         var actions = new List<Action>
@@ -108,14 +103,9 @@ internal static class TrainingStepBenchmark
     public static IEnumerable<ResultRow> AgainstPyTorch(BenchmarkSettings settings)
     {
         using var outer = NewDisposeScope();
-        using DistillModel student = ModelFactory.Create("small-cnn", 1);
-        using DistillModel teacher = ModelFactory.Create("teacher-cnn", 2);
-        teacher.eval();
-        student.train();
-        var optimizer = new NesterovSgd(student.parameters(), 0.01, 0.9, 5e-4);
-        var random = new Random(3);
-        Tensor images = randn(Batch, 1, DistillModel.ImageSize, DistillModel.ImageSize);
-        Tensor labels = tensor(Enumerable.Range(0, Batch).Select(_ => (long)random.Next(DistillModel.ClassCount)).ToArray());
+        (DistillModel student, DistillModel teacher, NesterovSgd optimizer, Tensor images, Tensor labels) = Setup();
+        using var studentScope = student;
+        using var teacherScope = teacher;
         int steps = settings.Quick ? 60 : 200;
         var phases = new Dictionary<string, string[]>
         {
@@ -170,6 +160,21 @@ internal static class TrainingStepBenchmark
                     $"train-step-vs-pytorch: {name}: GpuDistill {Batch / ours[name].Total.MedianMs * 1e3:F0} img/s, PyTorch {Batch / theirs[name].Total.MedianMs * 1e3:F0} img/s, ratio {ratio:F2}"));
             }
         }
+    }
+
+    /// <summary>The models, optimiser and batch both benchmarks time: small-cnn learning, teacher-cnn in eval mode, batch
+    /// <see cref="Batch"/> of random images and labels (seeded).</summary>
+    private static (DistillModel Student, DistillModel Teacher, NesterovSgd Optimizer, Tensor Images, Tensor Labels) Setup()
+    {
+        DistillModel student = ModelFactory.Create("small-cnn", 1);
+        DistillModel teacher = ModelFactory.Create("teacher-cnn", 2);
+        teacher.eval();
+        student.train();
+        var optimizer = new NesterovSgd(student.parameters(), 0.01, 0.9, 5e-4);
+        var random = new Random(3);
+        Tensor images = randn(Batch, 1, DistillModel.ImageSize, DistillModel.ImageSize);
+        Tensor labels = tensor(Enumerable.Range(0, Batch).Select(_ => (long)random.Next(DistillModel.ClassCount)).ToArray());
+        return (student, teacher, optimizer, images, labels);
     }
 
     /// <summary>Runs perf/step/torch_step.py with /usr/bin/python3 if it has torch; its JSON, or null.</summary>
