@@ -60,7 +60,7 @@ public sealed class DataParallel(IProcessGroup group, BatchNormMode batchNorm = 
                 $"The batch size {start.Options.BatchSize} does not divide by the {group.Size} ranks: each rank takes an equal shard of every batch, so use a multiple of {group.Size}.",
                 nameof(start));
         }
-        SettingsAgreement.Require(group, [.. start.Settings, $"data-parallel: {group.Size} ranks, batch norm {batchNorm}, buckets of {bucketBytes} bytes"]);
+        SettingsAgreement.Require(group, [.. start.Settings(), $"data-parallel: {group.Size} ranks, batch norm {batchNorm}, buckets of {bucketBytes} bytes"]);
         learners = start.Learners;
         // Every process starts from rank 0's weights and optimiser state, whatever made them.
         foreach (LearnerState learner in learners) LearnerStateBytes.Broadcast(group, learner, root: 0);

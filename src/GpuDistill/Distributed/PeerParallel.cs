@@ -36,7 +36,7 @@ public sealed class PeerParallel(IProcessGroup group) : IDistributedTraining
                 $"Online peers run one per rank: {start.Learners.Count} peers need {start.Learners.Count} ranks (mpirun -np {start.Learners.Count}); this run has {group.Size}.",
                 nameof(start));
         }
-        SettingsAgreement.Require(group, [.. start.Settings, $"online peers: {group.Size} ranks"]);
+        SettingsAgreement.Require(group, [.. start.Settings(), $"online peers: {group.Size} ranks"]);
         learners = start.Learners;
         for (int k = 0; k < learners.Count; k++) LearnerStateBytes.Broadcast(group, learners[k], root: k);
         return new Ended();

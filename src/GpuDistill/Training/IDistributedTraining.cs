@@ -68,8 +68,9 @@ public interface IDistributedTraining
 /// <summary>What a distributed run starts with.</summary>
 /// <param name="Options">The run's options.</param>
 /// <param name="Learners">Every learner's parts, in order.</param>
-/// <param name="Settings">Lines describing the run ("name: value"), compared between the processes.</param>
-public sealed record DistributedStart(TrainingOptions Options, IReadOnlyList<LearnerState> Learners, IReadOnlyList<string> Settings);
+/// <param name="Settings">Lines describing the run ("name: value"), compared between the processes; computed only when
+/// called (they checksum the training set, which a single process need not do).</param>
+public sealed record DistributedStart(TrainingOptions Options, IReadOnlyList<LearnerState> Learners, Func<IReadOnlyList<string>> Settings);
 
 /// <summary>What one learner of a run is made of.</summary>
 /// <param name="Model">The model.</param>

@@ -99,7 +99,7 @@ public sealed class Trainer(TrainingOptions options, IProgress<TrainingProgress>
             if (resume && checkpointDirectory is not null) Restore(checkpointDirectory, parts, batcher, options.Epochs);
             using IDisposable processes = spread.Begin(new DistributedStart(options,
                 [.. parts.Select(p => new LearnerState(p.Learner.Model, p.Adapters, p.Optimizer, p.Trainable))],
-                RunSettings(parts, train, test, teacher, batcher, checkpointDirectory)));
+                () => RunSettings(parts, train, test, teacher, batcher, checkpointDirectory)));
             int done = parts[0].History.Count;
             if (done > 0)
             {
