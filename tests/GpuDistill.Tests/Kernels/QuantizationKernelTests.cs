@@ -157,7 +157,9 @@ public sealed class QuantizationKernelTests(AcceleratorKind kind) : AcceleratorT
             if (output[i] == (float)expected[i] && passes[i] == expectedPasses[i]) continue;
             double s = scales[i / rowLength];
             Assert.That(NearTie(x[i] / s), $"element {i}: x = {x[i]:R}, s = {s:R}: {output[i]:R} vs {expected[i]:R}, mask {passes[i]} vs {expectedPasses[i]}");
-            Assert.That(Math.Abs(output[i] - expected[i]), Is.LessThanOrEqualTo(s * 1.000001), $"element {i} differs by more than one step");
+            // One step, plus float32's rounding of the output (at 16 bits a step is near float32's resolution).
+            Assert.That(Math.Abs(output[i] - expected[i]), Is.LessThanOrEqualTo(s * 1.000001 + Math.Abs(expected[i]) * 1.2e-7),
+                $"element {i} differs by more than one step");
             ties++;
         }
         Assert.That(ties, Is.LessThan(Math.Max(2, x.Length / 10_000)), "near-tie disagreements are rare");
