@@ -98,7 +98,7 @@ public abstract class StagedCnn : DistillModel
     public override long EmbeddingSize => Widths[2];
 
     /// <inheritdoc/>
-    public override ModelOutput forward(Tensor input)
+    protected override ModelOutput Run(Tensor input)
     {
         ModelInputs.RequireImages(input, nameof(input));
         Tensor s1 = stage1.call(input);

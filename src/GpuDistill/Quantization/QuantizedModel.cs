@@ -181,7 +181,7 @@ public sealed class QuantizedModel : DistillModel
     }
 
     /// <inheritdoc/>
-    public override ModelOutput forward(Tensor input) => model.call(input);
+    protected override ModelOutput Run(Tensor input) => model.call(input);
 
     /// <inheritdoc/>
     protected override void Dispose(bool disposing)

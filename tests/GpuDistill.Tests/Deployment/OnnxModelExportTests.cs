@@ -219,7 +219,7 @@ public sealed class OnnxModelExportTests
 
         public override long EmbeddingSize => 784;
 
-        public override ModelOutput forward(Tensor input)
+        protected override ModelOutput Run(Tensor input)
         {
             Tensor flat = input.flatten(1);
             return new ModelOutput(head.call(flat), flat, []);

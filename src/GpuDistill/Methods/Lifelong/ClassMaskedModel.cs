@@ -58,7 +58,7 @@ public sealed class ClassMaskedModel : DistillModel
     public override long EmbeddingSize => net.EmbeddingSize;
 
     /// <inheritdoc/>
-    public override ModelOutput forward(Tensor input)
+    protected override ModelOutput Run(Tensor input)
     {
         ModelOutput inner = net.call(input);
         using Tensor offsets = tensor(mask, [1, mask.Length]);
