@@ -21,7 +21,7 @@ internal sealed class OnnxExporter(OnnxGraph graph, QuantizedModel? quantized)
 {
     /// <summary>The layer types <see cref="Layer"/> writes, for error messages.</summary>
     public const string SupportedLayers =
-        "Sequential, Conv2d, Linear, BatchNormalization2d, BatchNorm2d, ReLU, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d(1), Flatten, Dropout, Identity";
+        "Sequential, Conv2d, SameConv2d, Linear, BatchNormalization2d, BatchNorm2d, ReLU, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d(1), Flatten, Dropout, Identity";
 
     /// <summary>Writes one layer (recursively for a Sequential) and returns the name of its output.</summary>
     /// <param name="module">The layer.</param>
@@ -39,6 +39,8 @@ internal sealed class OnnxExporter(OnnxGraph graph, QuantizedModel? quantized)
                 return input;
             case Conv2dModule conv:
                 return Convolution(conv, path, input);
+            case Models.SameConv2d same:
+                return Convolution(path, input, same.weight, null, same.KernelSize, [.. same.Padding, .. same.Padding], [1, 1], [1, 1], 1);
             case LinearModule linear:
                 return Gemm(linear, path, input);
             case BatchNormalization2d bn:
@@ -104,11 +106,17 @@ internal sealed class OnnxExporter(OnnxGraph graph, QuantizedModel? quantized)
             long[] p = conv.padding ?? [0, 0];
             pads = [p[0], p[1], p[0], p[1]];
         }
-        var inputs = new List<string> { QuantizedInput(path, input), Weight(path, conv.weight) };
-        if (conv.bias is not null) inputs.Add(graph.Initializer(path + ".bias", conv.bias));
+        return Convolution(path, input, conv.weight, conv.bias, kernel, pads, conv.stride, conv.dilation, conv.groups);
+    }
+
+    private string Convolution(string path, string input, Tensor weight, Tensor? bias, long[] kernel, long[] pads,
+        long[] strides, long[] dilations, long groups)
+    {
+        var inputs = new List<string> { QuantizedInput(path, input), Weight(path, weight) };
+        if (bias is not null) inputs.Add(graph.Initializer(path + ".bias", bias));
         return graph.Node("Conv", path, inputs,
-            OnnxGraph.Ints("kernel_shape", kernel), OnnxGraph.Ints("pads", pads), OnnxGraph.Ints("strides", conv.stride),
-            OnnxGraph.Ints("dilations", conv.dilation), OnnxGraph.Int("group", conv.groups));
+            OnnxGraph.Ints("kernel_shape", kernel), OnnxGraph.Ints("pads", pads), OnnxGraph.Ints("strides", strides),
+            OnnxGraph.Ints("dilations", dilations), OnnxGraph.Int("group", groups));
     }
 
     private string Gemm(LinearModule linear, string path, string input)

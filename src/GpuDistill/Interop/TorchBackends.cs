@@ -26,13 +26,12 @@ namespace GpuDistill.Interop;
 /// names: a libtorch that renames them makes the call fail with a message, not silently.
 /// </para>
 /// <para>
-/// oneDNN's forward convolutions are right here (the same logits as libtorch's own to 6e-7 over 60 passes of each
-/// model, one and two threads) and 3 to 14 times faster, so a forward that records no gradient, such as a frozen
-/// teacher's under <c>no_grad</c> or an evaluation, turns oneDNN back on for its duration
-/// (<see cref="GradientFreeForward"/>, used by every <see cref="Models.DistillModel"/>). The switch is process-wide,
-/// so a convolution that records its gradient on another thread during such a forward would get oneDNN's backward:
-/// the library runs its models on one thread; research code that trains on several threads at once should keep its
-/// gradient-free forwards of <see cref="Models.DistillModel"/>s on the training thread.
+/// oneDNN's forward convolutions are right here only for some shapes: with input channels up to 16 or a multiple of 16
+/// they gave libtorch's own results (to 5e-7; swept over batches 1 to 64, kernels 1 to 5, 7 and 14 pixels); with any other
+/// count above 16 (17-31, 33-47, ...) they were 30-60 % off, every time. Where they are right they are 3 to 14 times
+/// faster, so the library's CNNs convolve through <see cref="Models.SameConv2d"/>, which computes its gradients with
+/// forward convolutions too and gives oneDNN (<see cref="ForwardConvolutions"/>) only the convolutions whose input
+/// channels pass <see cref="OneDnnConvolutionIsRight"/>. The switch is process-wide: the library trains on one thread.
 /// </para>
 /// </remarks>
 public static partial class TorchBackends
@@ -56,36 +55,47 @@ public static partial class TorchBackends
 
     private static int configured;
 
-    // True once UseCorrectConvolutions has turned oneDNN off: only then does a gradient-free forward turn it back on.
+    // True once UseCorrectConvolutions has turned oneDNN off: only then do the scopes below turn it back on.
     private static volatile bool turnedOff;
 
-    // Gradient-free forwards open on this thread (wrapped models nest them): oneDNN goes back off when the last closes.
+    // oneDNN scopes open on this thread (nested convolutions): oneDNN goes back off when the last one closes.
     [ThreadStatic]
-    private static int gradientFreeDepth;
+    private static int oneDnnDepth;
 
     /// <summary>
-    /// Turns oneDNN on until the returned scope is disposed, when libtorch records no gradient (<c>no_grad</c>) and
-    /// <see cref="UseCorrectConvolutions"/> has turned it off; otherwise does nothing. See the remarks on the class.
+    /// Whether oneDNN's forward convolution over <paramref name="inputChannels"/> input channels is right on this
+    /// project's machine: up to 16 channels, or a multiple of 16 (see the remarks on the class).
     /// </summary>
-    /// <returns>A scope to dispose when the forward is done.</returns>
-    public static GradientFreeScope GradientFreeForward()
+    /// <param name="inputChannels">The convolution's input channels.</param>
+    /// <returns>True where oneDNN may run it.</returns>
+    internal static bool OneDnnConvolutionIsRight(long inputChannels) => inputChannels <= 16 || inputChannels % 16 == 0;
+
+    /// <summary>
+    /// Turns oneDNN on until the returned scope is disposed, where <see cref="UseCorrectConvolutions"/> turned it off and
+    /// <paramref name="inputChannels"/> passes <see cref="OneDnnConvolutionIsRight"/>; otherwise does nothing. Only for
+    /// forward convolutions whose gradient libtorch does not record (under <c>no_grad</c>, or inside the forward or
+    /// backward of <see cref="Models.SameConv2d"/>'s autograd function).
+    /// </summary>
+    /// <param name="inputChannels">The input channels of the convolution to run.</param>
+    /// <returns>A scope to dispose when the convolution is done.</returns>
+    internal static OneDnnScope ForwardConvolutions(long inputChannels)
     {
-        if (!turnedOff || TorchSharp.torch.is_grad_enabled()) return default;
-        if (gradientFreeDepth++ == 0) SetUserEnabledMkldnn(GlobalContext(), true);
-        return new GradientFreeScope(true);
+        if (!turnedOff || !OneDnnConvolutionIsRight(inputChannels)) return default;
+        if (oneDnnDepth++ == 0) SetUserEnabledMkldnn(GlobalContext(), true);
+        return new OneDnnScope(true);
     }
 
-    /// <summary>The scope of <see cref="GradientFreeForward"/>: disposing it turns oneDNN back off.</summary>
-    public readonly struct GradientFreeScope : IDisposable
+    /// <summary>A span of code with oneDNN on (<see cref="ForwardConvolutions"/>): disposing it turns oneDNN back off.</summary>
+    internal readonly struct OneDnnScope : IDisposable
     {
         private readonly bool opened;
 
-        internal GradientFreeScope(bool opened) => this.opened = opened;
+        internal OneDnnScope(bool opened) => this.opened = opened;
 
         /// <summary>Closes the scope.</summary>
         public void Dispose()
         {
-            if (opened && --gradientFreeDepth == 0) SetUserEnabledMkldnn(GlobalContext(), false);
+            if (opened && --oneDnnDepth == 0) SetUserEnabledMkldnn(GlobalContext(), false);
         }
     }
 

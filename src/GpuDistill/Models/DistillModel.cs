@@ -10,13 +10,11 @@ namespace GpuDistill.Models;
 /// </summary>
 /// <remarks>
 /// Create models with <see cref="ModelFactory.Create"/> (by name, seeded) or the concrete constructors.
-/// Subclasses override <see cref="Run"/>; callers use <see cref="Forward"/> (or <c>call</c>, which is the same and runs
+/// Subclasses override <c>forward</c>; callers use <see cref="Forward"/> (or <c>call</c>, which is the same and runs
 /// hooks) or <see cref="ForwardLogits"/>. Weights and buffers save and load with TorchSharp's <c>save</c>/<c>load</c>
 /// or, crash-safely, with <see cref="Checkpoint"/>.
 /// </remarks>
-#pragma warning disable CA1708 // forward is TorchSharp's name (sealed here), Forward the library's.
 public abstract class DistillModel : Module<Tensor, ModelOutput>
-#pragma warning restore CA1708
 {
     /// <summary>Height and width of an input image.</summary>
     public const int ImageSize = 28;
@@ -60,23 +58,6 @@ public abstract class DistillModel : Module<Tensor, ModelOutput>
 
     /// <summary>Number of trainable and frozen parameters (buffers such as batch-norm running statistics excluded).</summary>
     public long ParameterCount => parameters().Sum(p => p.numel());
-
-    /// <summary>
-    /// Runs <see cref="Run"/>; without gradient recording (<c>no_grad</c>) with libtorch's faster oneDNN convolutions
-    /// (see <see cref="Interop.TorchBackends.GradientFreeForward"/>).
-    /// </summary>
-    /// <param name="input">Images [B, 1, 28, 28], float32.</param>
-    /// <returns>Logits, features and pooled embedding.</returns>
-    public sealed override ModelOutput forward(Tensor input)
-    {
-        using Interop.TorchBackends.GradientFreeScope fast = Interop.TorchBackends.GradientFreeForward();
-        return Run(input);
-    }
-
-    /// <summary>The model's computation: logits, features and pooled embedding for <paramref name="input"/>.</summary>
-    /// <param name="input">Images [B, 1, 28, 28], float32.</param>
-    /// <returns>Logits, features and pooled embedding; see <see cref="ModelOutput"/> for who frees them.</returns>
-    protected abstract ModelOutput Run(Tensor input);
 
     /// <summary>Runs the model (with hooks, like <c>call</c>).</summary>
     /// <param name="input">Images [B, 1, 28, 28], float32.</param>

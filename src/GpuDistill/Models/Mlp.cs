@@ -56,7 +56,7 @@ public sealed class Mlp : DistillModel
     public override long EmbeddingSize => fc2.out_features;
 
     /// <inheritdoc/>
-    protected override ModelOutput Run(Tensor input)
+    public override ModelOutput forward(Tensor input)
     {
         using Tensor flat = ModelInputs.FlattenImages(input, nameof(input));
         // In place: a linear layer's backward needs its input and weight, not its output.

@@ -67,7 +67,7 @@ public sealed class RadonCnn : DistillModel
     public override long EmbeddingSize => 128;
 
     /// <inheritdoc/>
-    protected override ModelOutput Run(Tensor input)
+    public override ModelOutput forward(Tensor input)
     {
         ArgumentNullException.ThrowIfNull(input);
         if (input.IsInvalid || !input.is_floating_point() || input.dim() != 4 || input.shape[0] == 0 || input.shape[1] != 1

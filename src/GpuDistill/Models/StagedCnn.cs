@@ -98,7 +98,7 @@ public abstract class StagedCnn : DistillModel
     public override long EmbeddingSize => Widths[2];
 
     /// <inheritdoc/>
-    protected override ModelOutput Run(Tensor input)
+    public override ModelOutput forward(Tensor input)
     {
         ModelInputs.RequireImages(input, nameof(input));
         Tensor s1 = stage1.call(input);
@@ -117,7 +117,7 @@ public abstract class StagedCnn : DistillModel
         var layers = new List<Module<Tensor, Tensor>>();
         for (int i = 0; i < depth; i++)
         {
-            layers.Add(Conv2d(i == 0 ? inChannels : width, width, kernel, padding: kernel / 2, bias: false));
+            layers.Add(new SameConv2d(i == 0 ? inChannels : width, width, (kernel, kernel)));
             layers.Add(new BatchNormalization2d(width));
             // In place: batch norm's backward needs its input, not its output, so overwriting the output is safe.
             layers.Add(ReLU(inplace: true));

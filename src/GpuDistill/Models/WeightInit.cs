@@ -31,6 +31,10 @@ internal static class WeightInit
                     Uniform(conv.weight, Math.Sqrt(6.0 / convFanIn), generator);
                     if (conv.bias is not null) Uniform(conv.bias, 1 / Math.Sqrt(convFanIn), generator);
                     break;
+                case SameConv2d same:
+                    long sameFanIn = same.weight.shape[1] * same.weight.shape[2] * same.weight.shape[3];
+                    Uniform(same.weight, Math.Sqrt(6.0 / sameFanIn), generator);
+                    break;
                 case Linear linear:
                     double bound = 1 / Math.Sqrt(linear.in_features);
                     Uniform(linear.weight!, bound, generator);

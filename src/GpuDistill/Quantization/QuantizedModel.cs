@@ -181,7 +181,7 @@ public sealed class QuantizedModel : DistillModel
     }
 
     /// <inheritdoc/>
-    protected override ModelOutput Run(Tensor input) => model.call(input);
+    public override ModelOutput forward(Tensor input) => model.call(input);
 
     /// <inheritdoc/>
     protected override void Dispose(bool disposing)
@@ -194,7 +194,8 @@ public sealed class QuantizedModel : DistillModel
         base.Dispose(disposing);
     }
 
-    private static bool IsQuantizable(Module module) => module is TorchSharp.Modules.Conv2d or TorchSharp.Modules.Linear;
+    private static bool IsQuantizable(Module module) =>
+        module is TorchSharp.Modules.Conv2d or Models.SameConv2d or TorchSharp.Modules.Linear;
 
     private LayerQuantizer Quantizer(string path)
     {
@@ -221,6 +222,17 @@ public sealed class QuantizedModel : DistillModel
                 });
                 removeHooks.Add(convPre.remove);
                 removeHooks.Add(convPost.remove);
+                break;
+            case Models.SameConv2d same:
+                var samePre = same.register_forward_pre_hook((m, x) => quantizer.QuantizeInput(x, m.training, calibrating));
+                var samePost = same.register_forward_hook((_, x, y) =>
+                {
+                    y.Dispose();
+                    using Tensor w = quantizer.QuantizeWeight(same.weight);
+                    return Models.SameConv2d.Convolve(x, w, path);
+                });
+                removeHooks.Add(samePre.remove);
+                removeHooks.Add(samePost.remove);
                 break;
             case TorchSharp.Modules.Linear linear:
                 var linearPre = linear.register_forward_pre_hook((m, x) => quantizer.QuantizeInput(x, m.training, calibrating));

@@ -21,6 +21,7 @@ public sealed class OnnxLayerExportTests
         yield return Case("Conv2d 5x5 stride 2 with bias", () => Conv2d(2, 4, 5, stride: 2, padding: 2), [2, 13, 12]);
         yield return Case("Conv2d dilation 2, groups 2", () => Conv2d(4, 6, 3, dilation: 2, groups: 2), [4, 10, 10]);
         yield return Case("Conv2d padding same (even kernel)", () => Conv2d(3, 5, 4, Padding.Same, bias: true), [3, 7, 9]);
+        yield return Case("SameConv2d 3x5 (the library's CNN convolution)", () => RandomKernel(new SameConv2d(3, 4, (3, 5))), [3, 9, 11]);
         yield return Case("Linear", () => Linear(17, 5), [17]);
         yield return Case("Linear without bias", () => Linear(6, 3, hasBias: false), [6]);
         yield return Case("BatchNormalization2d", () => TrainedBatchNorm(new BatchNormalization2d(4)), [4, 5, 6]);
@@ -90,6 +91,12 @@ public sealed class OnnxLayerExportTests
         using Module<Tensor, Tensor> partial = Sequential(Flatten(0, 1));
         ex = Assert.Throws<NotSupportedException>(() => Export.ToOnnx(partial, [3, 4], [3, 4], OnnxTestFiles.NewPath()));
         Assert.That(ex!.Message, Does.Contain("Flatten"));
+    }
+
+    private static SameConv2d RandomKernel(SameConv2d layer)
+    {
+        using (torch.no_grad()) init.uniform_(layer.weight, -0.5, 0.5);
+        return layer;
     }
 
     private static TestCaseData Case(string name, Func<Module<Tensor, Tensor>> make, long[] inputShape) =>

@@ -219,7 +219,7 @@ public sealed class OnnxModelExportTests
 
         public override long EmbeddingSize => 784;
 
-        protected override ModelOutput Run(Tensor input)
+        public override ModelOutput forward(Tensor input)
         {
             Tensor flat = input.flatten(1);
             return new ModelOutput(head.call(flat), flat, []);

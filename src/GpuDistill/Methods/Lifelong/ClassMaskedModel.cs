@@ -58,7 +58,7 @@ public sealed class ClassMaskedModel : DistillModel
     public override long EmbeddingSize => net.EmbeddingSize;
 
     /// <inheritdoc/>
-    protected override ModelOutput Run(Tensor input)
+    public override ModelOutput forward(Tensor input)
     {
         ModelOutput inner = net.call(input);
         using Tensor offsets = tensor(mask, [1, mask.Length]);

@@ -1,0 +1,75 @@
+using GpuDistill.Autograd;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace GpuDistill.Models;
+
+/// <summary>
+/// A 2-D convolution with stride 1, "same" zero padding (k / 2 on each side, odd k) and no bias: the convolution of
+/// the library's CNNs. Unlike TorchSharp's <c>Conv2d</c> it trains through <see cref="ConvolutionFunction"/>, whose
+/// forward and backward are all forward convolutions, so its passes run libtorch's fast oneDNN convolutions where
+/// they are right and never oneDNN's convolution backward, which corrupts gradients on this project's machine (see
+/// <see cref="Interop.TorchBackends"/>).
+/// </summary>
+/// <remarks>Its one parameter is <c>weight</c> [out, in, kh, kw], as in <c>Conv2d</c>, so checkpoints are the same.</remarks>
+public sealed class SameConv2d : Module<Tensor, Tensor>
+{
+    /// <summary>Creates the layer with an uninitialised weight (<see cref="WeightInit"/> fills it).</summary>
+    /// <param name="inChannels">Input channels.</param>
+    /// <param name="outChannels">Output channels.</param>
+    /// <param name="kernelSize">Kernel height and width, odd and positive.</param>
+    /// <exception cref="ArgumentOutOfRangeException">A non-positive channel count or an even or non-positive kernel size.</exception>
+    public SameConv2d(long inChannels, long outChannels, (long Height, long Width) kernelSize)
+        : base(nameof(SameConv2d))
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(inChannels);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(outChannels);
+        if (kernelSize.Height < 1 || kernelSize.Width < 1 || kernelSize.Height % 2 == 0 || kernelSize.Width % 2 == 0)
+            throw new ArgumentOutOfRangeException(nameof(kernelSize), kernelSize, "kernel sizes must be odd and positive.");
+        weight = new Parameter(empty(outChannels, inChannels, kernelSize.Height, kernelSize.Width));
+        RegisterComponents();
+    }
+
+    /// <summary>The kernel [out, in, kh, kw].</summary>
+    public Parameter weight { get; }
+
+    /// <summary>Input channels.</summary>
+    public long InChannels => weight.shape[1];
+
+    /// <summary>Output channels.</summary>
+    public long OutChannels => weight.shape[0];
+
+    /// <summary>Kernel height and width.</summary>
+    public long[] KernelSize => [weight.shape[2], weight.shape[3]];
+
+    /// <summary>Zero padding on each side (height, width): k / 2.</summary>
+    public long[] Padding => [weight.shape[2] / 2, weight.shape[3] / 2];
+
+    /// <inheritdoc/>
+    public override Tensor forward(Tensor input) => Convolve(input, weight, "input");
+
+    /// <summary>
+    /// The convolution of <paramref name="input"/> with <paramref name="kernel"/> (stride 1, same zero padding, no bias),
+    /// recording its gradient through <see cref="ConvolutionFunction"/> when either needs one.
+    /// </summary>
+    /// <param name="input">[B, in, H, W], float32.</param>
+    /// <param name="kernel">[out, in, kh, kw], odd kh and kw (the layer's weight, or a quantized copy of it).</param>
+    /// <param name="inputName">The caller's name of the input, for errors.</param>
+    /// <returns>[B, out, H, W].</returns>
+    /// <exception cref="ArgumentException">The input is not 4-D float32 with the kernel's input channels.</exception>
+    public static Tensor Convolve(Tensor input, Tensor kernel, string inputName)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        ArgumentNullException.ThrowIfNull(kernel);
+        if (input.IsInvalid || input.dim() != 4 || input.dtype != ScalarType.Float32 || input.shape[1] != kernel.shape[1])
+        {
+            string shape = input.IsInvalid ? "a disposed tensor" : $"[{string.Join(", ", input.shape)}] {input.dtype}";
+            throw new ArgumentException(
+                $"{inputName} must be [B, {kernel.shape[1]}, H, W] float32 for a convolution with {kernel.shape[1]} input channels; got {shape}.",
+                inputName);
+        }
+        bool records = is_grad_enabled() && (input.requires_grad || kernel.requires_grad);
+        return records ? ConvolutionFunction.apply(input, kernel) : ConvolutionFunction.Convolve(input, kernel);
+    }
+}
