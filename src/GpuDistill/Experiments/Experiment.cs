@@ -61,14 +61,22 @@ public sealed class Experiment(Recipe recipe, string outputDirectory, IProgress<
                             row.Note, row.Fidelity));
                     }
                 }
+                // Each finished row is in the results at once: a long run stopped later keeps what it finished.
+                WriteResults();
             }
         }
 
-        var results = new ExperimentResults(recipe.Name, Describe(train, validation, test), MachineDescription.Current,
-            ComputeDevice.Default.ToString(), teacherRun, runs, Summarise(teacherRun, runs), tuning);
-        if (DistributedTraining.WritesFiles) ResultsWriter.Write(results, outputDirectory);
+        ExperimentResults results = WriteResults();
         teacher.Dispose();
         return results;
+
+        ExperimentResults WriteResults()
+        {
+            var soFar = new ExperimentResults(recipe.Name, Describe(train, validation, test), MachineDescription.Current,
+                ComputeDevice.Default.ToString(), teacherRun, [.. runs], Summarise(teacherRun, runs), [.. tuning]);
+            if (DistributedTraining.WritesFiles) ResultsWriter.Write(soFar, outputDirectory);
+            return soFar;
+        }
     }
 
     /// <summary>

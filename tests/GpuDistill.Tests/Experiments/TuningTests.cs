@@ -74,6 +74,47 @@ public sealed class TuningTests
         }
     }
 
+    [Test]
+    public void ARunStoppedLaterKeepsTheRowsItFinished()
+    {
+        string output = Directory.CreateTempSubdirectory("gpudistill-rows-").FullName;
+        try
+        {
+            var recipe = new Recipe
+            {
+                Name = "rows",
+                Data = new DataSection { ValidationPerClass = 30 },
+                Teacher = new TeacherSection { Model = "small-cnn", Training = new ScheduleSection { Epochs = 1 } },
+                Students = ["mlp"],
+                Methods = [MethodSection.BuiltIn(MethodRegistry.Default.Method("none")), MethodSection.BuiltIn(MethodRegistry.Default.Method("kd"))],
+                Training = new ScheduleSection { Epochs = 2 },
+                Seeds = [1],
+            };
+            string markdown = Path.Combine(output, "results.md");
+            using var stop = new CancellationTokenSource();
+            // Stops the run at the first step of kd, the second row: the results then exist only if each row writes them.
+            var progress = new SynchronousProgress(p =>
+            {
+                if (p.Run.StartsWith("kd/", StringComparison.Ordinal)) stop.Cancel();
+            });
+            var experiment = new Experiment(recipe, output, progress, _ => { });
+            Assert.Catch<OperationCanceledException>(() => experiment.Run(resume: false, stop.Token));
+            Assert.That(File.Exists(markdown), "results.md after the first row");
+            string[] rows = File.ReadAllLines(markdown);
+            Assert.That(rows, Has.Some.StartsWith("| none | mlp |"));
+            Assert.That(rows, Has.None.StartsWith("| kd | mlp |"));
+        }
+        finally
+        {
+            Directory.Delete(output, recursive: true);
+        }
+    }
+
+    private sealed class SynchronousProgress(Action<GpuDistill.Training.TrainingProgress> report) : IProgress<GpuDistill.Training.TrainingProgress>
+    {
+        public void Report(GpuDistill.Training.TrainingProgress value) => report(value);
+    }
+
     private static IEnumerable<string> Hashes(ImageDataset data) =>
         Enumerable.Range(0, data.Count).Select(i => Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(data.Image(i))));
 }
