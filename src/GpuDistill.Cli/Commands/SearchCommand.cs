@@ -85,7 +85,7 @@ internal sealed class SearchCommand : Command<SearchCommand.Settings>
         void Log(string line) => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(line)}[/]");
         TrainingRun teacherRun = ConsoleProgress.Run(progress => new Experiment(recipe, output, progress, Log).RunTeacherOnly(cancellationToken));
         using DistillModel teacher = ModelFactory.Create(recipe.Teacher.Model, recipe.Teacher.Seed);
-        string weights = Path.Combine(output, "teacher", TeacherKey(recipe), "teacher.pt");
+        string weights = Path.Combine(Experiment.TeacherDirectory(recipe, output), "teacher.pt");
         if (!Checkpoint.TryLoad(teacher, weights)) throw new FileNotFoundException($"The teacher's weights are not at {weights}.", weights);
 
         (ImageDataset fullTrain, _) = FashionMnist.Load(recipe.Data.Directory);
@@ -97,14 +97,5 @@ internal sealed class SearchCommand : Command<SearchCommand.Settings>
         AnsiConsole.MarkupLine(string.Create(CultureInfo.InvariantCulture,
             $"winner [bold]{Markup.Escape(result.Winner.Architecture)}[/]: {result.Winner.Parameters:N0} parameters, {result.Winner.MillisecondsBatch1:F4} ms/image, validation {result.Winner.ValidationAccuracy:P2}; search {result.SearchSeconds:F0} s (teacher {teacherRun.TrainSeconds:F0} s); files in {Markup.Escape(output)}"));
         return 0;
-    }
-
-    /// <summary>The teacher's directory name under <c>teacher/</c>, as <see cref="Experiment"/> keys it.</summary>
-    private static string TeacherKey(Recipe recipe)
-    {
-        TeacherSection spec = recipe.Teacher;
-        string split = recipe.Data.ValidationPerClass > 0 ? $"-val{recipe.Data.ValidationPerClass}" : "";
-        return string.Create(CultureInfo.InvariantCulture,
-            $"{spec.Model}-seed{spec.Seed}-e{spec.Training.Epochs}-{(recipe.Data.Directory is null ? "embedded" : "full")}{split}");
     }
 }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using GpuDistill.Compute;
 using GpuDistill.Data;
@@ -178,10 +179,7 @@ public sealed class Experiment(Recipe recipe, string outputDirectory, IProgress<
     private (DistillModel Teacher, TrainingRun Run) TrainOrLoadTeacher(ImageDataset train, ImageDataset test, CancellationToken cancellationToken)
     {
         TeacherSection spec = recipe.Teacher;
-        // A teacher trained without the validation split is another teacher.
-        string split = recipe.Data.ValidationPerClass > 0 ? $"-val{recipe.Data.ValidationPerClass}" : "";
-        string key = $"{spec.Model}-seed{spec.Seed}-e{spec.Training.Epochs}-{(recipe.Data.Directory is null ? "embedded" : "full")}{split}";
-        string directory = Path.Combine(outputDirectory, "teacher", key);
+        string directory = TeacherDirectory(recipe, outputDirectory);
         string weights = Path.Combine(directory, "teacher.pt"), record = Path.Combine(directory, "teacher.json");
         DistillModel teacher = ModelFactory.Create(spec.Model, spec.Seed);
         if (File.Exists(record) && Checkpoint.TryLoad(teacher, weights))
@@ -200,6 +198,22 @@ public sealed class Experiment(Recipe recipe, string outputDirectory, IProgress<
             AtomicFile.WriteAllText(record, JsonSerializer.Serialize(run, ResultJson.Options));
         }
         return (teacher, run);
+    }
+
+    /// <summary>
+    /// Where a recipe's teacher is kept in <paramref name="outputDirectory"/>: <c>teacher/</c> and a key of architecture,
+    /// seed, epochs and data (a teacher trained without the validation split is another teacher).
+    /// </summary>
+    /// <param name="recipe">The recipe.</param>
+    /// <param name="outputDirectory">The run's output directory.</param>
+    /// <returns>The directory of <c>teacher.pt</c> and <c>teacher.json</c>.</returns>
+    public static string TeacherDirectory(Recipe recipe, string outputDirectory)
+    {
+        ArgumentNullException.ThrowIfNull(recipe);
+        TeacherSection spec = recipe.Teacher;
+        string split = recipe.Data.ValidationPerClass > 0 ? $"-val{recipe.Data.ValidationPerClass}" : "";
+        return Path.Combine(outputDirectory, "teacher", string.Create(CultureInfo.InvariantCulture,
+            $"{spec.Model}-seed{spec.Seed}-e{spec.Training.Epochs}-{(recipe.Data.Directory is null ? "embedded" : "full")}{split}"));
     }
 
     /// <summary>Mean and spread over seeds, and the share of the teacher-student gap each method closes.</summary>
