@@ -77,12 +77,7 @@ public sealed class Trainer(TrainingOptions options, IProgress<TrainingProgress>
 
         manual_seed(options.Seed);
         IDistributedTraining spread = distributed ?? Distributed.DistributedTraining.DataParallelRun() ?? OneProcess.Instance;
-        IBatchSource batcher = spread.Batches(batches ?? new ImageBatcher(train, options.BatchSize, new BatchOptions
-        {
-            Shuffle = true,
-            Seed = options.Seed,
-            Augmentation = options.Augment ? ImageAugmentation.HorizontalFlip | ImageAugmentation.RandomCrop : ImageAugmentation.None,
-        }));
+        IBatchSource batcher = spread.Batches(batches ?? TrainingBatches(train, options));
         var parts = new List<LearnerParts>();
         try
         {
@@ -333,6 +328,22 @@ public sealed class Trainer(TrainingOptions options, IProgress<TrainingProgress>
         lines.AddRange(parts.Select((p, i) =>
             $"learner {i}: {p.Learner.Name}, {p.Learner.Model.Architecture}, {p.Trainable.Sum(t => t.numel())} trainable parameters, loss {p.Learner.Loss}"));
         return lines;
+    }
+
+    /// <summary>The training set's batches as the trainer makes them by default: shuffled by the options' seed, flipped
+    /// and cropped when they say augment.</summary>
+    /// <param name="train">The training images.</param>
+    /// <param name="options">Batch size, seed and augmentation.</param>
+    /// <returns>A new batcher.</returns>
+    public static ImageBatcher TrainingBatches(ImageDataset train, TrainingOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return new ImageBatcher(train, options.BatchSize, new BatchOptions
+        {
+            Shuffle = true,
+            Seed = options.Seed,
+            Augmentation = options.Augment ? ImageAugmentation.HorizontalFlip | ImageAugmentation.RandomCrop : ImageAugmentation.None,
+        });
     }
 
     private static TrainingDivergedException Diverged(LearnerParts part, string what, int epoch, int step, Exception? cause = null) =>

@@ -63,7 +63,7 @@ public sealed class AdversarialScheme(AdversarialSettings settings) : IScheme
         ArgumentNullException.ThrowIfNull(context);
         settings.Validate();
         TrainingOptions options = context.Recipe.Training.ToOptions(seed, context.Recipe.Data.Augment);
-        ImageBatcher real = RealBatches(context.Train, options);
+        ImageBatcher real = Trainer.TrainingBatches(context.Train, options);
         using var generator = new ImageGenerator((seed * 7919L) + 17, settings.LatentSize, 0,
             settings.BatchNormalizedOutput ? GeneratorOutput.BatchNormalized : GeneratorOutput.Pixels, width: settings.GeneratorWidth);
         using DistillModel model = ModelFactory.Create(student, seed);
@@ -84,14 +84,4 @@ public sealed class AdversarialScheme(AdversarialSettings settings) : IScheme
         string note = $"adversarial: {images:N0} generated images beside the real ones, {steps:N0} generator steps";
         return [new SchemeRow("", run, note, context.Fidelity(model))];
     }
-
-    /// <summary>The training set's batches as the trainer makes them by default (shuffled by the seed, augmented when
-    /// the options say so).</summary>
-    internal static ImageBatcher RealBatches(ImageDataset train, TrainingOptions options) =>
-        new(train, options.BatchSize, new BatchOptions
-        {
-            Shuffle = true,
-            Seed = options.Seed,
-            Augmentation = options.Augment ? ImageAugmentation.HorizontalFlip | ImageAugmentation.RandomCrop : ImageAugmentation.None,
-        });
 }

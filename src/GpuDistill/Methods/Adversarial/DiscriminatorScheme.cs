@@ -58,7 +58,7 @@ public sealed class DiscriminatorScheme(DiscriminatorSettings settings) : ISchem
         TrainingOptions options = context.Recipe.Training.ToOptions(seed, context.Recipe.Data.Augment);
         using var discriminator = new LogitDiscriminator((seed * 31L) + 7, context.Train.ClassCount, settings.Hidden);
         using optim.Optimizer optimizer = optim.Adam(discriminator.parameters(), settings.DiscriminatorLearningRate, 0.5, 0.999);
-        var source = new CheckpointedExtrasSource(AdversarialScheme.RealBatches(context.Train, options),
+        var source = new CheckpointedExtrasSource(Trainer.TrainingBatches(context.Train, options),
             [new TrainedModule("discriminator", discriminator, optimizer)]);
         WeightedLoss loss = new([.. LossSpec.Parse(settings.Loss).Create(context.Recipe.Settings).Terms,
             (new DiscriminatorTerm(discriminator, optimizer), settings.AdversarialWeight)]);
