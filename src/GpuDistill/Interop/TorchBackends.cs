@@ -58,10 +58,6 @@ public static partial class TorchBackends
     // True once UseCorrectConvolutions has turned oneDNN off: only then do the scopes below turn it back on.
     private static volatile bool turnedOff;
 
-    // oneDNN scopes open on this thread (nested convolutions): oneDNN goes back off when the last one closes.
-    [ThreadStatic]
-    private static int oneDnnDepth;
-
     /// <summary>
     /// Whether oneDNN's forward convolution over <paramref name="inputChannels"/> input channels is right on this
     /// project's machine: up to 16 channels, or a multiple of 16 (see the remarks on the class).
@@ -80,8 +76,9 @@ public static partial class TorchBackends
     /// <returns>A scope to dispose when the convolution is done.</returns>
     internal static OneDnnScope ForwardConvolutions(long inputChannels)
     {
+        // Scopes never nest: each spans one convolution call.
         if (!turnedOff || !OneDnnConvolutionIsRight(inputChannels)) return default;
-        if (oneDnnDepth++ == 0) SetUserEnabledMkldnn(GlobalContext(), true);
+        SetUserEnabledMkldnn(GlobalContext(), true);
         return new OneDnnScope(true);
     }
 
@@ -95,7 +92,7 @@ public static partial class TorchBackends
         /// <summary>Closes the scope.</summary>
         public void Dispose()
         {
-            if (opened && --oneDnnDepth == 0) SetUserEnabledMkldnn(GlobalContext(), false);
+            if (opened) SetUserEnabledMkldnn(GlobalContext(), false);
         }
     }
 
