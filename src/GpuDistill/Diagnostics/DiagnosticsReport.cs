@@ -16,6 +16,14 @@ public sealed record ModelDiagnostics(string Architecture, long Parameters, Cali
 /// <param name="Accuracy">The student's test accuracy, in [0, 1].</param>
 public sealed record ResultsRowDiagnostics(double Agreement, double MeanKL, double Ece, double Accuracy);
 
+/// <summary>One set of images measured: the teacher's soft targets, the student's fidelity and accuracy there.</summary>
+/// <param name="Set">Which images.</param>
+/// <param name="TeacherKnowledge">What the teacher's softened outputs carry beyond the labels.</param>
+/// <param name="Fidelity">The student's agreement and KL against the teacher.</param>
+/// <param name="StudentAccuracy">The student's top-1 accuracy.</param>
+public sealed record ImageSetDiagnostics(string Set, TeacherKnowledgeResult TeacherKnowledge, FidelityResult Fidelity,
+    double StudentAccuracy);
+
 /// <summary>Linear CKA between every teacher layer (rows) and every student layer (columns).</summary>
 /// <param name="TeacherLayers">The teacher's layer paths, in network order.</param>
 /// <param name="StudentLayers">The student's layer paths, in network order.</param>
@@ -33,9 +41,11 @@ public sealed record CkaMatrix(IReadOnlyList<string> TeacherLayers, IReadOnlyLis
 /// <param name="Student">The student.</param>
 /// <param name="Fidelity">Agreement and KL of the student against the teacher.</param>
 /// <param name="Cka">Representation similarity.</param>
+/// <param name="Sets">Teacher knowledge and student fidelity on each set measured (the test set last).</param>
 /// <param name="Files">The files written (diagnostics.md and the PNGs), full paths.</param>
 public sealed record DiagnosticsReport(string DataSource, int TestExamples, ModelDiagnostics Teacher,
-    ModelDiagnostics Student, FidelityResult Fidelity, CkaMatrix Cka, IReadOnlyList<string> Files)
+    ModelDiagnostics Student, FidelityResult Fidelity, CkaMatrix Cka,
+    IReadOnlyList<ImageSetDiagnostics> Sets, IReadOnlyList<string> Files)
 {
     /// <summary>The report as Markdown (what diagnostics.md holds).</summary>
     /// <param name="title">The first heading's text.</param>
@@ -56,6 +66,16 @@ public sealed record DiagnosticsReport(string DataSource, int TestExamples, Mode
         Line(md, $"| top-1 agreement, teacher vs student | {Percent(Fidelity.Agreement)} |");
         Line(md, $"| mean KL(teacher ‖ student), T = 1 | {Fidelity.MeanKL:0.0000} nats |");
         Line(md);
+        if (Sets.Count > 1)
+        {
+            Line(md, $"By set of images (a student that matches its teacher on the images it trained on but not on others has learned the teacher's outputs there without its function; one that does not match it even there could not fit it):");
+            Line(md);
+            Line(md, $"| images | n | teacher accuracy | student accuracy | agreement | mean KL, T = 1 |");
+            Line(md, $"|---|---|---|---|---|---|");
+            foreach (ImageSetDiagnostics set in Sets)
+                Line(md, $"| {set.Set} | {set.Fidelity.Examples:N0} | {Percent(set.TeacherKnowledge.Accuracy)} | {Percent(set.StudentAccuracy)} | {Percent(set.Fidelity.Agreement)} | {set.Fidelity.MeanKL:0.0000} |");
+            Line(md);
+        }
 
         int bins = Teacher.Calibration.Bins.Count;
         Line(md, $"## Calibration (ECE, {bins} equal-width bins; Guo et al. 2017)");
@@ -78,6 +98,17 @@ public sealed record DiagnosticsReport(string DataSource, int TestExamples, Mode
             if (t.Count == 0 && s.Count == 0) continue;
             Line(md, $"| ({t.Lower:0.000}, {t.Upper:0.000}] | {t.Count} | {Percent(t.Accuracy)} | {Percent(t.MeanConfidence)} | {s.Count} | {Percent(s.Accuracy)} | {Percent(s.MeanConfidence)} |");
         }
+        Line(md);
+
+        Line(md, $"## What the teacher's soft targets carry beyond the labels (Hinton et al. 2015)");
+        Line(md);
+        IReadOnlyList<SoftTargetStatistics> first = Sets[0].TeacherKnowledge.ByTemperature;
+        Line(md, $"Mean entropy of softmax(z / T) (nats; at most ln C = {Math.Log(Sets[0].TeacherKnowledge.Classes):0.000}) and mean probability on the classes other than the label. KD trains on the training images, so their row is what a student receives.");
+        Line(md);
+        Line(md, $"| images | n | teacher accuracy | {string.Join(" | ", first.Select(s => $"T = {s.Temperature:0.##}: entropy, non-target mass"))} |");
+        Line(md, $"|---|---|---|{string.Concat(Enumerable.Repeat("---|", first.Count))}");
+        foreach (TeacherKnowledgeResult k in Sets.Select(s => s.TeacherKnowledge))
+            Line(md, $"| {k.Set} | {k.Examples:N0} | {Percent(k.Accuracy)} | {string.Join(" | ", k.ByTemperature.Select(s => $"{s.MeanEntropy:0.000}, {Percent(s.NonTargetMass)}"))} |");
         Line(md);
 
         Line(md, $"## Representation similarity (linear CKA; Kornblith et al. 2019)");

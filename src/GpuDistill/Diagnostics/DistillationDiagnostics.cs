@@ -32,9 +32,14 @@ public static class DistillationDiagnostics
     /// <param name="testSet">Labelled test images (never trained on).</param>
     /// <param name="outputDirectory">Where the files go; created when needed, files of the same names replaced.</param>
     /// <param name="options">Subset, bins, batch size and device; the defaults when null.</param>
+    /// <param name="knowledgeSets">
+    /// Further named image sets on which to measure the teacher's soft targets and the student's fidelity beside the
+    /// test set (e.g. the images the pair trained on, and a held-out split); none when null.
+    /// </param>
     /// <returns>The report.</returns>
     public static DiagnosticsReport Run(DistillModel teacher, DistillModel student, ImageDataset testSet,
-        string outputDirectory, DiagnosticsOptions? options = null)
+        string outputDirectory, DiagnosticsOptions? options = null,
+        IReadOnlyList<(string Name, ImageDataset Images)>? knowledgeSets = null)
     {
         ArgumentNullException.ThrowIfNull(teacher);
         ArgumentNullException.ThrowIfNull(student);
@@ -53,6 +58,14 @@ public static class DistillationDiagnostics
         var studentReport = new ModelDiagnostics(student.Architecture, student.ParameterCount,
             Calibration.FromLogits(logits[1], labels, options.CalibrationBins));
         CkaMatrix cka = MeasureCka(teacher, student, testSet, options);
+        var sets = new List<ImageSetDiagnostics>();
+        foreach ((string name, ImageDataset images) in knowledgeSets ?? [])
+        {
+            using var setScope = NewDisposeScope();
+            Tensor[] setLogits = ModelPasses.Logits([teacher, student], images, options.BatchSize);
+            sets.Add(MeasureSet(name, setLogits[0], setLogits[1], ModelPasses.Labels(images)));
+        }
+        sets.Add(MeasureSet("test", logits[0], logits[1], labels));
 
         string directory = Path.GetFullPath(outputDirectory);
         Directory.CreateDirectory(directory);
@@ -62,9 +75,18 @@ public static class DistillationDiagnostics
         ReliabilityDiagram.Write(teacherReport.Calibration, studentReport.Calibration, reliability);
         CkaHeatmap.Write(cka, heatmap);
         var report = new DiagnosticsReport(testSet.Source, testSet.Count, teacherReport, studentReport, fidelity, cka,
-            [markdown, reliability, heatmap]);
+            sets, [markdown, reliability, heatmap]);
         File.WriteAllText(markdown, report.ToMarkdown());
         return report;
+    }
+
+    /// <summary>The teacher's soft targets and the student's fidelity and accuracy on one set of images.</summary>
+    private static ImageSetDiagnostics MeasureSet(string name, Tensor teacherLogits, Tensor studentLogits, Tensor labels)
+    {
+        using var scope = NewDisposeScope();
+        double studentAccuracy = studentLogits.argmax(1).eq(labels).sum().item<long>() / (double)labels.shape[0];
+        return new ImageSetDiagnostics(name, TeacherKnowledge.FromLogits(name, teacherLogits, labels),
+            Fidelity.FromLogits(teacherLogits, studentLogits), studentAccuracy);
     }
 
     /// <summary>

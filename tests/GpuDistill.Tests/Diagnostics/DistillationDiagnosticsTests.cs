@@ -17,14 +17,16 @@ public sealed class DistillationDiagnosticsTests
     [Test]
     public void RunWritesTheReportAndPlots()
     {
-        (_, ImageDataset test) = FashionMnist.LoadEmbedded();
+        (ImageDataset train, ImageDataset test) = FashionMnist.LoadEmbedded();
         using DistillModel teacher = ModelFactory.Create(SmallCnn.ArchitectureName, 1);
         using DistillModel student = ModelFactory.Create(Mlp.ArchitectureName, 2);
         student.eval();
         using var directory = new TempDirectory();
+        ImageDataset trainSample = train.StratifiedSample(7, 3, "train sample");
 
         // The default subset asks for 200 per class; the embedded test set has 100 of each, so all 1,000 are used.
-        DiagnosticsReport report = DistillationDiagnostics.Run(teacher, student, test, directory.Path);
+        DiagnosticsReport report = DistillationDiagnostics.Run(teacher, student, test, directory.Path,
+            knowledgeSets: [("train sample", trainSample)]);
 
         Assert.Multiple(() =>
         {
@@ -55,7 +57,17 @@ public sealed class DistillationDiagnosticsTests
             // The MLP's second layer is the embedding its head reads: the same features, CKA 1 with themselves.
             Assert.That(report.Cka.Values[3, 2], Is.EqualTo(report.Cka.Values[3, 1]).Within(1e-6));
 
+            // The teacher's soft targets and the student's fidelity on each set, the test set last and the same as above.
+            Assert.That(report.Sets.Select(s => s.Set), Is.EqualTo(new[] { "train sample", "test" }));
+            Assert.That(report.Sets[0].Fidelity.Examples, Is.EqualTo(70));
+            Assert.That(report.Sets[1].Fidelity, Is.EqualTo(report.Fidelity));
+            Assert.That(report.Sets[1].StudentAccuracy, Is.EqualTo(report.Student.Calibration.Accuracy).Within(1e-12));
+            Assert.That(report.Sets[1].TeacherKnowledge.Accuracy, Is.EqualTo(report.Teacher.Calibration.Accuracy).Within(1e-12));
+            foreach (ImageSetDiagnostics set in report.Sets)
+                Assert.That(set.TeacherKnowledge.ByTemperature.Select(s => s.NonTargetMass), Is.All.InRange(0.0, 1.0), set.Set);
+
             string markdown = File.ReadAllText(Path.Combine(directory.Path, "diagnostics.md"));
+            Assert.That(markdown, Does.Contain("## What the teacher's soft targets carry").And.Contain("| train sample | 70 |"));
             Assert.That(markdown, Does.Contain("## Fidelity").And.Contain("## Calibration (ECE, 15 equal-width bins")
                 .And.Contain("## Representation similarity").And.Contain("| `stage3` |").And.Contain("100 per class"));
         });
