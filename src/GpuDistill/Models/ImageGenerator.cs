@@ -14,7 +14,9 @@ namespace GpuDistill.Models;
 /// or class-conditional, in DAFL's layout (loss-spec-2 7.1) scaled to 28x28: a linear layer from the latent code to
 /// 128 maps of a quarter of the image size, batch norm, then twice (nearest 2x upsampling, 3x3 convolution, batch
 /// norm with eps 0.8, LeakyReLU 0.2), a 3x3 convolution to the image channels and tanh, finished as
-/// <see cref="GeneratorOutput"/> says.
+/// <see cref="GeneratorOutput"/> says. The two inner convolutions are <see cref="SameConv2d"/> without bias (the batch
+/// norm after each removes any bias), which train 5x faster here than libtorch's native convolutions (batch 64,
+/// width 128, forward and backward: 0.45 s against 2.5 s on the project's 2-core machine under load).
 /// </summary>
 /// <remarks>
 /// <para>
@@ -85,11 +87,11 @@ public sealed class ImageGenerator : Module<Tensor, Tensor?, Tensor>
         projectNorm = new BatchNormalization2d(width);
         body = Sequential(
             Upsample(scale_factor: [2.0, 2.0], mode: UpsampleMode.Nearest),
-            Conv2d(width, width, 3, padding: 1),
+            new SameConv2d(width, width, (3, 3)),
             new BatchNormalization2d(width, eps: InnerBatchNormEpsilon),
             LeakyReLU(0.2),
             Upsample(scale_factor: [2.0, 2.0], mode: UpsampleMode.Nearest),
-            Conv2d(width, width / 2, 3, padding: 1),
+            new SameConv2d(width, width / 2, (3, 3)),
             new BatchNormalization2d(width / 2, eps: InnerBatchNormEpsilon),
             LeakyReLU(0.2),
             Conv2d(width / 2, channels, 3, padding: 1),
