@@ -39,7 +39,7 @@ public sealed class Experiment(Recipe recipe, string outputDirectory, IProgress<
         using TeacherOutputs teacherOutputs = TeacherCache is null
             ? TeacherOutputs.Create(teacher, train, cache: !recipe.Data.Augment, TeacherLayers(teacher))
             : TeacherOutputs.FromCache(teacher, train, TeacherCache, TeacherLayers(teacher));
-        log($"teacher outputs: {(TeacherCache is not null ? $"read from the cache in {TeacherCache}" : teacherOutputs.IsCached ? "computed once and cached" : "computed live each step")}" +
+        log($"teacher outputs: {(TeacherCache is not null ? $"read from the cache in {TeacherCache}" : teacherOutputs.IsCached ? "computed once (at the first batch that needs them) and cached" : "computed live each step")}" +
             (teacherOutputs.FeatureShapes.Count == 0 ? "" : $", with layers {string.Join(", ", teacherOutputs.FeatureShapes.Keys)}"));
 
         var context = new SchemeContext(recipe, train, test, teacher, teacherOutputs, outputDirectory, resume, progress, log, cancellationToken);

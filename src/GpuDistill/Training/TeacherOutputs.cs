@@ -10,38 +10,41 @@ namespace GpuDistill.Training;
 /// <summary>
 /// The frozen teacher's outputs for a training batch: its logits and, for feature terms, the layers they read.
 /// Without augmentation an image's outputs never change, so they are computed once for the whole training set (in
-/// eval mode, without gradient) and looked up by index, as long as they fit the cache budget; with augmentation, or
-/// beyond the budget, the teacher runs on each batch as the student sees it.
+/// eval mode, without gradient, at the first batch asked for, so a run that never asks, such as the student alone,
+/// never pays for them) and looked up by index, as long as they fit the cache budget; with augmentation, or beyond
+/// the budget, the teacher runs on each batch as the student sees it.
 /// </summary>
 public sealed class TeacherOutputs : IDisposable
 {
     /// <summary>Default cache budget: 6 GiB (the full Fashion-MNIST with every stage of the teacher CNN is ~3.8 GB).</summary>
     public const long DefaultCacheBudgetBytes = 6L << 30;
 
-    private readonly float[]? logitCache;
-    private readonly Dictionary<string, float[]>? featureCache;
+    private readonly Lazy<MemoryCache>? memoryCache;
+    private FeatureCapture? pendingCapture;
     private readonly FeatureCapture? liveCapture;
     private readonly TeacherCacheReader? diskCache;
     private readonly int classes;
     private IReadOnlyList<TeacherOutputs> companions = [];
 
     private TeacherOutputs(DistillModel teacher, int classes, IReadOnlyDictionary<string, long[]> shapes,
-        float[]? logitCache, Dictionary<string, float[]>? featureCache, FeatureCapture? liveCapture, TeacherCacheReader? diskCache = null)
+        Func<MemoryCache>? precompute, FeatureCapture? liveCapture, TeacherCacheReader? diskCache = null)
     {
         this.diskCache = diskCache;
         Model = teacher;
         this.classes = classes;
         FeatureShapes = shapes;
-        this.logitCache = logitCache;
-        this.featureCache = featureCache;
+        memoryCache = precompute is null ? null : new Lazy<MemoryCache>(precompute);
         this.liveCapture = liveCapture;
     }
 
     /// <summary>The teacher (eval mode, no gradients).</summary>
     public DistillModel Model { get; }
 
-    /// <summary>Whether the outputs were computed once up front (in memory, or in a cache on disk).</summary>
-    public bool IsCached => logitCache is not null || diskCache is not null;
+    /// <summary>Whether the outputs are computed once for the whole training set (in memory, or in a cache on disk).</summary>
+    public bool IsCached => memoryCache is not null || diskCache is not null;
+
+    /// <summary>Whether the in-memory outputs have been computed (at the first batch asked for).</summary>
+    public bool IsComputed => memoryCache is { IsValueCreated: true };
 
     /// <summary>The cache on disk the outputs are read from; null when they are computed here.</summary>
     public TeacherCacheReader? DiskCache => diskCache;
@@ -95,11 +98,16 @@ public sealed class TeacherOutputs : IDisposable
             bool fits = total * sizeof(float) <= cacheBudgetBytes && shapes.Values.All(s => s.Skip(1).Aggregate(1L, (a, b) => a * b) * train.Count <= Array.MaxLength);
             if (!cache || !fits)
             {
-                var live = new TeacherOutputs(teacher, train.ClassCount, shapes, null, null, capture);
+                var live = new TeacherOutputs(teacher, train.ClassCount, shapes, null, capture);
                 capture = null;
                 return live;
             }
-            return Precompute(teacher, train, shapes, capture);
+            FeatureCapture? precomputeCapture = capture;
+            capture = null;
+            return new TeacherOutputs(teacher, train.ClassCount, shapes, () => Precompute(teacher, train, shapes, precomputeCapture), null)
+            {
+                pendingCapture = precomputeCapture,
+            };
         }
         finally
         {
@@ -130,7 +138,7 @@ public sealed class TeacherOutputs : IDisposable
         TeacherCacheReader reader = TeacherCacheReader.Open(directory, train, teacher, wanted, memoryBudgetBytes);
         var shapes = reader.Manifest.Layers.Where(l => wanted.Contains(l.Layer))
             .ToDictionary(l => l.Layer, l => (long[])[1, .. l.Shape], StringComparer.Ordinal);
-        return new TeacherOutputs(teacher, train.ClassCount, shapes, null, null, null, reader);
+        return new TeacherOutputs(teacher, train.ClassCount, shapes, null, null, reader);
     }
 
     /// <summary>The teacher's logits [B, C] and captured layers for <paramref name="batch"/>, detached; they belong to
@@ -139,7 +147,7 @@ public sealed class TeacherOutputs : IDisposable
     {
         ArgumentNullException.ThrowIfNull(batch);
         if (diskCache is not null) return WithEnsemble(ReadDiskCache(batch), batch);
-        if (logitCache is null)
+        if (memoryCache is null)
         {
             using var noGrad = no_grad();
             Tensor logits = Model.ForwardLogits(batch.Images);
@@ -151,10 +159,11 @@ public sealed class TeacherOutputs : IDisposable
             }
             return WithEnsemble(new TeacherBatch(logits, features), batch);
         }
+        MemoryCache memory = memoryCache.Value;
         var cached = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-        foreach ((string layer, float[] values) in featureCache!)
+        foreach ((string layer, float[] values) in memory.Features)
             cached[layer] = Gather(values, FeatureShapes[layer], batch);
-        return WithEnsemble(new TeacherBatch(Gather(logitCache, [1, classes], batch), cached), batch);
+        return WithEnsemble(new TeacherBatch(Gather(memory.Logits, [1, classes], batch), cached), batch);
     }
 
     private TeacherBatch WithEnsemble(TeacherBatch own, ImageBatch batch) =>
@@ -182,6 +191,8 @@ public sealed class TeacherOutputs : IDisposable
     /// <summary>Removes the live capture's hooks from the teacher.</summary>
     public void Dispose()
     {
+        // The precomputation removes its hooks; if it never ran, they are removed here.
+        if (memoryCache is { IsValueCreated: false }) pendingCapture?.Dispose();
         liveCapture?.Dispose();
         diskCache?.Dispose();
         foreach (TeacherOutputs companion in companions) companion.Dispose();
@@ -201,8 +212,10 @@ public sealed class TeacherOutputs : IDisposable
         }
     }
 
-    private static TeacherOutputs Precompute(DistillModel teacher, ImageDataset train, IReadOnlyDictionary<string, long[]> shapes, FeatureCapture? capture)
+    /// <summary>Runs the teacher over the whole training set once, then removes the capture's hooks.</summary>
+    private static MemoryCache Precompute(DistillModel teacher, ImageDataset train, IReadOnlyDictionary<string, long[]> shapes, FeatureCapture? capture)
     {
+        using FeatureCapture? owned = capture;
         var logits = new float[(long)train.Count * train.ClassCount];
         var features = shapes.ToDictionary(kv => kv.Key, kv => new float[SampleSize(kv.Value) * train.Count], StringComparer.Ordinal);
         using var noGrad = no_grad();
@@ -222,8 +235,11 @@ public sealed class TeacherOutputs : IDisposable
                 done += batch.Count;
             }
         }
-        return new TeacherOutputs(teacher, train.ClassCount, shapes, logits, features, null);
+        return new MemoryCache(logits, features);
     }
+
+    /// <summary>Every training image's logits and captured layers, flat, in the training set's order.</summary>
+    private sealed record MemoryCache(float[] Logits, Dictionary<string, float[]> Features);
 
     private static void Copy(Tensor source, float[] target, long offset)
     {

@@ -17,6 +17,7 @@ public sealed class FeatureTrainingTests() : TrainingFixture(20, 10)
         using TeacherOutputs cached = TeacherOutputs.Create(teacher, Train, cache: true, layers);
         using TeacherOutputs live = TeacherOutputs.Create(teacher, Train, cache: false, layers);
         Assert.That(cached.IsCached && !live.IsCached);
+        Assert.That(cached.IsComputed, Is.False, "the teacher runs over the training set at the first batch asked for, not before");
         Assert.That(cached.FeatureShapes["stage1"], Is.EqualTo(new long[] { 1, 32, 14, 14 }));
         Assert.That(cached.FeatureShapes["head:in"], Is.EqualTo(new long[] { 1, 128 }));
         foreach (ImageBatch batch in new ImageBatcher(Train, 64, new BatchOptions { Shuffle = true, Seed = 2 }).Epoch(0))
@@ -29,6 +30,7 @@ public sealed class FeatureTrainingTests() : TrainingFixture(20, 10)
                     Assert.That(a.Features[layer].allclose(b.Features[layer], rtol: 1e-4, atol: 1e-5), Is.True, layer);
             }
         }
+        Assert.That(cached.IsComputed, Is.True);
     }
 
     [Test]
