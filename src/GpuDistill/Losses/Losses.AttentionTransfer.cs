@@ -26,7 +26,8 @@ public static partial class Losses
     /// Student and teacher may differ in channels and in spatial size. When the sizes differ, the larger feature is
     /// shrunk with adaptive_avg_pool2d to the smaller one before the kernels (as RepDistiller does), each of H and W
     /// to the smaller of the two, and autograd carries the gradient back through the student's pooling. Computed by
-    /// fused kernels; <c>loss.backward()</c> gives the student its gradient times the upstream gradient, and the
+    /// fused kernels (on a host <c>simd</c> device by <see cref="AttentionTransferComposite"/>, libtorch's ops, which are
+    /// faster there); <c>loss.backward()</c> gives the student its gradient times the upstream gradient, and the
     /// teacher nothing.
     /// </para>
     /// </remarks>
@@ -45,9 +46,11 @@ public static partial class Losses
 
         using var scope = NewDisposeScope();
         (Tensor s, Tensor t) = PoolToCommonSize(student, teacher);
+        ComputeDevice target = device ?? ComputeDevice.Default;
+        if (target.UsesHostSimd) return AttentionTransferComposite.Loss(s, t, p, form).MoveToOuterDisposeScope();
         var parameters = new AttentionTransferParameters((int)s.shape[0], (int)s.shape[1], (int)t.shape[1],
             (int)(s.shape[2] * s.shape[3]), (float)p, form);
-        var request = new AttentionTransferRequest(device ?? ComputeDevice.Default, parameters);
+        var request = new AttentionTransferRequest(target, parameters);
         return AttentionTransferFunction.apply(s, t, request).MoveToOuterDisposeScope();
     }
 
@@ -69,9 +72,11 @@ public static partial class Losses
         TensorChecks.RequireExponent(p, nameof(p));
         RequireForm(form, nameof(form));
 
-        var parameters = new AttentionMapParameters(batch, channels, height * width, (float)p, form);
+        ComputeDevice target = device ?? ComputeDevice.Default;
         using var scope = NewDisposeScope();
-        return AttentionMapFunction.apply(feature, new AttentionMapRequest(device ?? ComputeDevice.Default, parameters))
+        if (target.UsesHostSimd) return AttentionTransferComposite.Map(feature, p, form).MoveToOuterDisposeScope();
+        var parameters = new AttentionMapParameters(batch, channels, height * width, (float)p, form);
+        return AttentionMapFunction.apply(feature, new AttentionMapRequest(target, parameters))
             .MoveToOuterDisposeScope();
     }
 
