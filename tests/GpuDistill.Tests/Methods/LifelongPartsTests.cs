@@ -41,6 +41,8 @@ public sealed class LifelongPartsTests
         ArgumentAssert.Rejects(() => MethodSettingsMap.Defaults.Set("lifelong", "tasks", "3").Validate(), "settings.lifelong.tasks", "divide the 10 classes");
         ArgumentAssert.Rejects(() => MethodSettingsMap.Defaults.Set("lifelong", "methods", "[\"lwf\",\"ewc\"]").Validate(), "settings.lifelong.methods", "'ewc' is none of them");
         ArgumentAssert.Rejects(() => MethodSettingsMap.Defaults.Set("lifelong", "memory", "0").Validate(), "settings.lifelong.memory", "1 or more");
+        ArgumentAssert.Rejects(() => MethodSettingsMap.Defaults.Set("lifelong", "warmupLearningRate", "0").Validate(), "settings.lifelong.warmupLearningRate", "finite and > 0");
+        Assert.That(MethodSettingsMap.Defaults.Set("lifelong", "warmupLearningRate", "0.002").Get<LifelongSettings>("lifelong").WarmupLearningRate, Is.EqualTo(0.002));
 
         LifelongSettings set = MethodSettingsMap.Defaults.Set("lifelong", "tasks", "2").Set("lifelong", "memory", "500").Get<LifelongSettings>("lifelong");
         Assert.That((set.Tasks, set.Memory), Is.EqualTo((2, 500)));

@@ -82,7 +82,7 @@ public sealed class LifelongScheme(LifelongSettings settings) : IScheme
             string.Create(CultureInfo.InvariantCulture,
                 $"each task: {context.Recipe.Training.Epochs} epochs, batch {context.Recipe.Training.BatchSize}, SGD (Nesterov) lr {context.Recipe.Training.LearningRate:G} cosine, weight decay {context.Recipe.Training.WeightDecay:G}"),
             string.Create(CultureInfo.InvariantCulture,
-                $"LwF: T = {settings.Temperature:G}, lambda_o = {settings.DistillationWeight:G}, {settings.WarmupEpochs} warm-up epoch(s) of the head; replay: memory {settings.Memory} (herding); iCaRL-style: KD on the old classes, T = {settings.Temperature:G}, weight {settings.DistillationWeight:G}"),
+                $"LwF: T = {settings.Temperature:G}, lambda_o = {settings.DistillationWeight:G}, {settings.WarmupEpochs} warm-up epoch(s) of the head at {(settings.WarmupLearningRate is double rate ? $"lr {rate:G}" : "a tenth of the learning rate")}; replay: memory {settings.Memory} (herding); iCaRL-style: KD on the old classes, T = {settings.Temperature:G}, weight {settings.DistillationWeight:G}"),
         ], all);
     }
 }

@@ -163,7 +163,7 @@ internal sealed class LifelongSequence : IDisposable
 
     /// <summary>
     /// LwF's warm-up: only the classifier head learns the new task (cross-entropy over the new task's classes), the
-    /// shared layers frozen; its own trainer run and checkpoint.
+    /// shared layers frozen, at the warm-up's learning rate; its own trainer run and checkpoint.
     /// </summary>
     private TrainingRun WarmUpHead(ClassMaskedModel model, int t, ImageDataset train, string runName, string directory)
     {
@@ -174,7 +174,9 @@ internal sealed class LifelongSequence : IDisposable
         try
         {
             var loss = new WeightedLoss([(new GroupedCrossEntropyTerm([split.Classes(t)], context.Train.ClassCount), 1.0)]);
-            return new Trainer(Options(settings.WarmupEpochs), context.Progress).Fit(runName + "/warmup", model, loss, train, taskTest[t],
+            TrainingOptions options = Options(settings.WarmupEpochs);
+            options = options with { LearningRate = settings.WarmupLearningRate ?? options.LearningRate / 10 };
+            return new Trainer(options, context.Progress).Fit(runName + "/warmup", model, loss, train, taskTest[t],
                 null, directory, context.Resume, context.CancellationToken);
         }
         finally
@@ -249,7 +251,7 @@ internal sealed class LifelongSequence : IDisposable
     /// <summary>The directory name of a method: its settings that change its runs are part of it.</summary>
     private string MethodKey(string method) => method switch
     {
-        "lwf" => string.Create(CultureInfo.InvariantCulture, $"lwf-T{settings.Temperature:G}-l{settings.DistillationWeight:G}-w{settings.WarmupEpochs}"),
+        "lwf" => string.Create(CultureInfo.InvariantCulture, $"lwf-T{settings.Temperature:G}-l{settings.DistillationWeight:G}-w{settings.WarmupEpochs}-wlr{settings.WarmupLearningRate?.ToString("G", CultureInfo.InvariantCulture) ?? "tenth"}"),
         "replay" => $"replay-m{settings.Memory}",
         "icarl" => string.Create(CultureInfo.InvariantCulture, $"icarl-m{settings.Memory}-T{settings.Temperature:G}-l{settings.DistillationWeight:G}"),
         _ => method,
