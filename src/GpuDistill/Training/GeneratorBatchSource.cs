@@ -152,9 +152,12 @@ public sealed class GeneratorBatchSource : ICheckpointedSource, IDisposable
         {
             images = images is null ? Generate(BatchSize) : images.detach();
             RequireImages(images, epoch, step);
-            Tensor labels = Teacher.ForwardLogits(images).argmax(1);
+            Tensor logits = Teacher.ForwardLogits(images);
+            Tensor labels = logits.argmax(1);
             int count = (int)images.shape[0];
-            return new ImageBatch(images.MoveToOuterDisposeScope(), labels.MoveToOuterDisposeScope(), [.. Enumerable.Repeat(-1, count)]);
+            // The logits go with the batch, so that TeacherOutputs does not run the teacher on it a second time.
+            return new ImageBatch(images.MoveToOuterDisposeScope(), labels.MoveToOuterDisposeScope(), [.. Enumerable.Repeat(-1, count)],
+                new TeacherPass(Teacher, logits.MoveToOuterDisposeScope()));
         }
     }
 

@@ -149,6 +149,10 @@ public sealed class TeacherOutputs : IDisposable
         if (diskCache is not null) return WithEnsemble(ReadDiskCache(batch), batch);
         if (memoryCache is null)
         {
+            // A source that ran this teacher on the batch already (a generator's) passes its logits along; with no
+            // layers to capture there is nothing more to compute.
+            if (batch.TeacherPass is { } pass && ReferenceEquals(pass.Teacher, Model) && liveCapture is null)
+                return WithEnsemble(new TeacherBatch(pass.Logits.alias(), new Dictionary<string, Tensor>(StringComparer.Ordinal)), batch);
             using var noGrad = no_grad();
             Tensor logits = Model.ForwardLogits(batch.Images);
             var features = new Dictionary<string, Tensor>(StringComparer.Ordinal);

@@ -42,6 +42,32 @@ public sealed class DataFreeTrainingTests() : TrainingFixture(2, 5)
     }
 
     [Test]
+    public void AGeneratedBatchCarriesTheTeachersLogitsAndTheStepDoesNotRunTheTeacherAgain()
+    {
+        using DistillModel teacher = ModelFactory.Create("small-cnn", 5);
+        using DistillModel student = ModelFactory.Create("small-cnn", 3);
+        using var generator = new ImageGenerator(1, width: 16);
+        using var source = new GeneratorBatchSource(generator, teacher, new DivergenceGame(5, "l1", student), 8, 2, 1e-3, 1);
+        using TeacherOutputs outputs = TeacherOutputs.Create(teacher, Train, cache: false);
+        int forwards = 0;
+        var counter = teacher.register_forward_hook((_, _, output) => { forwards++; return output; });
+        using var scope = NewDisposeScope();
+        ImageBatch batch = source.Epoch(0).First();
+        Assert.That(batch.TeacherPass, Is.Not.Null, "the source labelled the batch with the teacher's logits");
+        forwards = 0;
+        Tensor logits = outputs.Get(batch).Logits;
+        Assert.That(forwards, Is.EqualTo(0), "the step reuses them");
+        using (no_grad())
+            Assert.That(logits.allclose(teacher.ForwardLogits(batch.Images), rtol: 0, atol: 0), Is.True, "the same logits as a fresh pass");
+        Assert.That(logits.argmax(1).eq(batch.Labels).all().item<bool>(), Is.True, "the labels are the logits' argmax");
+        using TeacherOutputs withLayers = TeacherOutputs.Create(teacher, Train, cache: false, ["stage1"]);
+        forwards = 0;
+        Assert.That(withLayers.Get(batch).Features["stage1"].shape[0], Is.EqualTo(8));
+        Assert.That(forwards, Is.EqualTo(1), "feature terms need the teacher's layers, so it runs again then");
+        counter.remove();
+    }
+
+    [Test]
     public void ADataFreeRunGivenALabelledTrainingSetIsRefused()
     {
         using DistillModel teacher = ModelFactory.Create("small-cnn", 5);
