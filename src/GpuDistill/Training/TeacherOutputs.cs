@@ -46,6 +46,14 @@ public sealed class TeacherOutputs : IDisposable
     /// <summary>Whether the in-memory outputs have been computed (at the first batch asked for).</summary>
     public bool IsComputed => memoryCache is { IsValueCreated: true };
 
+    /// <summary>Computes the in-memory outputs now if they are cached and not yet computed (the trainer calls this
+    /// before its epochs, so that the pass is not timed as a step's); nothing otherwise.</summary>
+    public void EnsureComputed()
+    {
+        _ = memoryCache?.Value;
+        foreach (TeacherOutputs companion in companions) companion.EnsureComputed();
+    }
+
     /// <summary>The cache on disk the outputs are read from; null when they are computed here.</summary>
     public TeacherCacheReader? DiskCache => diskCache;
 

@@ -102,6 +102,9 @@ public sealed class Trainer(TrainingOptions options, IProgress<TrainingProgress>
                 progress?.Report(TrainingProgress.Remark(runName, Math.Min(done + 1, options.Epochs), options.Epochs, batcher.BatchCount,
                     done >= options.Epochs ? $"finished earlier ({done} epochs): reusing it" : $"resuming from epoch {done + 1} of {options.Epochs}"));
             }
+            // A teacher's cached outputs are computed at their first use: here, before any epoch's clock starts, so the
+            // one pass over the training set is not counted as the first epoch's teacher time.
+            if (parts[0].History.Count < options.Epochs && parts.Any(p => p.Learner.Loss.NeedsTeacher)) teacher?.EnsureComputed();
             // Terms with a stage of their own (MHGD) run it once before the first epoch; a resumed run restored its result.
             foreach (LearnerParts part in parts.Where(p => p.History.Count == 0))
             {
