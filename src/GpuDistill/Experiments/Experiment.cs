@@ -88,16 +88,18 @@ public sealed class Experiment(Recipe recipe, string outputDirectory, IProgress<
     private MethodSection Tune(SchemeContext context, ImageDataset validation, TuningSection tune, MethodSection method,
         string student, List<TuningResult> results)
     {
-        if (method.Grid.Count == 0) return method;
+        // A method without a grid (the student alone among them) is its own only point: its validation accuracy at
+        // the tuning schedule is the baseline the other methods' points are read against.
+        IReadOnlyList<GridPoint> grid = method.Grid.Count > 0 ? method.Grid : [new GridPoint(method.Loss.ToString(), method.Set)];
         SchemeContext onValidation = context with
         {
             Test = validation,
             Recipe = recipe with { Training = recipe.Training with { Epochs = tune.Epochs } },
         };
         var points = new List<TuningPoint>();
-        for (int k = 0; k < method.Grid.Count; k++)
+        for (int k = 0; k < grid.Count; k++)
         {
-            GridPoint point = method.Grid[k];
+            GridPoint point = grid[k];
             MethodSection candidate = method.At(point);
             try
             {
@@ -111,7 +113,7 @@ public sealed class Experiment(Recipe recipe, string outputDirectory, IProgress<
                 log($"tuning {method.Name} at {point}: {e.Message}");
                 points.Add(new TuningPoint(point, double.NaN, 0, e.What));
             }
-            log($"tuning {method.Name} on {student}, point {k + 1} of {method.Grid.Count} ({point}): validation accuracy {points[^1].ValidationAccuracy:P2}");
+            log($"tuning {method.Name} on {student}, point {k + 1} of {grid.Count} ({point}): validation accuracy {points[^1].ValidationAccuracy:P2}");
         }
         int picked = 0;
         for (int k = 1; k < points.Count; k++)
@@ -119,8 +121,9 @@ public sealed class Experiment(Recipe recipe, string outputDirectory, IProgress<
             if (points[k].ValidationAccuracy > points[picked].ValidationAccuracy || double.IsNaN(points[picked].ValidationAccuracy)) picked = k;
         }
         results.Add(new TuningResult(method.Name, student, points, picked, tune.Epochs, tune.Seed));
-        log($"tuning {method.Name} on {student}: picked {method.Grid[picked]}");
-        return method.At(method.Grid[picked]);
+        if (method.Grid.Count == 0) return method;
+        log($"tuning {method.Name} on {student}: picked {grid[picked]}");
+        return method.At(grid[picked]);
     }
 
     /// <summary>Every teacher layer a feature term of the recipe reads, for every student of the recipe.</summary>

@@ -95,7 +95,7 @@ public static class ResultsWriter
         sb.AppendLine("## Tuning on the validation split");
         sb.AppendLine();
         sb.AppendLine(CultureInfo.InvariantCulture,
-            $"Each grid point trained once (seed {tuning[0].Seed}, {tuning[0].Epochs} epochs) on the training images without the held-out validation split and was judged on that split by its last epoch; the pick (bold) made the rows above, which read the test set.");
+            $"Each grid point trained once (seed {tuning[0].Seed}, {tuning[0].Epochs} epochs) on the training images without the held-out validation split and was judged on that split by its last epoch; the pick (bold) made the rows above, which read the test set. A method without a grid (the student alone) ran once at the same schedule: the baseline the points compare with.");
         sb.AppendLine();
         sb.AppendLine("| method | student | grid point | validation accuracy | train time |");
         sb.AppendLine("|---|---|---|---|---|");

@@ -48,7 +48,8 @@ public sealed class TuningTests
             };
             ExperimentResults results = new Experiment(recipe, output, null, _ => { }).Run(resume: false);
 
-            TuningResult kd = results.Tuning!.Single();
+            Assert.That(results.Tuning!.Select(t => t.Method), Is.EqualTo(new[] { "none", "kd" }));
+            TuningResult none = results.Tuning![0], kd = results.Tuning[1];
             int best = kd.Points[1].ValidationAccuracy > kd.Points[0].ValidationAccuracy ? 1 : 0;
             SummaryRow row = results.Summary.Single(r => r.Method == "kd");
             Assert.Multiple(() =>
@@ -56,6 +57,9 @@ public sealed class TuningTests
                 Assert.That(kd.Points.Select(p => p.Point.ToString()), Is.EqualTo(new[] { "kd:0.9,ce:0.1 kd.temperature=1", "kd:0.9,ce:0.1 kd.temperature=8" }));
                 Assert.That(kd.Points.Select(p => p.ValidationAccuracy), Is.All.InRange(0.0, 1.0));
                 Assert.That(kd.Picked, Is.EqualTo(best));
+                // The student alone has no grid: its one point at the tuning schedule is the baseline on validation.
+                Assert.That(none.Points.Select(p => p.Point.ToString()), Is.EqualTo(new[] { "ce:1" }));
+                Assert.That(none.Points[0].ValidationAccuracy, Is.InRange(0.0, 1.0));
                 Assert.That(results.Data, Does.Contain("validation 300 (held out, stratified)"));
                 Assert.That(row.Agreement, Is.InRange(0.0, 1.0));
                 Assert.That(row.Ece, Is.InRange(0.0, 1.0));
@@ -67,6 +71,7 @@ public sealed class TuningTests
             // The final kd rows ran at the picked temperature: their checkpoint directory is the method's own.
             Assert.That(Directory.Exists(Path.Combine(output, "checkpoints", "kd", "mlp", "seed1")));
             Assert.That(Directory.Exists(Path.Combine(output, "checkpoints", $"tune-kd-p{best + 1}", "mlp", "seed1")));
+            Assert.That(Directory.Exists(Path.Combine(output, "checkpoints", "tune-none-p1", "mlp", "seed1")));
         }
         finally
         {
