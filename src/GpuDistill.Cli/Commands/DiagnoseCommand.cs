@@ -115,8 +115,8 @@ internal sealed class DiagnoseCommand : Command<DiagnoseCommand.Settings>
     {
         if (string.IsNullOrWhiteSpace(path))
             throw new ArgumentException($"{pathOption} FILE is required: the saved weights to diagnose.");
-        if (!ModelFactory.Names.Contains(architecture.Trim(), StringComparer.OrdinalIgnoreCase))
-            throw new ArgumentException($"{architectureOption} '{architecture}' is not an architecture; valid names: {string.Join(", ", ModelFactory.Names)}.");
+        if (!ModelFactory.IsKnown(architecture))
+            throw new ArgumentException($"{architectureOption}: {ModelFactory.UnknownMessage(architecture)}");
         DistillModel model = ModelFactory.Create(architecture, 0);
         try
         {

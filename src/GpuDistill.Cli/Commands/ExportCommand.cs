@@ -61,8 +61,8 @@ internal sealed class ExportCommand : Command<ExportCommand.Settings>
             throw new ArgumentOutOfRangeException("--bits", requested,
                 $"--bits must be in {IntegerGrid.MinimumBits}..8 (the QDQ export holds up to 8 bits); got {requested}.");
         }
-        if (!ModelFactory.Names.Contains(settings.Architecture.Trim(), StringComparer.OrdinalIgnoreCase))
-            throw new ArgumentException($"Unknown architecture '{settings.Architecture}'; valid names: {string.Join(", ", ModelFactory.Names)}.", "--arch");
+        if (!ModelFactory.IsKnown(settings.Architecture))
+            throw new ArgumentException($"--arch: {ModelFactory.UnknownMessage(settings.Architecture)}", "--arch");
         if (!File.Exists(settings.Model))
             throw new FileNotFoundException($"No weights at '{settings.Model}'.", settings.Model);
 

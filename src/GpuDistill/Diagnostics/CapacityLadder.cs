@@ -49,8 +49,8 @@ public static class CapacityLadder
 
     private static (long Parameters, string Description, string Name) Count(string architecture, string argument)
     {
-        if (architecture is null || !ModelFactory.Names.Contains(architecture.Trim(), StringComparer.OrdinalIgnoreCase))
-            throw new ArgumentException($"'{architecture}' is not an architecture; valid names: {string.Join(", ", ModelFactory.Names)}.", argument);
+        if (architecture is null || !ModelFactory.IsKnown(architecture))
+            throw new ArgumentException($"'{architecture}' is not an architecture: {ModelFactory.UnknownMessage(architecture)}", argument);
         using DistillModel model = ModelFactory.Create(architecture, 0);
         return (model.ParameterCount, model.Description, model.Architecture);
     }

@@ -46,13 +46,13 @@ public static class RecipeLoader
 
         if (recipe.Data.Directory is { } dir && !Directory.Exists(dir))
             Fail("data.directory", $"directory '{dir}' does not exist.");
-        if (!ModelFactory.Names.Contains(recipe.Teacher.Model, StringComparer.OrdinalIgnoreCase))
-            Fail("teacher.model", $"unknown model '{recipe.Teacher.Model}'; known: {string.Join(", ", ModelFactory.Names)}.");
+        if (!ModelFactory.IsKnown(recipe.Teacher.Model))
+            Fail("teacher.model", ModelFactory.UnknownMessage(recipe.Teacher.Model));
         if (recipe.Students.Count == 0) Fail("students", "list at least one student.");
         foreach (string s in recipe.Students)
         {
-            if (!ModelFactory.Names.Contains(s, StringComparer.OrdinalIgnoreCase))
-                Fail("students", $"unknown model '{s}'; known: {string.Join(", ", ModelFactory.Names)}.");
+            if (!ModelFactory.IsKnown(s))
+                Fail("students", ModelFactory.UnknownMessage(s));
         }
         if (recipe.Methods.Count == 0 && recipe.Schemes.Count == 0) Fail("methods", "list at least one method or scheme.");
         MethodRegistry registry = recipe.Settings.Registry;

@@ -31,20 +31,28 @@ public static class ModelFactory
     private static readonly Lock Gate = new();
 
     /// <summary>
-    /// Adds the searched architectures named in <paramref name="names"/> (shapes such as <c>cnn-8x2k3-16x1k5-32x2k3</c>,
-    /// <see cref="Search.StudentArchitecture"/>) to <see cref="Names"/>, so a recipe naming them passes the recipe's
-    /// checks; other names are left alone (the checks report them).
+    /// Whether <see cref="Create"/> builds <paramref name="name"/>: one of <see cref="Names"/> (case-insensitive) or a
+    /// searched shape (<see cref="Search.StudentArchitecture"/>, e.g. <c>cnn-8x2k3-16x1k5-32x2k3</c>, <c>mlp-64-64</c>).
     /// </summary>
-    /// <param name="names">Model names, e.g. a recipe's students.</param>
-    public static void RegisterSearched(IEnumerable<string> names)
+    /// <param name="name">A model name.</param>
+    /// <returns>True when it names an architecture.</returns>
+    public static bool IsKnown(string? name)
     {
-        ArgumentNullException.ThrowIfNull(names);
-        foreach (string name in names)
+        if (string.IsNullOrWhiteSpace(name)) return false;
+        lock (Gate)
         {
-            if (name is null || Search.StudentArchitecture.TryParse(name) is not { } architecture) continue;
-            lock (Gate) Builders.TryAdd(architecture.Name, architecture.Create);
+            if (Builders.ContainsKey(name.Trim())) return true;
         }
+        // A shape that parses but cannot be built (a width of 0, an even kernel) is not known either.
+        return Search.StudentArchitecture.TryParse(name) is { } shape
+            && shape.Widths.All(w => w > 0) && shape.Depths.All(d => d > 0) && shape.Kernels.All(k => k > 0 && k % 2 == 1);
     }
+
+    /// <summary>The message of an unknown model name: the valid names and the searched shapes' form.</summary>
+    /// <param name="name">The name given.</param>
+    /// <returns>The message.</returns>
+    public static string UnknownMessage(string? name) =>
+        $"unknown model '{name}'; valid names: {string.Join(", ", Names)}, or a searched shape such as cnn-8x2k3-16x2k3-32x2k3 or mlp-64-64.";
 
     /// <summary>Builds the named architecture with weights drawn only from <paramref name="seed"/>.</summary>
     /// <param name="name">One of <see cref="Names"/>, case-insensitive.</param>
@@ -58,8 +66,6 @@ public static class ModelFactory
         lock (Gate) Builders.TryGetValue(name.Trim(), out build);
         if (build is not null) return build(seed);
         return Search.StudentArchitecture.TryParse(name)?.Create(seed)
-            ?? throw new ArgumentException(
-                $"Unknown model '{name}'; valid names: {string.Join(", ", Names)}, or a searched shape such as cnn-8x2k3-16x2k3-32x2k3 or mlp-64-64.",
-                nameof(name));
+            ?? throw new ArgumentException(char.ToUpperInvariant(UnknownMessage(name)[0]) + UnknownMessage(name)[1..], nameof(name));
     }
 }

@@ -36,16 +36,14 @@ public static class SearchReport
 
     /// <summary>
     /// The recipe that checks the winner: <paramref name="template"/>'s data, teacher and schedule, students the winner
-    /// and <paramref name="baseline"/>, methods none and kd, seeds 1-3. The winner's name is registered with
-    /// <see cref="Models.ModelFactory.RegisterSearched"/> so the recipe passes the recipe checks in this process
-    /// (<c>gpudistill run</c> does the same for the recipe file).
+    /// and <paramref name="baseline"/>, methods none and kd, seeds 1-3 (the winner named by its shape, which
+    /// <see cref="Models.ModelFactory"/> builds).
     /// </summary>
     public static Recipe WinnerRecipe(SearchResult result, Recipe template, string baseline = "small-cnn")
     {
         ArgumentNullException.ThrowIfNull(result);
         ArgumentNullException.ThrowIfNull(template);
         MethodRegistry registry = template.Settings.Registry;
-        Models.ModelFactory.RegisterSearched([result.Winner.Architecture]);
         return template with
         {
             Name = $"searched student {result.Winner.Architecture} vs {baseline}",

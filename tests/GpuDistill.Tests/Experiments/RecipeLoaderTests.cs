@@ -50,7 +50,17 @@ public sealed class RecipeLoaderTests
         AssertFails(Write("{\"data\": {\"directory\": \"/no/such/dir\"}}"), "data.directory", "/no/such/dir");
 
     [Test]
-    public void UnknownStudentIsNamed() => AssertFails(Write("{\"students\": [\"resnet\"]}"), "students", "resnet");
+    public void UnknownStudentIsNamed() => AssertFails(Write("{\"students\": [\"resnet\"]}"), "students", "resnet", "searched shape such as");
+
+    [Test]
+    public void ASearchedShapeIsAStudentWithoutRegistration()
+    {
+        // gpudistill search names its winners by their shape; a recipe may name one in a fresh process.
+        Recipe recipe = RecipeLoader.Load(Write("{\"students\": [\"cnn-8x1k3-12x1k5-16x1k3\", \"mlp-40-20\"]}"));
+        Assert.That(recipe.Students, Is.EqualTo(new[] { "cnn-8x1k3-12x1k5-16x1k3", "mlp-40-20" }));
+        AssertFails(Write("{\"students\": [\"cnn-8x1k4\"]}"), "students", "cnn-8x1k4");
+        AssertFails(Write("{\"students\": [\"cnn-8x1k4-8x1k3-8x1k3\"]}"), "students", "cnn-8x1k4-8x1k3-8x1k3");
+    }
 
     [Test]
     public void BadLossSpecIsNamed() =>

@@ -16,7 +16,7 @@ public sealed record MultiTeacherSettings : MethodSettings
         Require(ExtraTeachers.Count > 0, "extraTeachers", ExtraTeachers.Count, "a list of at least one architecture");
         foreach (string model in ExtraTeachers)
         {
-            Require(ModelFactory.Names.Contains(model, StringComparer.OrdinalIgnoreCase), "extraTeachers", model,
+            Require(ModelFactory.IsKnown(model), "extraTeachers", model,
                 $"architectures among {string.Join(", ", ModelFactory.Names)}");
         }
     }

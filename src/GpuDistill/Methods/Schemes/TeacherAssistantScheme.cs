@@ -11,7 +11,7 @@ public sealed record TeacherAssistantSettings : MethodSettings
 
     /// <inheritdoc/>
     public override void Validate() =>
-        Require(ModelFactory.Names.Contains(Assistant, StringComparer.OrdinalIgnoreCase), "assistant", Assistant,
+        Require(ModelFactory.IsKnown(Assistant), "assistant", Assistant,
             $"one of {string.Join(", ", ModelFactory.Names)}");
 }
 
