@@ -71,7 +71,7 @@ public static class Checkpoint
         {
             using var stream = new FileStream(full, FileMode.Open, FileAccess.Read, FileShare.Read);
             using var reader = new BinaryReader(stream);
-            module.load(reader, strict: true);
+            LoadState(module, reader);
             if (stream.Position != stream.Length)
                 throw new InvalidDataException($"{stream.Length - stream.Position} unexpected bytes after the state.");
             return true;
@@ -87,6 +87,44 @@ public static class Checkpoint
         {
             foreach (Tensor t in backup.Values) t.Dispose();
         }
+    }
+
+    /// <summary>The state key SameConv2d's weight had before it was registered by name (checkpoints of 2026-12-05/06).</summary>
+    private const string LegacyWeightKey = "<weight>k__BackingField";
+
+    /// <summary>
+    /// Reads TorchSharp's state format (an LEB128 entry count, then each entry's name and tensor) into
+    /// <paramref name="module"/>'s state, strictly (every entry once, no other), as <c>Module.load</c> does, but
+    /// reading the legacy key <see cref="LegacyWeightKey"/> as <c>weight</c>.
+    /// </summary>
+    private static void LoadState(Module module, BinaryReader reader)
+    {
+        Dictionary<string, Tensor> state = module.state_dict();
+        long entries = ReadCount(reader);
+        if (entries != state.Count)
+            throw new InvalidDataException($"Mismatched state sizes: the module has {state.Count} entries, the file {entries}.");
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        for (long i = 0; i < entries; i++)
+        {
+            string key = reader.ReadString();
+            if (key.EndsWith(LegacyWeightKey, StringComparison.Ordinal)) key = key[..^LegacyWeightKey.Length] + "weight";
+            if (!state.TryGetValue(key, out Tensor? target) || !seen.Add(key))
+                throw new InvalidDataException($"Mismatched module state names: the module has no entry '{key}' (or the file repeats it).");
+            TorchSharp.TensorExtensionMethods.Load(target, reader);
+        }
+    }
+
+    /// <summary>An unsigned LEB128 integer, as TorchSharp writes the entry count.</summary>
+    private static long ReadCount(BinaryReader reader)
+    {
+        long value = 0;
+        for (int shift = 0; shift < 63; shift += 7)
+        {
+            byte b = reader.ReadByte();
+            value |= (long)(b & 0x7F) << shift;
+            if ((b & 0x80) == 0) return value;
+        }
+        throw new InvalidDataException("The entry count of the state is not a valid LEB128 integer.");
     }
 
     // What a malformed file can make TorchSharp's reader throw: short reads, bad counts, names or shapes, absurd

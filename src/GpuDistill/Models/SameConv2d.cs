@@ -28,7 +28,9 @@ public sealed class SameConv2d : Module<Tensor, Tensor>
         if (kernelSize.Height < 1 || kernelSize.Width < 1 || kernelSize.Height % 2 == 0 || kernelSize.Width % 2 == 0)
             throw new ArgumentOutOfRangeException(nameof(kernelSize), kernelSize, "kernel sizes must be odd and positive.");
         weight = new Parameter(empty(outChannels, inChannels, kernelSize.Height, kernelSize.Width));
-        RegisterComponents();
+        // Registered by name, not by RegisterComponents (which would name it after the property's backing field), so
+        // the state key is "weight" as in Conv2d; Checkpoint still reads files saved under the backing field's name.
+        register_parameter("weight", weight);
     }
 
     /// <summary>The kernel [out, in, kh, kw].</summary>

@@ -1,5 +1,6 @@
 using GpuDistill.Interop;
 using GpuDistill.Models;
+using GpuDistill.Tests.Data;
 using GpuDistill.Tests.Generic;
 using static TorchSharp.torch;
 
@@ -67,6 +68,36 @@ public sealed class SameConv2dTests
         // Each weight sums its input channel over the pixels its tap reaches: 16 at the centre, 9 at a corner.
         Assert.That(layer.weight.grad![0, 0, 1, 1].item<float>(), Is.EqualTo(16f));
         Assert.That(layer.weight.grad![2, 1, 0, 0].item<float>(), Is.EqualTo(9f));
+    }
+
+    [Test]
+    public void ItsStateKeyIsConv2dsAndCheckpointsUnderTheOldKeyStillLoad()
+    {
+        using var same = new SameConv2d(3, 4, (3, 3));
+        using var conv = nn.Conv2d(3, 4, 3, padding: 1, bias: false);
+        Assert.That(same.state_dict().Keys, Is.EqualTo(conv.state_dict().Keys), "the key of Conv2d's weight");
+
+        using var directory = new TempDirectory();
+        // A Conv2d's file loads into SameConv2d, and so does a file written under the key SameConv2d had before
+        // (its property's backing field, "<weight>k__BackingField").
+        string convFile = Path.Combine(directory.Path, "conv.pt"), legacyFile = Path.Combine(directory.Path, "legacy.pt");
+        Checkpoint.SaveAtomic(conv, convFile);
+        using Tensor legacyWeight = randn(4, 3, 3, 3);
+        using (var legacy = new LegacyKeyModule(legacyWeight.clone()))
+            Checkpoint.SaveAtomic(legacy, legacyFile);
+        Assert.That(Checkpoint.TryLoad(same, convFile), Is.True);
+        Assert.That(same.weight.eq(conv.weight!).all().item<bool>(), Is.True, "Conv2d's weight");
+        Assert.That(Checkpoint.TryLoad(same, legacyFile), Is.True);
+        Assert.That(same.weight.eq(legacyWeight).all().item<bool>(), Is.True, "the weight saved under the old key");
+        using var wrongShape = new SameConv2d(3, 5, (3, 3));
+        Assert.Throws<InvalidDataException>(() => Checkpoint.TryLoad(wrongShape, legacyFile));
+    }
+
+    /// <summary>A module whose one parameter has the key SameConv2d's weight had before it was registered by name.</summary>
+    private sealed class LegacyKeyModule : nn.Module
+    {
+        public LegacyKeyModule(Tensor weight) : base("legacy") =>
+            register_parameter("<weight>k__BackingField", new TorchSharp.Modules.Parameter(weight));
     }
 
     [Test]
