@@ -94,16 +94,16 @@ internal sealed class DiagnoseCommand : Command<DiagnoseCommand.Settings>
     {
         var sets = new List<(string, ImageDataset)>();
         ImageDataset seen = train;
+        ImageDataset? heldOut = null;
         if (validationPerClass > 0)
         {
             if (validationPerClass >= train.CountPerClass().Min())
                 throw new ArgumentException($"--validation {validationPerClass} leaves a class with no training images (the smallest class holds {train.CountPerClass().Min()}).");
-            (seen, ImageDataset heldOut) = train.SplitStratified(validationPerClass, Experiment.ValidationSeed);
-            if (perClass > 0) sets.Add(("training images (the pair trained on them)", Sample(seen, perClass)));
-            sets.Add(("validation split (held out)", heldOut));
-            return sets;
+            (seen, heldOut) = train.SplitStratified(validationPerClass, Experiment.ValidationSeed);
         }
-        if (perClass > 0) sets.Add(("training images", Sample(seen, perClass)));
+        if (perClass > 0)
+            sets.Add((heldOut is null ? "training images" : "training images (the pair trained on them)", Sample(seen, perClass)));
+        if (heldOut is not null) sets.Add(("validation split (held out)", heldOut));
         return sets;
     }
 

@@ -65,7 +65,8 @@ public static class ModelFactory
         Func<long, DistillModel>? build;
         lock (Gate) Builders.TryGetValue(name.Trim(), out build);
         if (build is not null) return build(seed);
-        return Search.StudentArchitecture.TryParse(name)?.Create(seed)
-            ?? throw new ArgumentException(char.ToUpperInvariant(UnknownMessage(name)[0]) + UnknownMessage(name)[1..], nameof(name));
+        if (Search.StudentArchitecture.TryParse(name) is { } shape) return shape.Create(seed);
+        string message = UnknownMessage(name);
+        throw new ArgumentException(char.ToUpperInvariant(message[0]) + message[1..], nameof(name));
     }
 }
