@@ -103,7 +103,7 @@ public sealed class Experiment(Recipe recipe, string outputDirectory, IProgress<
             MethodSection candidate = method.At(point);
             try
             {
-                (DistillModel model, TrainingRun run) = onValidation.TrainModel($"tune-{method.Name}-p{k + 1}", student, tune.Seed,
+                (DistillModel model, TrainingRun run) = onValidation.TrainModel($"tune-{method.Name}-{point.FileName}", student, tune.Seed,
                     candidate.Loss, context.TeacherOutputs, candidate.SettingsOver(recipe.Settings));
                 model.Dispose();
                 points.Add(new TuningPoint(point, run.FinalAccuracy, run.TrainSeconds));

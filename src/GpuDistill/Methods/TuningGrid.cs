@@ -15,6 +15,13 @@ public sealed record GridPoint(string Loss, IReadOnlyDictionary<string, string> 
         Loss + string.Concat(Set.OrderBy(s => s.Key, StringComparer.Ordinal).Select(s => $" {s.Key}={s.Value}"));
 
     /// <summary>
+    /// The point as a file or directory name, e.g. <c>kd0.9-ce0.1-kd.temperature=2</c>: the name of its tuning run, so
+    /// that a grid that grows or is reordered finds each finished point under its own name.
+    /// </summary>
+    public string FileName => new([.. ToString().Replace(":", "", StringComparison.Ordinal)
+        .Select(c => c is ',' or ' ' ? '-' : char.IsAsciiLetterOrDigit(c) || c is '.' or '=' or '-' ? c : '_')]);
+
+    /// <summary>
     /// <paramref name="settings"/> with this point's changes, checked; the message of a bad one names it.
     /// </summary>
     /// <exception cref="ArgumentException">For an unknown name or key, or a bad value.</exception>

@@ -70,14 +70,88 @@ public sealed class TuningTests
             });
             // The final kd rows ran at the picked temperature: their checkpoint directory is the method's own.
             Assert.That(Directory.Exists(Path.Combine(output, "checkpoints", "kd", "mlp", "seed1")));
-            Assert.That(Directory.Exists(Path.Combine(output, "checkpoints", $"tune-kd-p{best + 1}", "mlp", "seed1")));
-            Assert.That(Directory.Exists(Path.Combine(output, "checkpoints", "tune-none-p1", "mlp", "seed1")));
+            // Each point's run is named after the point itself.
+            Assert.That(Directory.Exists(Path.Combine(output, "checkpoints", $"tune-kd-kd0.9-ce0.1-kd.temperature={(best == 0 ? 1 : 8)}", "mlp", "seed1")));
+            Assert.That(Directory.Exists(Path.Combine(output, "checkpoints", "tune-none-ce1", "mlp", "seed1")));
         }
         finally
         {
             Directory.Delete(output, recursive: true);
         }
     }
+
+    [Test]
+    public void AGrownGridReusesItsFinishedPointsAndTrainsOnlyTheNewOnes()
+    {
+        string output = Directory.CreateTempSubdirectory("gpudistill-grid-").FullName;
+        try
+        {
+            Recipe recipe = KdRecipe(TuningGrid.Of("kd:0.9,ce:0.1").Cross("kd.temperature", "1"));
+            new Experiment(recipe, output, null, _ => { }).Run(resume: false);
+
+            // The grid grows in front of the finished point: its index changes, its name does not. The final rows
+            // move to another seed, so the pick (either point) never meets the first run's kd row.
+            var log = new List<string>();
+            Recipe grown = KdRecipe(TuningGrid.Of("kd:0.9,ce:0.1").Cross("kd.temperature", "8", "1")) with { Seeds = [2] };
+            ExperimentResults results = new Experiment(grown, output, Remarks(log), _ => { }).Run(resume: true);
+
+            Assert.That(results.Tuning!.Single(t => t.Method == "kd").Points, Has.Count.EqualTo(2));
+            Assert.That(log, Has.Some.Contains("tune-kd-kd0.9-ce0.1-kd.temperature=1/mlp/seed1: finished earlier"));
+            Assert.That(log, Has.None.Contains("tune-kd-kd0.9-ce0.1-kd.temperature=8/mlp/seed1: finished earlier"));
+        }
+        finally
+        {
+            Directory.Delete(output, recursive: true);
+        }
+    }
+
+    [Test]
+    public void ResumingARunWhoseSettingsChangedIsRefusedAndNamesBoth()
+    {
+        string output = Directory.CreateTempSubdirectory("gpudistill-identity-").FullName;
+        try
+        {
+            Recipe recipe = KdRecipe([]);
+            new Experiment(recipe, output, null, _ => { }).Run(resume: false);
+            var log = new List<string>();
+            new Experiment(recipe, output, Remarks(log), _ => { }).Run(resume: true);
+            Assert.That(log, Has.Some.Contains("kd/mlp/seed1: finished earlier"), "the same run is reused");
+            Assert.That(File.ReadAllText(Path.Combine(output, "checkpoints", "kd", "mlp", "seed1", "run.json")),
+                Does.Contain("\"loss\": \"kd:0.9,ce:0.1\"").And.Contain("\"temperature\": 4"));
+
+            // The same method name at another temperature, or on another schedule, is another run.
+            Recipe hotter = recipe with { Methods = [recipe.Methods[0], recipe.Methods[1] with { Set = new Dictionary<string, string> { ["kd.temperature"] = "8" } }] };
+            Assert.That(() => new Experiment(hotter, output, null, _ => { }).Run(resume: true),
+                Throws.InstanceOf<InvalidDataException>().With.Message.Contains("\"temperature\":4").And.Message.Contains("\"temperature\":8")
+                    .And.Message.Contains(Path.Combine("checkpoints", "kd", "mlp", "seed1")));
+            Recipe longer = recipe with { Training = recipe.Training with { Epochs = 2 } };
+            Assert.That(() => new Experiment(longer, output, null, _ => { }).Run(resume: true),
+                Throws.InstanceOf<InvalidDataException>().With.Message.Contains("\"epochs\":1").And.Message.Contains("\"epochs\":2"));
+
+            // Without --resume the run is trained afresh and takes the directory.
+            new Experiment(hotter, output, null, _ => { }).Run(resume: false);
+            Assert.That(File.ReadAllText(Path.Combine(output, "checkpoints", "kd", "mlp", "seed1", "run.json")), Does.Contain("\"temperature\": 8"));
+        }
+        finally
+        {
+            Directory.Delete(output, recursive: true);
+        }
+    }
+
+    /// <summary>The student alone and KD (with <paramref name="grid"/>, tuned when it has points) on the MLP, one
+    /// epoch everywhere, seed 1.</summary>
+    private static Recipe KdRecipe(IReadOnlyList<GridPoint> grid) => new()
+    {
+        Name = "kd",
+        Data = new DataSection { ValidationPerClass = grid.Count > 0 ? 30 : 0 },
+        Teacher = new TeacherSection { Model = "small-cnn", Training = new ScheduleSection { Epochs = 1 } },
+        Students = ["mlp"],
+        Methods = [MethodSection.BuiltIn(MethodRegistry.Default.Method("none")),
+            new MethodSection("kd", LossSpec.Parse("kd:0.9,ce:0.1")) { Grid = grid }],
+        Training = new ScheduleSection { Epochs = 1 },
+        Tuning = grid.Count > 0 ? new TuningSection { Epochs = 1 } : null,
+        Seeds = [1],
+    };
 
     [Test]
     public void ARunStoppedLaterKeepsTheRowsItFinished()
@@ -114,6 +188,12 @@ public sealed class TuningTests
             Directory.Delete(output, recursive: true);
         }
     }
+
+    /// <summary>Collects the trainers' remarks as "run: remark".</summary>
+    private static SynchronousProgress Remarks(List<string> log) => new(p =>
+    {
+        if (p.Note is not null) log.Add($"{p.Run}: {p.Note}");
+    });
 
     private sealed class SynchronousProgress(Action<GpuDistill.Training.TrainingProgress> report) : IProgress<GpuDistill.Training.TrainingProgress>
     {

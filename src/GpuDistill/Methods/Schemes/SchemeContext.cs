@@ -1,3 +1,6 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using GpuDistill.Distributed;
 using GpuDistill.Experiments;
 using GpuDistill.Data;
 using GpuDistill.Models;
@@ -51,11 +54,45 @@ public sealed record SchemeContext(Recipe Recipe, ImageDataset Train, ImageDatas
         TeacherOutputs? teacher, MethodSettingsMap? settings = null)
     {
         ArgumentNullException.ThrowIfNull(loss);
+        settings ??= Recipe.Settings;
+        WeightedLoss weighted = loss.Create(settings);
+        string directory = CheckpointDirectory(method, architecture, seed);
+        CheckpointIdentity.Claim(directory, RunIdentity(loss, settings, weighted.NeedsTeacher), Resume, DistributedTraining.WritesFiles);
         DistillModel model = ModelFactory.Create(architecture, seed);
-        WeightedLoss weighted = loss.Create(settings ?? Recipe.Settings);
         TrainingRun run = Trainer(seed).Fit($"{method}/{architecture}/seed{seed}", model, weighted, Train, Test,
-            weighted.NeedsTeacher ? teacher : null, CheckpointDirectory(method, architecture, seed), Resume, CancellationToken);
+            weighted.NeedsTeacher ? teacher : null, directory, Resume, CancellationToken);
         return (model, run);
+    }
+
+    /// <summary>
+    /// What a run of <paramref name="loss"/> is (<see cref="CheckpointIdentity"/>): the terms and weights, each term's
+    /// settings, the schedule, the training data (the data directory itself is left out, so moved data still resumes)
+    /// and, when a term reads it, the teacher.
+    /// </summary>
+    public JsonObject RunIdentity(LossSpec loss, MethodSettingsMap settings, bool readsTeacher)
+    {
+        ArgumentNullException.ThrowIfNull(loss);
+        ArgumentNullException.ThrowIfNull(settings);
+        var terms = new JsonObject();
+        foreach (WeightedTerm term in loss.Terms)
+        {
+            MethodSettings termSettings = settings[term.Name];
+            terms[term.Name] = JsonSerializer.SerializeToNode(termSettings, termSettings.GetType(), ResultJson.Options);
+        }
+        var identity = new JsonObject
+        {
+            ["loss"] = loss.ToString(),
+            ["settings"] = terms,
+            ["schedule"] = JsonSerializer.SerializeToNode(Recipe.Training, ResultJson.Options),
+            ["data"] = new JsonObject
+            {
+                ["source"] = Recipe.Data.Directory is null ? "embedded" : "directory",
+                ["augment"] = Recipe.Data.Augment,
+                ["validationPerClass"] = Recipe.Data.ValidationPerClass,
+            },
+        };
+        if (readsTeacher) identity["teacher"] = JsonSerializer.SerializeToNode(Recipe.Teacher, ResultJson.Options);
+        return identity;
     }
 
     /// <summary>A trained model's agreement with the recipe's teacher and its calibration on the test set.</summary>
