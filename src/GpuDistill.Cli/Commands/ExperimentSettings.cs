@@ -50,7 +50,7 @@ internal class ExperimentSettings : CommandSettings
     public string? Seeds { get; init; }
 
     [CommandOption("--students <LIST>")]
-    [Description("Comma-separated student architectures (default small-cnn; the architectures are listed above).")]
+    [Description("Comma-separated student architectures (default small-cnn; the architectures are listed above); 'ladder' for the capacity-gap sweep's students, small-cnn,cnn-w12,mid-cnn,cnn-w24.")]
     public string? Students { get; init; }
 
     [CommandOption("--student-layers <PATHS>")]
@@ -123,7 +123,8 @@ internal class ExperimentSettings : CommandSettings
             },
             Tuning = TuneEpochs is int tune ? new TuningSection { Epochs = tune } : recipe.Tuning,
             Accelerator = Accelerator ?? recipe.Accelerator,
-            Students = Students is null ? recipe.Students : Split(Students),
+            Students = Students is null ? recipe.Students
+                : Students == "ladder" ? [.. GpuDistill.Diagnostics.CapacityLadder.DefaultStudents] : Split(Students),
             Seeds = Seeds is null ? recipe.Seeds : ParseSeeds(Seeds),
             Settings = ApplySettings(recipe.Settings),
             Teacher = recipe.Teacher with

@@ -11,6 +11,33 @@ public static class ResultsPlots
         ArgumentNullException.ThrowIfNull(results);
         AccuracyPerEpoch(results).SavePng(Path.Combine(directory, "accuracy-per-epoch.png"), 1000, 600);
         FinalAccuracy(results).SavePng(Path.Combine(directory, "final-accuracy.png"), 1000, 600);
+        IReadOnlyList<CapacityGapPoint> sweep = CapacityGap.Points(results);
+        if (sweep.Count > 0) GapBySize(sweep).SavePng(Path.Combine(directory, "capacity-gap.png"), 1000, 600);
+    }
+
+    /// <summary>Gap recovered against the student's parameter count (log scale), a line per method, bars of spread.</summary>
+    private static Plot GapBySize(IReadOnlyList<CapacityGapPoint> points)
+    {
+        var plot = new Plot();
+        foreach (var method in points.GroupBy(p => p.Method))
+        {
+            CapacityGapPoint[] ordered = [.. method.OrderBy(p => p.Parameters)];
+            double[] xs = [.. ordered.Select(p => Math.Log10(p.Parameters))];
+            var line = plot.Add.Scatter(xs, [.. ordered.Select(p => p.GapRecovered * 100)]);
+            line.LegendText = method.Key;
+            var bars = plot.Add.ErrorBar(xs, [.. ordered.Select(p => p.GapRecovered * 100)], [.. ordered.Select(p => p.GapSpread * 100)]);
+            bars.Color = line.Color;
+        }
+        CapacityGapPoint[] students = [.. points.DistinctBy(p => p.Student).OrderBy(p => p.Parameters)];
+        plot.Axes.Bottom.SetTicks([.. students.Select(p => Math.Log10(p.Parameters))],
+            [.. students.Select(p => $"{p.Student}\n{p.Parameters:N0}")]);
+        var zero = plot.Add.HorizontalLine(0);
+        zero.LinePattern = LinePattern.Dotted;
+        plot.Title("Teacher-student gap recovered by student size (mean ± std over seeds)");
+        plot.XLabel("student parameters (log scale)");
+        plot.YLabel("gap recovered (%)");
+        plot.ShowLegend(Alignment.UpperRight);
+        return plot;
     }
 
     private static Plot AccuracyPerEpoch(ExperimentResults results)

@@ -62,6 +62,7 @@ public static class ResultsWriter
         sb.AppendLine("(both on the test set, mean over seeds). Scheme rows name their role in brackets (a peer, a generation, an");
         sb.AppendLine("exit); an ensemble's train time is its members' total.");
         sb.AppendLine();
+        AppendCapacityGap(sb, CapacityGap.Points(results));
         if (results.Tuning is { Count: > 0 } tuning) AppendTuning(sb, tuning);
         SummaryRow[] noted = [.. results.Summary.Where(r => r.Note is not null)];
         if (noted.Length > 0)
@@ -87,6 +88,31 @@ public static class ResultsWriter
         sb.AppendLine();
         sb.AppendLine("![final test accuracy](final-accuracy.png)");
         return sb.ToString();
+    }
+
+    /// <summary>With two or more students trained alone: each method's gap recovered by student size.</summary>
+    private static void AppendCapacityGap(StringBuilder sb, IReadOnlyList<CapacityGapPoint> points)
+    {
+        if (points.Count == 0) return;
+        string[] methods = [.. points.Select(p => p.Method).Distinct()];
+        sb.AppendLine("## Gap recovered by student size");
+        sb.AppendLine();
+        sb.AppendLine(CultureInfo.InvariantCulture, $"| student | parameters | of the teacher | alone | {string.Join(" | ", methods)} |");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"|---|---|---|---|{string.Concat(methods.Select(_ => "---|"))}");
+        foreach (var student in points.GroupBy(p => p.Student))
+        {
+            CapacityGapPoint first = student.First();
+            IEnumerable<string> cells = methods.Select(m => student.FirstOrDefault(p => p.Method == m) is { } p
+                ? string.Create(CultureInfo.InvariantCulture, $"{p.Accuracy * 100:F2}%, {p.GapRecovered * 100:F0}% ± {p.GapSpread * 100:F0}")
+                : "-");
+            sb.AppendLine(CultureInfo.InvariantCulture,
+                $"| {first.Student} | {first.Parameters:N0} | {first.TeacherFraction * 100:F1}% | {first.Alone * 100:F2}% | {string.Join(" | ", cells)} |");
+        }
+        sb.AppendLine();
+        sb.AppendLine("Each method's cell: its test accuracy and the gap recovered, ± its accuracy's spread over the same gap.");
+        sb.AppendLine();
+        sb.AppendLine("![gap recovered by student size](capacity-gap.png)");
+        sb.AppendLine();
     }
 
     /// <summary>Every tuned method's grid: each point's validation accuracy, the pick in bold.</summary>
