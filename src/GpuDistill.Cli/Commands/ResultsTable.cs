@@ -20,8 +20,11 @@ internal static class ResultsTable
         if (wide) table.AddColumn("parameters");
         table.AddColumn(wide ? "time / run" : "time");
 
-        AddRow("[bold]teacher[/]", Markup.Escape(results.Teacher.Model), "ce:1", "1", F($"{results.Teacher.FinalAccuracy * 100:F2}%"), "",
-            F($"{results.Teacher.Parameters:N0}"), F($"{results.Teacher.TrainSeconds:F0} s"));
+        if (results.HasTeacher)
+        {
+            AddRow("[bold]teacher[/]", Markup.Escape(results.Teacher.Model), "ce:1", "1", F($"{results.Teacher.FinalAccuracy * 100:F2}%"), "",
+                F($"{results.Teacher.Parameters:N0}"), F($"{results.Teacher.TrainSeconds:F0} s"));
+        }
         foreach (SummaryRow r in results.Summary)
         {
             AddRow(Markup.Escape(r.Method), Markup.Escape(r.Student), Markup.Escape(r.Loss), F($"{r.Seeds}"),

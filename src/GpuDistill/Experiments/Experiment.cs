@@ -32,18 +32,25 @@ public sealed class Experiment(Recipe recipe, string outputDirectory, IProgress<
         (ImageDataset train, ImageDataset? validation, ImageDataset test) = Prepare();
         // In a distributed run only rank 0 writes files (Distributed.DistributedTraining.WritesFiles).
         if (DistributedTraining.WritesFiles) AtomicFile.WriteAllText(Path.Combine(outputDirectory, "recipe.json"), RecipeLoader.ToJson(recipe));
-        (DistillModel teacher, TrainingRun teacherRun) = TrainOrLoadTeacher(train, test, cancellationToken);
-        log($"teacher {teacherRun.Model}: {teacherRun.FinalAccuracy:P2} test accuracy, {teacher.ParameterCount:N0} parameters");
+        IScheme[] schemes = [.. recipe.Schemes.Select(name => recipe.Settings.Registry.Scheme(name).Create(recipe.Settings[name]))];
+        // Every offline method reads the teacher; a recipe of schemes that read none (lifelong) trains none.
+        bool readsTeacher = recipe.Methods.Count > 0 || schemes.Any(s => s.ReadsTeacher);
+        (DistillModel? teacher, TrainingRun teacherRun) = readsTeacher ? TrainOrLoadTeacher(train, test, cancellationToken) : (null, ExperimentResults.NoTeacher);
+        using DistillModel? disposeTeacher = teacher;
+        if (teacher is null) log($"no teacher trained: {string.Join(", ", recipe.Schemes)} read none");
+        else log($"teacher {teacherRun.Model}: {teacherRun.FinalAccuracy:P2} test accuracy, {teacher.ParameterCount:N0} parameters");
         if (TeacherCache is not null && recipe.Data.Augment)
             throw new ArgumentException("A teacher cache holds the outputs of the images as stored; with augmentation the teacher must see each augmented batch: drop --augment or --teacher-cache.", nameof(TeacherCache));
-        using TeacherOutputs teacherOutputs = TeacherCache is null
+        using TeacherOutputs? teacherOutputs = teacher is null ? null : TeacherCache is null
             ? TeacherOutputs.Create(teacher, train, cache: !recipe.Data.Augment, TeacherLayers(teacher))
             : TeacherOutputs.FromCache(teacher, train, TeacherCache, TeacherLayers(teacher));
-        log($"teacher outputs: {(TeacherCache is not null ? $"read from the cache in {TeacherCache}" : teacherOutputs.IsCached ? "computed once (at the first batch that needs them) and cached" : "computed live each step")}" +
-            (teacherOutputs.FeatureShapes.Count == 0 ? "" : $", with layers {string.Join(", ", teacherOutputs.FeatureShapes.Keys)}"));
+        if (teacherOutputs is not null)
+        {
+            log($"teacher outputs: {(TeacherCache is not null ? $"read from the cache in {TeacherCache}" : teacherOutputs.IsCached ? "computed once (at the first batch that needs them) and cached" : "computed live each step")}" +
+                (teacherOutputs.FeatureShapes.Count == 0 ? "" : $", with layers {string.Join(", ", teacherOutputs.FeatureShapes.Keys)}"));
+        }
 
         var context = new SchemeContext(recipe, train, test, teacher, teacherOutputs, outputDirectory, resume, progress, log, cancellationToken);
-        IScheme[] schemes = [.. recipe.Schemes.Select(name => recipe.Settings.Registry.Scheme(name).Create(recipe.Settings[name]))];
         var runs = new List<MethodRun>();
         var tuning = new List<TuningResult>();
         foreach (string student in recipe.Students)
@@ -67,9 +74,7 @@ public sealed class Experiment(Recipe recipe, string outputDirectory, IProgress<
             }
         }
 
-        ExperimentResults results = WriteResults();
-        teacher.Dispose();
-        return results;
+        return WriteResults();
 
         ExperimentResults WriteResults()
         {

@@ -13,7 +13,14 @@ namespace GpuDistill.Experiments;
 /// <param name="Tuning">Each tuned method's grid on the validation split, every point's accuracy and the pick; empty
 /// without tuning.</param>
 public sealed record ExperimentResults(string Name, string Data, string Machine, string Accelerator,
-    TrainingRun Teacher, IReadOnlyList<MethodRun> Runs, IReadOnlyList<SummaryRow> Summary, IReadOnlyList<TuningResult>? Tuning = null);
+    TrainingRun Teacher, IReadOnlyList<MethodRun> Runs, IReadOnlyList<SummaryRow> Summary, IReadOnlyList<TuningResult>? Tuning = null)
+{
+    /// <summary>The teacher record of an experiment that trained none (no epochs; its accuracy is NaN).</summary>
+    public static TrainingRun NoTeacher { get; } = new("teacher", "none", 0, 0, "", []);
+
+    /// <summary>Whether the experiment trained (or reused) a teacher.</summary>
+    public bool HasTeacher => Teacher.Epochs.Count > 0;
+}
 
 /// <summary>A method's tuning on one student: every grid point with its last-epoch validation accuracy, and the pick.</summary>
 /// <param name="Method">The method.</param>

@@ -51,10 +51,13 @@ public static class ResultsPlots
             var line = plot.Add.Scatter(xs, ys);
             line.LegendText = $"{group.Key.Method} ({group.Key.Student})";
         }
-        double[] teacherX = results.Teacher.Epochs.Select(e => (double)e.Epoch).ToArray();
-        var teacher = plot.Add.Scatter(teacherX, results.Teacher.Epochs.Select(e => e.TestAccuracy * 100).ToArray());
-        teacher.LegendText = $"teacher ({results.Teacher.Model})";
-        teacher.LinePattern = LinePattern.Dashed;
+        if (results.HasTeacher)
+        {
+            double[] teacherX = results.Teacher.Epochs.Select(e => (double)e.Epoch).ToArray();
+            var teacher = plot.Add.Scatter(teacherX, results.Teacher.Epochs.Select(e => e.TestAccuracy * 100).ToArray());
+            teacher.LegendText = $"teacher ({results.Teacher.Model})";
+            teacher.LinePattern = LinePattern.Dashed;
+        }
         plot.Title("Test accuracy per epoch (mean over seeds)");
         plot.XLabel("epoch");
         plot.YLabel("test accuracy (%)");
@@ -69,12 +72,15 @@ public static class ResultsPlots
         double[] positions = Enumerable.Range(0, rows.Count).Select(i => (double)i).ToArray();
         var bars = plot.Add.Bars(positions, rows.Select(r => r.MeanAccuracy * 100).ToArray());
         for (int i = 0; i < rows.Count; i++) bars.Bars[i].Error = rows[i].StdAccuracy * 100;
-        var teacherLine = plot.Add.HorizontalLine(results.Teacher.FinalAccuracy * 100);
-        teacherLine.LegendText = "teacher";
-        teacherLine.LinePattern = LinePattern.Dashed;
+        if (results.HasTeacher)
+        {
+            var teacherLine = plot.Add.HorizontalLine(results.Teacher.FinalAccuracy * 100);
+            teacherLine.LegendText = "teacher";
+            teacherLine.LinePattern = LinePattern.Dashed;
+        }
         plot.Axes.Bottom.SetTicks(positions, rows.Select(r => $"{r.Method}\n{r.Student}").ToArray());
         double low = rows.Min(r => r.MeanAccuracy - r.StdAccuracy) * 100;
-        plot.Axes.SetLimitsY(Math.Max(0, Math.Floor(low - 2)), Math.Ceiling(Math.Max(results.Teacher.FinalAccuracy * 100, rows.Max(r => r.MeanAccuracy * 100)) + 1));
+        plot.Axes.SetLimitsY(Math.Max(0, Math.Floor(low - 2)), Math.Ceiling(Math.Max(results.HasTeacher ? results.Teacher.FinalAccuracy * 100 : 0, rows.Max(r => r.MeanAccuracy * 100)) + 1));
         plot.Title("Final test accuracy (mean ± std over seeds)");
         plot.YLabel("test accuracy (%)");
         plot.ShowLegend(Alignment.UpperRight);

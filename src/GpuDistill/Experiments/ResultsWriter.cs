@@ -43,7 +43,8 @@ public static class ResultsWriter
         sb.AppendLine(CultureInfo.InvariantCulture, $"- data: {results.Data}");
         sb.AppendLine(CultureInfo.InvariantCulture, $"- machine: {results.Machine}");
         sb.AppendLine(CultureInfo.InvariantCulture, $"- loss kernels on: {results.Accelerator}");
-        sb.AppendLine(CultureInfo.InvariantCulture,
+        if (!results.HasTeacher) sb.AppendLine("- teacher: none (no method or scheme of this run reads one)");
+        else sb.AppendLine(CultureInfo.InvariantCulture,
             $"- teacher: {results.Teacher.Model}, {results.Teacher.Parameters:N0} parameters, {results.Teacher.FinalAccuracy:P2} test accuracy after {results.Teacher.Epochs.Count} epochs ({results.Teacher.TrainSeconds:F0} s)");
         sb.AppendLine();
         sb.AppendLine("| method | student | loss | seeds | test accuracy (mean ± std) | gap recovered | agreement | ECE | parameters | train time / run |");

@@ -81,6 +81,31 @@ public sealed class LifelongSchemeTests() : TrainingFixture(20, 10)
     }
 
     [Test]
+    public void AnExperimentOfTheLifelongSchemeAloneTrainsNoTeacher()
+    {
+        var recipe = new Recipe
+        {
+            Name = "lifelong-only",
+            Methods = [],
+            Schemes = ["lifelong"],
+            Training = new ScheduleSection { Epochs = 1, BatchSize = 50 },
+            Students = ["mlp"],
+            Seeds = [1],
+            Settings = MethodSettingsMap.Defaults.With("lifelong", new LifelongSettings { Methods = ["fine-tuning"], Tasks = 2 }),
+        };
+        var log = new List<string>();
+        ExperimentResults results = new Experiment(recipe, RunDirectory, null, log.Add).Run(resume: false);
+
+        Assert.That(results.HasTeacher, Is.False);
+        Assert.That(Directory.Exists(Path.Combine(RunDirectory, "teacher")), Is.False, "no teacher was trained");
+        Assert.That(log, Has.Some.Contains("no teacher trained: lifelong read none"));
+        Assert.That(results.Summary.Select(r => r.Method), Has.All.StartsWith("lifelong"));
+        Assert.That(results.Summary.Select(r => r.GapRecovered), Has.All.Null);
+        Assert.That(File.ReadAllText(Path.Combine(RunDirectory, "results.md")), Does.Contain("- teacher: none"));
+        Assert.That(File.Exists(Path.Combine(RunDirectory, "final-accuracy.png")));
+    }
+
+    [Test]
     public void AMemoryTheDataCannotFillStopsBeforeAnyTraining()
     {
         var settings = new LifelongSettings { Memory = 2000, Methods = ["icarl"] };
@@ -93,9 +118,7 @@ public sealed class LifelongSchemeTests() : TrainingFixture(20, 10)
     private IReadOnlyList<SchemeRow> Run(LifelongSettings settings, int epochs, string directory, int batchSize = 50, IProgress<TrainingProgress>? progress = null,
         bool resume = false, string student = "mlp", CancellationToken token = default)
     {
-        // The lifelong scheme never reads the recipe's teacher; the context needs one all the same.
-        using DistillModel teacher = ModelFactory.Create("mlp", 5);
-        using TeacherOutputs outputs = TeacherOutputs.Create(teacher, Train, cache: true);
+        // The lifelong scheme never reads the recipe's teacher: the context has none, and reading it would throw.
         var recipe = new Recipe
         {
             Training = new ScheduleSection { Epochs = epochs, BatchSize = batchSize },
@@ -103,7 +126,7 @@ public sealed class LifelongSchemeTests() : TrainingFixture(20, 10)
             Seeds = [1],
             Settings = MethodSettingsMap.Defaults.With("lifelong", settings),
         };
-        var context = new SchemeContext(recipe, Train, Test, teacher, outputs, directory, resume, progress, _ => { }, token);
+        var context = new SchemeContext(recipe, Train, Test, null, null, directory, resume, progress, _ => { }, token);
         return MethodRegistry.Default.Scheme("lifelong").Create(recipe.Settings["lifelong"]).Run(context, student, 1);
     }
 

@@ -26,6 +26,10 @@ public sealed class LifelongScheme(LifelongSettings settings) : IScheme
     public string Name => "lifelong";
 
     /// <inheritdoc/>
+    /// <remarks>Its teachers are the student's own earlier models.</remarks>
+    public bool ReadsTeacher => false;
+
+    /// <inheritdoc/>
     public IReadOnlyList<SchemeRow> Run(SchemeContext context, string student, int seed)
     {
         ArgumentNullException.ThrowIfNull(context);

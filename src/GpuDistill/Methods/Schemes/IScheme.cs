@@ -10,6 +10,10 @@ public interface IScheme
     /// <summary>The name in <c>--scheme</c> and in the results (e.g. "dml").</summary>
     string Name { get; }
 
+    /// <summary>Whether it reads the recipe's teacher (<see cref="SchemeContext.Teacher"/>); a recipe whose methods and
+    /// schemes read none trains none.</summary>
+    bool ReadsTeacher => true;
+
     /// <summary>Trains (or finds trained) this scheme's models for one student architecture and seed.</summary>
     /// <param name="context">Data, teacher, settings and the trainer's services.</param>
     /// <param name="student">The student architecture.</param>

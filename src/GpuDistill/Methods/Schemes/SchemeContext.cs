@@ -16,17 +16,30 @@ namespace GpuDistill.Methods;
 /// <param name="Recipe">The recipe (schedule, loss settings, scheme settings).</param>
 /// <param name="Train">Training images.</param>
 /// <param name="Test">Test images.</param>
-/// <param name="Teacher">The recipe's trained teacher (eval mode, frozen).</param>
-/// <param name="TeacherOutputs">The teacher's outputs (cached when possible), with the layers the methods read.</param>
+/// <param name="TrainedTeacher">The recipe's trained teacher (eval mode, frozen); null when no method or scheme of the
+/// recipe reads one (<see cref="IScheme.ReadsTeacher"/>).</param>
+/// <param name="TrainedTeacherOutputs">The teacher's outputs (cached when possible), with the layers the methods read;
+/// null with the teacher.</param>
 /// <param name="OutputDirectory">The experiment's output directory.</param>
 /// <param name="Resume">Continue unfinished runs.</param>
 /// <param name="Progress">Receives the trainers' progress.</param>
 /// <param name="Log">Receives one-line messages.</param>
 /// <param name="CancellationToken">Stops after the current step.</param>
-public sealed record SchemeContext(Recipe Recipe, ImageDataset Train, ImageDataset Test, DistillModel Teacher,
-    TeacherOutputs TeacherOutputs, string OutputDirectory, bool Resume, IProgress<TrainingProgress>? Progress,
+public sealed record SchemeContext(Recipe Recipe, ImageDataset Train, ImageDataset Test, DistillModel? TrainedTeacher,
+    TeacherOutputs? TrainedTeacherOutputs, string OutputDirectory, bool Resume, IProgress<TrainingProgress>? Progress,
     Action<string> Log, CancellationToken CancellationToken)
 {
+    /// <summary>The recipe's trained teacher (eval mode, frozen).</summary>
+    /// <exception cref="InvalidOperationException">For a scheme that declared it reads no teacher.</exception>
+    public DistillModel Teacher => TrainedTeacher ?? throw NoTeacher();
+
+    /// <summary>The teacher's outputs (cached when possible), with the layers the methods read.</summary>
+    /// <exception cref="InvalidOperationException">For a scheme that declared it reads no teacher.</exception>
+    public TeacherOutputs TeacherOutputs => TrainedTeacherOutputs ?? throw NoTeacher();
+
+    private static InvalidOperationException NoTeacher() => new(
+        "This run has no teacher: none of its methods or schemes declared that it reads one (IScheme.ReadsTeacher).");
+
     /// <summary>A trainer with the recipe's schedule for <paramref name="seed"/>.</summary>
     /// <param name="seed">The seed.</param>
     /// <param name="distributed">How its runs spread over processes; null for the process-wide choice.</param>
