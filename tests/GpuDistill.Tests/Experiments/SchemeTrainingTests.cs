@@ -137,6 +137,22 @@ public sealed class SchemeTrainingTests() : TrainingFixture(20, 10)
         });
     }
 
+    [Test]
+    public void ASchemeRunResumedWithOtherSettingsIsRefusedNotReused()
+    {
+        using DistillModel teacher = ModelFactory.Create("teacher-cnn", 5);
+        using TeacherOutputs outputs = TeacherOutputs.Create(teacher, Train, cache: true);
+        var recipe = new Recipe { Training = new ScheduleSection { Epochs = 1, BatchSize = 50 }, Seeds = [1] };
+        IReadOnlyList<SchemeRow> Run(Recipe r, bool resume) => MethodRegistry.Default.Scheme("byot").Create(r.Settings["byot"])
+            .Run(new SchemeContext(r, Train, Test, teacher, outputs, RunDirectory, resume, null, _ => { }, default), "small-cnn", 1);
+
+        double first = Run(recipe, resume: false)[^1].Run.FinalAccuracy;
+        Assert.That(Run(recipe, resume: true)[^1].Run.FinalAccuracy, Is.EqualTo(first), "the same run is reused");
+        Recipe hotter = recipe with { Settings = recipe.Settings.Set("byot", "temperature", "5") };
+        Assert.That(() => Run(hotter, resume: true), Throws.InstanceOf<InvalidDataException>()
+            .With.Message.Contains("\"temperature\":3").And.Message.Contains("\"temperature\":5"));
+    }
+
     private static bool Same(Tensor a, Tensor b) => a.eq(b).all().item<bool>();
 
     private IReadOnlyList<TrainingRun> TrainPeers(int epochs, string checkpoint, bool resume)

@@ -73,10 +73,10 @@ public sealed class AdversarialScheme(AdversarialSettings settings) : IScheme
         // Generated rows have no dataset index: the teacher runs live on every batch.
         using TeacherOutputs teacher = TeacherOutputs.Create(context.Teacher, context.Train, cache: false);
         WeightedLoss loss = LossSpec.Parse(settings.Loss).Create(context.Recipe.Settings);
+        string directory = context.ClaimDirectory(Name, student, seed, loss, scheme: Name, options: options);
         TrainingRun run = new Trainer(options, context.Progress, new MixedBatchSource(real, made)).Fit($"{Name}/{student}/seed{seed}", model,
-            loss, context.Train, context.Test, loss.NeedsTeacher ? teacher : null, context.CheckpointDirectory(Name, student, seed),
-            context.Resume, context.CancellationToken);
-        (long images, long steps) = DataFreeTraining.KeepFinalGenerator(made, context.CheckpointDirectory(Name, student, seed));
+            loss, context.Train, context.Test, loss.NeedsTeacher ? teacher : null, directory, context.Resume, context.CancellationToken);
+        (long images, long steps) = DataFreeTraining.KeepFinalGenerator(made, directory);
         string png = Path.Combine(context.OutputDirectory, "generated", $"{Name}-{student}-seed{seed}.png");
         Directory.CreateDirectory(Path.GetDirectoryName(png)!);
         GeneratedImageGrid.Write(generator, context.Teacher, png, settings.GridImagesPerClass, seed);

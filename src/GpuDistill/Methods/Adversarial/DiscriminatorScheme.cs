@@ -64,7 +64,7 @@ public sealed class DiscriminatorScheme(DiscriminatorSettings settings) : ISchem
             (new DiscriminatorTerm(discriminator, optimizer), settings.AdversarialWeight)]);
         using DistillModel model = ModelFactory.Create(student, seed);
         TrainingRun run = new Trainer(options, context.Progress, source).Fit($"{Name}/{student}/seed{seed}", model, loss,
-            context.Train, context.Test, context.TeacherOutputs, context.CheckpointDirectory(Name, student, seed), context.Resume,
+            context.Train, context.Test, context.TeacherOutputs, context.ClaimDirectory(Name, student, seed, loss, scheme: Name, options: options), context.Resume,
             context.CancellationToken);
         return [new SchemeRow("", run, $"discriminator: {discriminator.Description}", context.Fidelity(model))];
     }

@@ -75,8 +75,9 @@ public static class DataFreeTraining
         {
             using var source = new GeneratorBatchSource(generator, context.Teacher, game, settings.BatchSize, settings.StepsPerEpoch,
                 settings.GeneratorLearningRate, seed, betas);
-            string directory = context.CheckpointDirectory(name, student, seed);
-            TrainingRun run = Fit(context.Recipe.Training.ToOptions(seed, augment: false), context.Progress, source,
+            TrainingOptions options = context.Recipe.Training.ToOptions(seed, augment: false);
+            string directory = context.ClaimDirectory(name, student, seed, loss, scheme: name, options: options);
+            TrainingRun run = Fit(options, context.Progress, source,
                 $"{name}/{student}/seed{seed}", model, loss, withheld, context.Test, directory, context.Resume, context.CancellationToken);
             (long images, long steps) = KeepFinalGenerator(source, directory);
             string png = Path.Combine(context.OutputDirectory, "generated", $"{name}-{student}-seed{seed}.png");

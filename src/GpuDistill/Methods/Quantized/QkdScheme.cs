@@ -77,8 +77,10 @@ public sealed class QkdScheme(QkdSettings settings) : IScheme
             new($"{coStudy}/{architecture}/teacher/seed{seed}", teacher, LossSpec.Parse(MutualLearningScheme.PeerLoss).Create(context.Recipe.Settings)),
             new($"{coStudy}/{student}/seed{seed}", model, LossSpec.Parse(MutualLearningScheme.PeerLoss).Create(context.Recipe.Settings)),
         ];
-        IReadOnlyList<TrainingRun> together = QuantizedRuns.Trainer(context, seed, settings.FineTuneLearningRateScale, settings.CoStudyEpochs)
-            .FitTogether(learners, context.Train, context.Test, null, context.CheckpointDirectory(coStudy, student, seed), context.Resume,
+        TrainingOptions coStudyOptions = QuantizedRuns.Options(context, seed, settings.FineTuneLearningRateScale, settings.CoStudyEpochs);
+        IReadOnlyList<TrainingRun> together = new Trainer(coStudyOptions, context.Progress)
+            .FitTogether(learners, context.Train, context.Test, null,
+                context.ClaimDirectory(coStudy, student, seed, learners[1].Loss, scheme: Name, options: coStudyOptions), context.Resume,
                 context.CancellationToken);
         rows.Add(new SchemeRow($"{architecture} float, phase 2 co-study", together[0], Fidelity: context.Fidelity(teacher)));
 

@@ -18,20 +18,21 @@ internal static class QuantizedRuns
         TeacherOutputs? teacher, double learningRateScale, int epochs = 0)
     {
         WeightedLoss weighted = loss.Create(context.Recipe.Settings);
-        return Trainer(context, seed, learningRateScale, epochs).Fit($"{method}/{model.Architecture}/seed{seed}", model, weighted,
-            context.Train, context.Test, weighted.NeedsTeacher ? teacher : null, context.CheckpointDirectory(method, model.Architecture, seed),
-            context.Resume, context.CancellationToken);
+        TrainingOptions options = Options(context, seed, learningRateScale, epochs);
+        return new Trainer(options, context.Progress).Fit($"{method}/{model.Architecture}/seed{seed}", model, weighted,
+            context.Train, context.Test, weighted.NeedsTeacher ? teacher : null,
+            context.ClaimDirectory(method, model.Architecture, seed, weighted, options: options), context.Resume, context.CancellationToken);
     }
 
-    /// <summary>A trainer with the recipe's schedule, the learning rate scaled and <paramref name="epochs"/> epochs (the recipe's when 0).</summary>
-    public static Trainer Trainer(SchemeContext context, int seed, double learningRateScale, int epochs)
+    /// <summary>The recipe's schedule with the learning rate scaled and <paramref name="epochs"/> epochs (the recipe's when 0).</summary>
+    public static TrainingOptions Options(SchemeContext context, int seed, double learningRateScale, int epochs)
     {
         TrainingOptions options = context.Recipe.Training.ToOptions(seed, context.Recipe.Data.Augment);
-        return new Trainer(options with
+        return options with
         {
             LearningRate = options.LearningRate * learningRateScale,
             Epochs = epochs > 0 ? epochs : options.Epochs,
-        }, context.Progress);
+        };
     }
 
     /// <summary>A float model of <paramref name="architecture"/> holding <paramref name="source"/>'s trained weights.</summary>

@@ -49,8 +49,9 @@ public sealed class MutualLearningScheme(MutualLearningSettings settings) : ISch
             var learners = models.Select((m, k) => new Learner($"{runName}/{student}/seed{seed}/peer{k + 1}", m,
                 LossSpec.Parse(PeerLoss).Create(context.Recipe.Settings))).ToList();
             // Under mpirun --distributed each rank trains one peer (as many ranks as peers) and they exchange logits.
+            string directory = context.ClaimDirectory(runName, student, seed, learners[0].Loss, scheme: Name);
             IReadOnlyList<TrainingRun> runs = context.Trainer(seed, Distributed.DistributedTraining.PeerRun()).FitTogether(learners, context.Train, context.Test, null,
-                context.CheckpointDirectory(runName, student, seed), context.Resume, context.CancellationToken);
+                directory, context.Resume, context.CancellationToken);
             var rows = runs.Select((r, k) => new SchemeRow($"peer {k + 1}", r, Fidelity: context.Fidelity(models[k]))).ToList();
             double ensemble = context.EnsembleAccuracy(models);
             rows.Add(new SchemeRow("ensemble", SchemeContext.Combined($"{runName}/{student}/seed{seed}/ensemble", $"{peers} x {student}",

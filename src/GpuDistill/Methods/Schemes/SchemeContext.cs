@@ -69,8 +69,7 @@ public sealed record SchemeContext(Recipe Recipe, ImageDataset Train, ImageDatas
         ArgumentNullException.ThrowIfNull(loss);
         settings ??= Recipe.Settings;
         WeightedLoss weighted = loss.Create(settings);
-        string directory = CheckpointDirectory(method, architecture, seed);
-        CheckpointIdentity.Claim(directory, RunIdentity(loss, settings, weighted.NeedsTeacher), Resume, DistributedTraining.WritesFiles);
+        string directory = ClaimDirectory(method, architecture, seed, weighted, settings);
         DistillModel model = ModelFactory.Create(architecture, seed);
         TrainingRun run = Trainer(seed).Fit($"{method}/{architecture}/seed{seed}", model, weighted, Train, Test,
             weighted.NeedsTeacher ? teacher : null, directory, Resume, CancellationToken);
@@ -78,25 +77,44 @@ public sealed record SchemeContext(Recipe Recipe, ImageDataset Train, ImageDatas
     }
 
     /// <summary>
-    /// What a run of <paramref name="loss"/> is (<see cref="CheckpointIdentity"/>): the terms and weights, each term's
-    /// settings, the schedule, the training data (the data directory itself is left out, so moved data still resumes)
-    /// and, when a term reads it, the teacher.
+    /// The checkpoint directory of a run (<see cref="CheckpointDirectory"/>), claimed for it (<see cref="CheckpointIdentity"/>):
+    /// resuming refuses a directory whose run had another loss, other term or scheme settings, another schedule, data
+    /// or teacher.
     /// </summary>
-    public JsonObject RunIdentity(LossSpec loss, MethodSettingsMap settings, bool readsTeacher)
+    /// <param name="runName">The run's name (its directory).</param>
+    /// <param name="architecture">The model's architecture.</param>
+    /// <param name="seed">The seed.</param>
+    /// <param name="loss">The run's weighted terms.</param>
+    /// <param name="settings">The terms' settings; the recipe's when null.</param>
+    /// <param name="scheme">The scheme the run belongs to, whose settings are part of it; null for an offline method.</param>
+    /// <param name="options">The run's schedule when it is not the recipe's.</param>
+    /// <returns>The directory.</returns>
+    /// <exception cref="InvalidDataException">When resuming a directory that holds another run.</exception>
+    public string ClaimDirectory(string runName, string architecture, int seed, WeightedLoss loss, MethodSettingsMap? settings = null,
+        string? scheme = null, TrainingOptions? options = null)
+    {
+        string directory = CheckpointDirectory(runName, architecture, seed);
+        CheckpointIdentity.Claim(directory, RunIdentity(loss, settings ?? Recipe.Settings, scheme, options ?? Recipe.Training.ToOptions(seed, Recipe.Data.Augment)),
+            Resume, DistributedTraining.WritesFiles);
+        return directory;
+    }
+
+    /// <summary>
+    /// What a run is: the terms and weights, each registered term's settings, the scheme's settings, the schedule, the
+    /// training data (not the data directory itself, so moved data still resumes) and, when a term reads it, the teacher.
+    /// </summary>
+    internal JsonObject RunIdentity(WeightedLoss loss, MethodSettingsMap settings, string? scheme, TrainingOptions options)
     {
         ArgumentNullException.ThrowIfNull(loss);
         ArgumentNullException.ThrowIfNull(settings);
         var terms = new JsonObject();
-        foreach (WeightedTerm term in loss.Terms)
-        {
-            MethodSettings termSettings = settings[term.Name];
-            terms[term.Name] = JsonSerializer.SerializeToNode(termSettings, termSettings.GetType(), ResultJson.Options);
-        }
+        foreach (string name in loss.Terms.Select(t => t.Term.Name).Distinct().Where(n => settings.Registry.DefaultSettings(n) is not null))
+            terms[name] = Serialize(settings[name]);
         var identity = new JsonObject
         {
             ["loss"] = loss.ToString(),
             ["settings"] = terms,
-            ["schedule"] = JsonSerializer.SerializeToNode(Recipe.Training, ResultJson.Options),
+            ["schedule"] = JsonSerializer.SerializeToNode(options, ResultJson.Options),
             ["data"] = new JsonObject
             {
                 ["source"] = Recipe.Data.Directory is null ? "embedded" : "directory",
@@ -104,8 +122,11 @@ public sealed record SchemeContext(Recipe Recipe, ImageDataset Train, ImageDatas
                 ["validationPerClass"] = Recipe.Data.ValidationPerClass,
             },
         };
-        if (readsTeacher) identity["teacher"] = JsonSerializer.SerializeToNode(Recipe.Teacher, ResultJson.Options);
+        if (scheme is not null) identity["scheme"] = new JsonObject { [scheme] = Serialize(settings[scheme]) };
+        if (loss.NeedsTeacher) identity["teacher"] = JsonSerializer.SerializeToNode(Recipe.Teacher, ResultJson.Options);
         return identity;
+
+        static JsonNode? Serialize(MethodSettings value) => JsonSerializer.SerializeToNode(value, value.GetType(), ResultJson.Options);
     }
 
     /// <summary>A trained model's agreement with the recipe's teacher and its calibration on the test set.</summary>

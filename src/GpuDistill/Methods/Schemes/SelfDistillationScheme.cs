@@ -37,7 +37,7 @@ public sealed class SelfDistillationScheme : IScheme
         WeightedLoss loss = LossSpec.Parse(Loss).Create(context.Recipe.Settings);
         var term = (SelfDistillationTerm)loss.Terms.Single(t => t.Term is SelfDistillationTerm).Term;
         TrainingRun run = context.Trainer(seed).Fit($"{Name}/{student}/seed{seed}", model, loss, context.Train, context.Test,
-            null, context.CheckpointDirectory(Name, student, seed), context.Resume, context.CancellationToken);
+            null, context.ClaimDirectory(Name, student, seed, loss, scheme: Name), context.Resume, context.CancellationToken);
         try
         {
             IReadOnlyList<double> accuracies = term.ExitAccuracies(model, context.Test);
