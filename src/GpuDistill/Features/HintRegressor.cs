@@ -54,5 +54,17 @@ public sealed class HintRegressor : Module<Tensor, Tensor>
     }
 
     /// <inheritdoc/>
-    public override Tensor forward(Tensor input) => functional.relu(norm.call(conv.call(input)));
+    public override Tensor forward(Tensor input) => functional.relu(norm.call(Regress(input)));
+
+    /// <summary>
+    /// The convolution. A 1x1 one (equal sizes, the usual case) runs through <see cref="SameConv2d.Convolve"/> with the
+    /// Conv2d's own weight and bias: libtorch's native convolution is several times slower here (and prints an NNPACK
+    /// warning per call) and this runs at every FitNets step; the module and its checkpoint keys stay Conv2d's.
+    /// </summary>
+    internal Tensor Regress(Tensor input)
+    {
+        if (conv is not TorchSharp.Modules.Conv2d { weight: { } weight, bias: { } bias } || weight.shape[2] != 1 || weight.shape[3] != 1)
+            return conv.call(input);
+        return SameConv2d.Convolve(input, weight, nameof(input)).add(bias.view(1, -1, 1, 1));
+    }
 }
