@@ -58,7 +58,7 @@ public static class TuningGrid
         (string Name, double Weight)[] terms = [.. loss.Split(',').Select(part => part.Split(':')).Select(p =>
             (p[0].Trim(), p.Length > 1 ? double.Parse(p[1], CultureInfo.InvariantCulture) : 1.0))];
         return [.. factors.Select(f => new GridPoint(
-            string.Join(',', terms.Select(t => $"{t.Name}:{(t.Name == "ce" ? t.Weight : t.Weight * f).ToString("G4", CultureInfo.InvariantCulture)}")),
+            string.Join(',', terms.Select(t => $"{t.Name}:{(t.Name == "ce" ? t.Weight : t.Weight * f).ToString("G6", CultureInfo.InvariantCulture)}")),
             new Dictionary<string, string>()))];
     }
 
