@@ -128,7 +128,7 @@ public sealed class Experiment(Recipe recipe, string outputDirectory, IProgress<
         results.Add(new TuningResult(method.Name, student, points, picked, tune.Epochs, tune.Seed));
         if (method.Grid.Count == 0) return method;
         log($"tuning {method.Name} on {student}: picked {grid[picked]}");
-        return method.At(grid[picked]);
+        return method.At(grid[picked]) with { RunName = $"{method.Name}-{grid[picked].FileName}" };
     }
 
     /// <summary>Every teacher layer a feature term of the recipe reads, for every student of the recipe.</summary>

@@ -132,6 +132,19 @@ public sealed record MethodSection(string Name, LossSpec Loss)
     /// <summary>What tuning tries for this method (its grid); empty for nothing to tune.</summary>
     public IReadOnlyList<GridPoint> Grid { get; init; } = [];
 
+    /// <summary>
+    /// The name of its runs' checkpoint folders: the method's name, or once tuned the name and the picked point
+    /// (<c>kd-kd0.9-ce0.1-kd.temperature=4</c>), so a later tuning that picks another point trains that point's rows
+    /// beside the earlier ones instead of meeting them.
+    /// </summary>
+    public string RunName
+    {
+        get => runName ?? Name;
+        init => runName = value;
+    }
+
+    private readonly string? runName;
+
     /// <summary>The section of a built-in method (its grid included).</summary>
     public static MethodSection BuiltIn(BuiltInMethod method)
     {

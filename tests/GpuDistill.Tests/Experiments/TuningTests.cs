@@ -68,10 +68,11 @@ public sealed class TuningTests
                 Assert.That(File.ReadAllText(Path.Combine(output, "results.csv")).Split('\n')[0], Does.Contain("agreement,ece"));
                 Assert.That(File.ReadAllText(Path.Combine(output, "recipe.json")), Does.Contain("\"grid\"").And.Contain("\"kd.temperature\": \"8\""));
             });
-            // The final kd rows ran at the picked temperature: their checkpoint directory is the method's own.
-            Assert.That(Directory.Exists(Path.Combine(output, "checkpoints", "kd", "mlp", "seed1")));
-            // Each point's run is named after the point itself.
-            Assert.That(Directory.Exists(Path.Combine(output, "checkpoints", $"tune-kd-kd0.9-ce0.1-kd.temperature={(best == 0 ? 1 : 8)}", "mlp", "seed1")));
+            // Each point's run is named after the point itself, and the final rows after the method and its pick.
+            string pick = $"kd0.9-ce0.1-kd.temperature={(best == 0 ? 1 : 8)}";
+            Assert.That(Directory.Exists(Path.Combine(output, "checkpoints", $"tune-kd-{pick}", "mlp", "seed1")));
+            Assert.That(Directory.Exists(Path.Combine(output, "checkpoints", $"kd-{pick}", "mlp", "seed1")));
+            Assert.That(Directory.Exists(Path.Combine(output, "checkpoints", "kd")), Is.False);
             Assert.That(Directory.Exists(Path.Combine(output, "checkpoints", "tune-none-ce1", "mlp", "seed1")));
         }
         finally
@@ -89,15 +90,18 @@ public sealed class TuningTests
             Recipe recipe = KdRecipe(TuningGrid.Of("kd:0.9,ce:0.1").Cross("kd.temperature", "1"));
             new Experiment(recipe, output, null, _ => { }).Run(resume: false);
 
-            // The grid grows in front of the finished point: its index changes, its name does not. The final rows
-            // move to another seed, so the pick (either point) never meets the first run's kd row.
+            // The grid grows in front of the finished point: its index changes, its name does not. Whichever point it
+            // picks, the final rows train (or reuse) under that point's name.
             var log = new List<string>();
-            Recipe grown = KdRecipe(TuningGrid.Of("kd:0.9,ce:0.1").Cross("kd.temperature", "8", "1")) with { Seeds = [2] };
+            Recipe grown = KdRecipe(TuningGrid.Of("kd:0.9,ce:0.1").Cross("kd.temperature", "8", "1"));
             ExperimentResults results = new Experiment(grown, output, Remarks(log), _ => { }).Run(resume: true);
 
             Assert.That(results.Tuning!.Single(t => t.Method == "kd").Points, Has.Count.EqualTo(2));
             Assert.That(log, Has.Some.Contains("tune-kd-kd0.9-ce0.1-kd.temperature=1/mlp/seed1: finished earlier"));
             Assert.That(log, Has.None.Contains("tune-kd-kd0.9-ce0.1-kd.temperature=8/mlp/seed1: finished earlier"));
+            string picked = results.Tuning!.Single(t => t.Method == "kd") is var kd && kd.Picked == 0 ? "8" : "1";
+            Assert.That(log.Any(l => l.Contains($"kd-kd0.9-ce0.1-kd.temperature={picked}/mlp/seed1: finished earlier", StringComparison.Ordinal)),
+                Is.EqualTo(picked == "1"), "the first run's row at T = 1 is reused only when T = 1 is picked again");
         }
         finally
         {

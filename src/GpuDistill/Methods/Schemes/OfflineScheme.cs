@@ -16,7 +16,7 @@ public sealed class OfflineScheme(MethodSection method) : IScheme
     {
         ArgumentNullException.ThrowIfNull(context);
         (Models.DistillModel model, Training.TrainingRun run) =
-            context.TrainModel(method.Name, student, seed, method.Loss, context.TeacherOutputs, method.SettingsOver(context.Recipe.Settings));
+            context.TrainModel(method.RunName, student, seed, method.Loss, context.TeacherOutputs, method.SettingsOver(context.Recipe.Settings));
         using (model) return [new SchemeRow("", run, Fidelity: context.Fidelity(model))];
     }
 }
