@@ -33,11 +33,8 @@ public static class ResultsPlots
             [.. students.Select(p => $"{p.Student}\n{p.Parameters:N0}")]);
         var zero = plot.Add.HorizontalLine(0);
         zero.LinePattern = LinePattern.Dotted;
-        plot.Title("Teacher-student gap recovered by student size (mean ± std over seeds)");
-        plot.XLabel("student parameters (log scale)");
-        plot.YLabel("gap recovered (%)");
-        plot.ShowLegend(Alignment.UpperRight);
-        return plot;
+        return Labelled(plot, "Teacher-student gap recovered by student size (mean ± std over seeds)", "student parameters (log scale)",
+            "gap recovered (%)", Alignment.UpperRight);
     }
 
     private static Plot AccuracyPerEpoch(ExperimentResults results)
@@ -58,11 +55,7 @@ public static class ResultsPlots
             teacher.LegendText = $"teacher ({results.Teacher.Model})";
             teacher.LinePattern = LinePattern.Dashed;
         }
-        plot.Title("Test accuracy per epoch (mean over seeds)");
-        plot.XLabel("epoch");
-        plot.YLabel("test accuracy (%)");
-        plot.ShowLegend(Alignment.LowerRight);
-        return plot;
+        return Labelled(plot, "Test accuracy per epoch (mean over seeds)", "epoch", "test accuracy (%)", Alignment.LowerRight);
     }
 
     private static Plot FinalAccuracy(ExperimentResults results)
@@ -81,9 +74,16 @@ public static class ResultsPlots
         plot.Axes.Bottom.SetTicks(positions, rows.Select(r => $"{r.Method}\n{r.Student}").ToArray());
         double low = rows.Min(r => r.MeanAccuracy - r.StdAccuracy) * 100;
         plot.Axes.SetLimitsY(Math.Max(0, Math.Floor(low - 2)), Math.Ceiling(Math.Max(results.HasTeacher ? results.Teacher.FinalAccuracy * 100 : 0, rows.Max(r => r.MeanAccuracy * 100)) + 1));
-        plot.Title("Final test accuracy (mean ± std over seeds)");
-        plot.YLabel("test accuracy (%)");
-        plot.ShowLegend(Alignment.UpperRight);
+        return Labelled(plot, "Final test accuracy (mean ± std over seeds)", null, "test accuracy (%)", Alignment.UpperRight);
+    }
+
+    /// <summary>The plot with its title, axis labels (no x label when null) and legend.</summary>
+    private static Plot Labelled(Plot plot, string title, string? x, string y, Alignment legend)
+    {
+        plot.Title(title);
+        if (x is not null) plot.XLabel(x);
+        plot.YLabel(y);
+        plot.ShowLegend(legend);
         return plot;
     }
 }
