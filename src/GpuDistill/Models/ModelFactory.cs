@@ -44,8 +44,7 @@ public static class ModelFactory
             if (Builders.ContainsKey(name.Trim())) return true;
         }
         // A shape that parses but cannot be built (a width of 0, an even kernel) is not known either.
-        return Search.StudentArchitecture.TryParse(name) is { } shape
-            && shape.Widths.All(w => w > 0) && shape.Depths.All(d => d > 0) && shape.Kernels.All(k => k > 0 && k % 2 == 1);
+        return Search.StudentArchitecture.TryParse(name) is { CanBuild: true };
     }
 
     /// <summary>The message of an unknown model name: the valid names and the searched shapes' form.</summary>

@@ -54,6 +54,10 @@ public sealed partial record StudentArchitecture(ArchitectureFamily Family, IRea
             : null;
     }
 
+    /// <summary>Whether <see cref="Create"/> builds it: every width and depth positive, every kernel size odd and
+    /// positive (a name such as <c>cnn-8x1k4-8x1k3-8x1k3</c> parses but does not build).</summary>
+    public bool CanBuild => Widths.All(w => w > 0) && Depths.All(d => d > 0) && Kernels.All(k => k > 0 && k % 2 == 1);
+
     /// <summary>Builds the model with weights drawn from <paramref name="seed"/>.</summary>
     /// <exception cref="ArgumentOutOfRangeException">A width or depth of 0, an even kernel size.</exception>
     public DistillModel Create(long seed) => Family == ArchitectureFamily.Mlp
