@@ -62,7 +62,7 @@ public sealed class AdversarialScheme(AdversarialSettings settings) : IScheme
     {
         ArgumentNullException.ThrowIfNull(context);
         settings.Validate();
-        TrainingOptions options = context.Recipe.Training.ToOptions(seed, context.Recipe.Data.Augment);
+        TrainingOptions options = context.Options(seed);
         ImageBatcher real = Trainer.TrainingBatches(context.Train, options);
         using var generator = new ImageGenerator((seed * 7919L) + 17, settings.LatentSize, 0,
             settings.BatchNormalizedOutput ? GeneratorOutput.BatchNormalized : GeneratorOutput.Pixels, width: settings.GeneratorWidth);

@@ -55,7 +55,7 @@ public sealed class DiscriminatorScheme(DiscriminatorSettings settings) : ISchem
     {
         ArgumentNullException.ThrowIfNull(context);
         settings.Validate();
-        TrainingOptions options = context.Recipe.Training.ToOptions(seed, context.Recipe.Data.Augment);
+        TrainingOptions options = context.Options(seed);
         using var discriminator = new LogitDiscriminator((seed * 31L) + 7, context.Train.ClassCount, settings.Hidden);
         using optim.Optimizer optimizer = optim.Adam(discriminator.parameters(), settings.DiscriminatorLearningRate, 0.5, 0.999);
         var source = new CheckpointedExtrasSource(Trainer.TrainingBatches(context.Train, options),

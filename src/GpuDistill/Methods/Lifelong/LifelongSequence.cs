@@ -246,7 +246,7 @@ internal sealed class LifelongSequence : IDisposable
     }
 
     private TrainingOptions Options(int epochs) =>
-        context.Recipe.Training.ToOptions(seed, context.Recipe.Data.Augment) with { Epochs = epochs };
+        context.Options(seed) with { Epochs = epochs };
 
     /// <summary>The directory name of a method: its settings that change its runs are part of it.</summary>
     private string MethodKey(string method) => method switch

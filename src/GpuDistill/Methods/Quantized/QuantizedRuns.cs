@@ -27,7 +27,7 @@ internal static class QuantizedRuns
     /// <summary>The recipe's schedule with the learning rate scaled and <paramref name="epochs"/> epochs (the recipe's when 0).</summary>
     public static TrainingOptions Options(SchemeContext context, int seed, double learningRateScale, int epochs)
     {
-        TrainingOptions options = context.Recipe.Training.ToOptions(seed, context.Recipe.Data.Augment);
+        TrainingOptions options = context.Options(seed);
         return options with
         {
             LearningRate = options.LearningRate * learningRateScale,

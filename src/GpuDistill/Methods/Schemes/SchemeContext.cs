@@ -44,7 +44,12 @@ public sealed record SchemeContext(Recipe Recipe, ImageDataset Train, ImageDatas
     /// <param name="seed">The seed.</param>
     /// <param name="distributed">How its runs spread over processes; null for the process-wide choice.</param>
     public Trainer Trainer(int seed, IDistributedTraining? distributed = null) =>
-        new(Recipe.Training.ToOptions(seed, Recipe.Data.Augment), Progress, distributed: distributed);
+        new(Options(seed), Progress, distributed: distributed);
+
+    /// <summary>The recipe's schedule (and augmentation) for <paramref name="seed"/>: what its runs train with unless
+    /// a scheme changes it.</summary>
+    /// <param name="seed">The seed.</param>
+    public TrainingOptions Options(int seed) => Recipe.Training.ToOptions(seed, Recipe.Data.Augment);
 
     /// <summary>The checkpoint directory of <paramref name="method"/> on <paramref name="architecture"/> with
     /// <paramref name="seed"/> (the layout offline methods use, so a scheme reuses their finished runs).</summary>
@@ -94,14 +99,15 @@ public sealed record SchemeContext(Recipe Recipe, ImageDataset Train, ImageDatas
         string? scheme = null, TrainingOptions? options = null)
     {
         string directory = CheckpointDirectory(runName, architecture, seed);
-        CheckpointIdentity.Claim(directory, RunIdentity(loss, settings ?? Recipe.Settings, scheme, options ?? Recipe.Training.ToOptions(seed, Recipe.Data.Augment)),
+        CheckpointIdentity.Claim(directory, RunIdentity(loss, settings ?? Recipe.Settings, scheme, options ?? Options(seed)),
             Resume, DistributedTraining.WritesFiles);
         return directory;
     }
 
     /// <summary>
-    /// What a run is: the terms and weights, each registered term's settings, the scheme's settings, the schedule, the
-    /// training data (not the data directory itself, so moved data still resumes) and, when a term reads it, the teacher.
+    /// What a run is: the terms and weights, each registered term's settings, the scheme's settings, the schedule (with
+    /// the augmentation the run really uses: data-free runs use none), the training data (not the data directory
+    /// itself, so moved data still resumes) and, when a term reads it, the teacher.
     /// </summary>
     internal JsonObject RunIdentity(WeightedLoss loss, MethodSettingsMap settings, string? scheme, TrainingOptions options)
     {
@@ -118,7 +124,6 @@ public sealed record SchemeContext(Recipe Recipe, ImageDataset Train, ImageDatas
             ["data"] = new JsonObject
             {
                 ["source"] = Recipe.Data.Directory is null ? "embedded" : "directory",
-                ["augment"] = Recipe.Data.Augment,
                 ["validationPerClass"] = Recipe.Data.ValidationPerClass,
             },
         };
