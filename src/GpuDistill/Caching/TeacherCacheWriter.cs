@@ -72,7 +72,7 @@ public static class TeacherCacheWriter
         try
         {
             int done = 0;
-            foreach (ImageBatch batch in new ImageBatcher(dataset, Math.Min(500, options.RowGroupRows)).Epoch(0))
+            foreach (ImageBatch batch in new ImageBatcher(dataset, Math.Min(Evaluation.InferenceBatchSize, options.RowGroupRows)).Epoch(0))
             {
                 using (batch)
                 using (NewDisposeScope())

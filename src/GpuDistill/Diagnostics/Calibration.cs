@@ -112,7 +112,7 @@ public static class Calibration
     /// <param name="bins">M, at least 1.</param>
     /// <param name="batchSize">Images per forward pass.</param>
     /// <returns>The result.</returns>
-    public static CalibrationResult Measure(DistillModel model, ImageDataset data, int bins = DefaultBins, int batchSize = 1000)
+    public static CalibrationResult Measure(DistillModel model, ImageDataset data, int bins = DefaultBins, int batchSize = Training.Evaluation.InferenceBatchSize)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(data);

@@ -24,7 +24,7 @@ public sealed record DiagnosticsOptions
     public int CalibrationBins { get; init; } = Calibration.DefaultBins;
 
     /// <summary>Images per forward pass.</summary>
-    public int BatchSize { get; init; } = 500;
+    public int BatchSize { get; init; } = Training.Evaluation.InferenceBatchSize;
 
     /// <summary>
     /// The accelerator CKA runs on; <see cref="ComputeDevice.Default"/> when null. On ILGPU's CPU accelerator

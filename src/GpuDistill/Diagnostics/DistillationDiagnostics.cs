@@ -100,7 +100,7 @@ public static class DistillationDiagnostics
     /// <param name="batchSize">Images per forward pass.</param>
     /// <returns>The columns.</returns>
     public static ResultsRowDiagnostics ForResultsRow(DistillModel teacher, DistillModel student, ImageDataset testSet,
-        int bins = Calibration.DefaultBins, int batchSize = 1000)
+        int bins = Calibration.DefaultBins, int batchSize = Training.Evaluation.InferenceBatchSize)
     {
         ArgumentNullException.ThrowIfNull(teacher);
         ArgumentNullException.ThrowIfNull(student);

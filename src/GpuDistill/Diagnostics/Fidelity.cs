@@ -48,7 +48,7 @@ public static class Fidelity
     /// <param name="data">The images.</param>
     /// <param name="batchSize">Images per forward pass.</param>
     /// <returns>The metrics.</returns>
-    public static FidelityResult Measure(DistillModel teacher, DistillModel student, ImageDataset data, int batchSize = 1000)
+    public static FidelityResult Measure(DistillModel teacher, DistillModel student, ImageDataset data, int batchSize = Training.Evaluation.InferenceBatchSize)
     {
         ArgumentNullException.ThrowIfNull(teacher);
         ArgumentNullException.ThrowIfNull(student);

@@ -232,7 +232,7 @@ public sealed class TeacherOutputs : IDisposable
         var features = shapes.ToDictionary(kv => kv.Key, kv => new float[SampleSize(kv.Value) * train.Count], StringComparer.Ordinal);
         using var noGrad = no_grad();
         int done = 0;
-        foreach (ImageBatch batch in new ImageBatcher(train, 500).Epoch(0))
+        foreach (ImageBatch batch in new ImageBatcher(train, Evaluation.InferenceBatchSize).Epoch(0))
         {
             using (batch)
             using (var scope = NewDisposeScope())

@@ -23,7 +23,7 @@ internal sealed record NetworkPass(float[] Logits, float[][] Features, int[] Lab
         int classes = 0;
         using (no_grad())
         {
-            foreach (ImageBatch batch in new ImageBatcher(data, 500).Epoch(0))
+            foreach (ImageBatch batch in new ImageBatcher(data, Training.Evaluation.InferenceBatchSize).Epoch(0))
             {
                 using (batch)
                 using (var scope = NewDisposeScope())
