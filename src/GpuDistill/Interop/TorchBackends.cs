@@ -103,6 +103,14 @@ public static partial class TorchBackends
     public static void UseCorrectConvolutions()
     {
         if (Interlocked.Exchange(ref configured, 1) == 1) return;
+        // libtorch offers some convolutions (the radon student's among them) to NNPACK, which does not start on CPUs
+        // without its instructions and then warns on every call (15,000 log lines in five minutes of training);
+        // turned off, those convolutions take the path they fall back to anyway, without the warning.
+        Call(() =>
+        {
+            SetUserEnabledNNPACK(GlobalContext(), false);
+            return true;
+        });
         if (Environment.GetEnvironmentVariable(KeepOneDnnVariable) == "1") return;
         DisableMkldnn();
         turnedOff = true;
@@ -128,6 +136,17 @@ public static partial class TorchBackends
 
     [LibraryImport(Library, EntryPoint = "_ZN2at7Context20setUserEnabledMkldnnEb")]
     private static partial void SetUserEnabledMkldnn(IntPtr context, [MarshalAs(UnmanagedType.U1)] bool enabled);
+
+    [LibraryImport(Library, EntryPoint = "_ZN2at7Context20setUserEnabledNNPACKEb")]
+    private static partial void SetUserEnabledNNPACK(IntPtr context, [MarshalAs(UnmanagedType.U1)] bool enabled);
+
+    [LibraryImport(Library, EntryPoint = "_ZNK2at7Context17userEnabledNNPACKEv")]
+    [return: MarshalAs(UnmanagedType.U1)]
+    private static partial bool UserEnabledNNPACK(IntPtr context);
+
+    /// <summary>Whether libtorch may offer convolutions to NNPACK (off once a model was built).</summary>
+    /// <exception cref="InvalidOperationException">libtorch_cpu lacks the entry point.</exception>
+    public static bool NnpackEnabled => Call(() => UserEnabledNNPACK(GlobalContext()));
 
     [LibraryImport(Library, EntryPoint = "_ZNK2at7Context17userEnabledMkldnnEv")]
     [return: MarshalAs(UnmanagedType.U1)]

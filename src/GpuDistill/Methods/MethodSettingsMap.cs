@@ -113,7 +113,8 @@ public sealed class MethodSettingsMap
             throw new ArgumentException(
                 $"'{name}' has no setting '{key}'; it has: {(json.Count == 0 ? "none" : string.Join(", ", json.Select(p => p.Key)))}.", nameof(key));
         }
-        json[key] = value;
+        // A list setting given one item (--set cross-modal.methods=labels) is the list of that item.
+        json[key] = json[key] is JsonArray && value is JsonValue ? new JsonArray(value) : value;
         try
         {
             var changed = (MethodSettings)json.Deserialize(current.GetType(), SettingsJson.Options)!;

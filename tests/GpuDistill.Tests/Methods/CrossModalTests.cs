@@ -90,6 +90,15 @@ public sealed class CrossModalTests() : TrainingFixture(20, 10)
     }
 
     [Test]
+    public void AListSettingTakesOneItemOrACommaList()
+    {
+        var one = (CrossModalSettings)MethodSettingsMap.Defaults.Set("cross-modal", "methods", "labels")["cross-modal"];
+        var two = (CrossModalSettings)MethodSettingsMap.Defaults.Set("cross-modal", "methods", "kd,labels")["cross-modal"];
+        Assert.That(one.Methods, Is.EqualTo(new[] { "labels" }));
+        Assert.That(two.Methods, Is.EqualTo(new[] { "kd", "labels" }));
+    }
+
+    [Test]
     public void TheLabelFreeRowsNeverReadTheLabelsOfThePairedExamples()
     {
         // The same paired examples, once with their labels and once with the labels shuffled.

@@ -15,6 +15,14 @@ public sealed class ConvolutionGradientTests
     public void OneDnnIsOffForTheTestRun() => Assert.That(GpuDistill.Interop.TorchBackends.MkldnnEnabled, Is.False);
 
     [Test]
+    public void NnpackIsOffOnceAModelIsBuilt()
+    {
+        // NNPACK does not start on this project's CPUs and warns on every convolution offered to it.
+        using var model = GpuDistill.Models.ModelFactory.Create("small-cnn", 1);
+        Assert.That(GpuDistill.Interop.TorchBackends.NnpackEnabled, Is.False);
+    }
+
+    [Test]
     public void InputGradientThroughTwoConvolutionsIsRepeatableAndMatchesFiniteDifferences()
     {
         Random random = RandomData.NewRandom();
