@@ -128,6 +128,26 @@ public sealed class CrossModalTests() : TrainingFixture(20, 10)
         Assert.That(File.Exists(Path.Combine(report, "accuracy.png")) && File.Exists(Path.Combine(report, "modality.png")), Is.True);
     }
 
+    [Test]
+    public void ARowResumedWithAnotherScheduleIsRefusedNotReused()
+    {
+        // The folders are named after the modality, teacher and row; the schedule and data are in their run.json.
+        using DistillModel teacher = ModelFactory.Create("small-cnn", 5);
+        using TeacherOutputs outputs = TeacherOutputs.Create(teacher, Train, cache: true);
+        IReadOnlyList<SchemeRow> Rows(double learningRate, bool resume)
+        {
+            var recipe = new Recipe { Training = new ScheduleSection { Epochs = 1, BatchSize = 50, LearningRate = learningRate }, Seeds = [1] };
+            recipe = recipe with { Settings = recipe.Settings.Set("cross-modal", "methods", "kd") };
+            var context = new SchemeContext(recipe, Train, Test, teacher, outputs, RunDirectory, resume, null, _ => { }, default);
+            return MethodRegistry.Default.Scheme("cross-modal").Create(recipe.Settings["cross-modal"]).Run(context, "small-cnn", 1);
+        }
+
+        double first = Rows(0.05, resume: false)[0].Run.FinalAccuracy;
+        Assert.That(Rows(0.05, resume: true)[0].Run.FinalAccuracy, Is.EqualTo(first), "the same run is reused");
+        Assert.That(() => Rows(0.01, resume: true), Throws.InstanceOf<InvalidDataException>()
+            .With.Message.Contains("\"learningRate\":0.05").And.Message.Contains("\"learningRate\":0.01"));
+    }
+
     private (List<CrossModalResult> Results, IReadOnlyList<SchemeRow> Rows) Run(ImageDataset train, string directory)
     {
         using DistillModel teacher = ModelFactory.Create("small-cnn", 5);

@@ -115,6 +115,17 @@ public sealed class LifelongSchemeTests() : TrainingFixture(20, 10)
         Assert.That(Directory.Exists(Path.Combine(RunDirectory, "checkpoints")), Is.False);
     }
 
+    [Test]
+    public void ASequenceResumedWithAnotherScheduleIsRefusedNotReused()
+    {
+        // The folders are named after the task split, method and memory; the schedule is in their run.json.
+        var settings = new LifelongSettings { Scenarios = ["task"], Methods = ["fine-tuning"], Tasks = 2 };
+        Run(settings, epochs: 1, RunDirectory, batchSize: 50);
+        Assert.That(Run(settings, epochs: 1, RunDirectory, batchSize: 50, resume: true), Is.Not.Empty, "the same run is reused");
+        Assert.That(() => Run(settings, epochs: 1, RunDirectory, batchSize: 40, resume: true), Throws.InstanceOf<InvalidDataException>()
+            .With.Message.Contains("\"batchSize\":50").And.Message.Contains("\"batchSize\":40"));
+    }
+
     private IReadOnlyList<SchemeRow> Run(LifelongSettings settings, int epochs, string directory, int batchSize = 50, IProgress<TrainingProgress>? progress = null,
         bool resume = false, string student = "mlp", CancellationToken token = default)
     {

@@ -97,9 +97,10 @@ public sealed class CrossModalScheme(CrossModalSettings settings) : IScheme
         {
             // Flips and crops of a sinogram are not the measurements of a flipped or cropped image: no augmentation.
             TrainingOptions options = context.Recipe.Training.ToOptions(seed, augment: false);
+            string directory = Path.Combine(context.OutputDirectory, "checkpoints", "cross-modal", ModalityKey(context), MethodKey(method), $"seed{seed}");
+            context.ClaimSchemeDirectory(directory, options, readsTeacher: true);
             TrainingRun run = new Trainer(options, context.Progress).Fit($"cross-modal/{MethodKey(method)}/seed{seed}", model, loss, train, test,
-                teacher, Path.Combine(context.OutputDirectory, "checkpoints", "cross-modal", ModalityKey(context), MethodKey(method), $"seed{seed}"),
-                context.Resume, context.CancellationToken);
+                teacher, directory, context.Resume, context.CancellationToken);
             return (run, model.ParameterCount);
         }
         finally

@@ -39,6 +39,7 @@ internal sealed class LifelongSequence : IDisposable
         this.seed = seed;
         string key = string.Join('_', Enumerable.Range(0, split.Count).Select(t => string.Join('.', split.Classes(t))));
         root = Path.Combine(context.OutputDirectory, "checkpoints", "lifelong", key, student, $"seed{seed}");
+        context.ClaimSchemeDirectory(root, Options(context.Recipe.Training.Epochs), readsTeacher: false);
         trainIndicesOfClass = IndicesOfClass(context.Train);
         int[][] testIndicesOfClass = IndicesOfClass(context.Test);
         taskTrain = [.. Enumerable.Range(0, split.Count).Select(t => Subset(context.Train, trainIndicesOfClass, split.Classes(t), $"task {t + 1} train"))];

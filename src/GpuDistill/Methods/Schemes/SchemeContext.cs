@@ -105,6 +105,33 @@ public sealed record SchemeContext(Recipe Recipe, ImageDataset Train, ImageDatas
     }
 
     /// <summary>
+    /// Claims a folder that a scheme names after its own settings (cross-modal's modality and row, lifelong's task split;
+    /// <see cref="CheckpointIdentity"/>): the name does not say the schedule, the data or the teacher, so resuming
+    /// refuses a folder whose run had others.
+    /// </summary>
+    /// <param name="directory">The folder.</param>
+    /// <param name="options">The schedule its runs train with.</param>
+    /// <param name="readsTeacher">Whether its runs read the recipe's teacher.</param>
+    /// <exception cref="InvalidDataException">When resuming a folder that holds another run.</exception>
+    public void ClaimSchemeDirectory(string directory, TrainingOptions options, bool readsTeacher) =>
+        CheckpointIdentity.Claim(directory, ScheduleDataAndTeacher(options, readsTeacher), Resume, DistributedTraining.WritesFiles);
+
+    private JsonObject ScheduleDataAndTeacher(TrainingOptions options, bool readsTeacher)
+    {
+        var identity = new JsonObject
+        {
+            ["schedule"] = JsonSerializer.SerializeToNode(options, ResultJson.Options),
+            ["data"] = new JsonObject
+            {
+                ["source"] = Recipe.Data.Directory is null ? "embedded" : "directory",
+                ["validationPerClass"] = Recipe.Data.ValidationPerClass,
+            },
+        };
+        if (readsTeacher) identity["teacher"] = JsonSerializer.SerializeToNode(Recipe.Teacher, ResultJson.Options);
+        return identity;
+    }
+
+    /// <summary>
     /// What a run is: the terms and weights, each registered term's settings, the scheme's settings, the schedule (with
     /// the augmentation the run really uses: data-free runs use none), the training data (not the data directory
     /// itself, so moved data still resumes) and, when a term reads it, the teacher.
@@ -116,19 +143,10 @@ public sealed record SchemeContext(Recipe Recipe, ImageDataset Train, ImageDatas
         var terms = new JsonObject();
         foreach (string name in loss.Terms.Select(t => t.Term.Name).Distinct().Where(n => settings.Registry.DefaultSettings(n) is not null))
             terms[name] = Serialize(settings[name]);
-        var identity = new JsonObject
-        {
-            ["loss"] = loss.ToString(),
-            ["settings"] = terms,
-            ["schedule"] = JsonSerializer.SerializeToNode(options, ResultJson.Options),
-            ["data"] = new JsonObject
-            {
-                ["source"] = Recipe.Data.Directory is null ? "embedded" : "directory",
-                ["validationPerClass"] = Recipe.Data.ValidationPerClass,
-            },
-        };
+        JsonObject identity = ScheduleDataAndTeacher(options, loss.NeedsTeacher);
+        identity["loss"] = loss.ToString();
+        identity["settings"] = terms;
         if (scheme is not null) identity["scheme"] = new JsonObject { [scheme] = Serialize(settings[scheme]) };
-        if (loss.NeedsTeacher) identity["teacher"] = JsonSerializer.SerializeToNode(Recipe.Teacher, ResultJson.Options);
         return identity;
 
         static JsonNode? Serialize(MethodSettings value) => JsonSerializer.SerializeToNode(value, value.GetType(), ResultJson.Options);
