@@ -69,6 +69,18 @@ internal class ExperimentSettings : CommandSettings
     [Description("dml: peers trained together (2 or more; default 2); same as --set dml.peers=N.")]
     public int? Peers { get; init; }
 
+    [CommandOption("--tasks <N>")]
+    [Description("lifelong: tasks the classes are split into (default 5); same as --set lifelong.tasks=N.")]
+    public int? Tasks { get; init; }
+
+    [CommandOption("--memory <N>")]
+    [Description("lifelong: exemplars kept by replay and iCaRL (default 2000); same as --set lifelong.memory=N.")]
+    public int? Memory { get; init; }
+
+    [CommandOption("--modality <NAME>")]
+    [Description("cross-modal: the second modality, radon or profiles (default radon); same as --set cross-modal.modality=NAME.")]
+    public string? Modality { get; init; }
+
     [CommandOption("--generations <N>")]
     [Description("born-again: generations after the first (default 2); same as --set born-again.generations=N.")]
     public int? Generations { get; init; }
@@ -151,6 +163,9 @@ internal class ExperimentSettings : CommandSettings
         }
         if (Peers is int peers) settings = Option("--peers", () => settings.Set("dml", "peers", peers.ToString(CultureInfo.InvariantCulture)));
         if (Generations is int g) settings = Option("--generations", () => settings.Set("born-again", "generations", g.ToString(CultureInfo.InvariantCulture)));
+        if (Tasks is int tasks) settings = Option("--tasks", () => settings.Set("lifelong", "tasks", tasks.ToString(CultureInfo.InvariantCulture)));
+        if (Memory is int memory) settings = Option("--memory", () => settings.Set("lifelong", "memory", memory.ToString(CultureInfo.InvariantCulture)));
+        if (Modality is not null) settings = Option("--modality", () => settings.Set("cross-modal", "modality", Modality));
         if (Assistant is not null) settings = Option("--assistant", () => settings.Set("takd", "assistant", Assistant));
         if (ExtraTeachers is not null)
             settings = Option("--extra-teachers", () => settings.Set("multi-teacher", "extraTeachers", "[" + string.Join(',', Split(ExtraTeachers).Select(n => $"\"{n}\"")) + "]"));
