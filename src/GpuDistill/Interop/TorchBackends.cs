@@ -127,7 +127,7 @@ public static partial class TorchBackends
         catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException)
         {
             throw new InvalidOperationException(
-                $"This libtorch does not export at::Context's oneDNN switch ({e.Message}); the oneDNN switch needs libtorch 2.x's symbols.", e);
+                $"This libtorch does not export at::Context's backend switches ({e.Message}); the oneDNN and NNPACK switches need libtorch 2.x's symbols.", e);
         }
     }
 
