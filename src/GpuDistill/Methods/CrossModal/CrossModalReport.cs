@@ -73,7 +73,7 @@ public static class CrossModalReport
             sb.AppendLine("## Goal of issue 18");
             sb.AppendLine();
             sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
-                $"- the label-free KD student is {gap:F1} points below the labelled one (goal: within 2) - {(gap <= 2 ? "met" : "missed")}"));
+                $"- the label-free KD student is {Math.Abs(gap):F1} points {(gap < 0 ? "above" : "below")} the labelled one (goal: within 2 below) - {(gap <= 2 ? "met" : "missed")}"));
         }
         sb.AppendLine();
         sb.AppendLine("![test accuracy per row](accuracy.png)");
