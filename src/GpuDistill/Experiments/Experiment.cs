@@ -33,6 +33,9 @@ public sealed class Experiment(Recipe recipe, string outputDirectory, IProgress<
         // In a distributed run only rank 0 writes files (Distributed.DistributedTraining.WritesFiles).
         if (DistributedTraining.WritesFiles) AtomicFile.WriteAllText(Path.Combine(outputDirectory, "recipe.json"), RecipeLoader.ToJson(recipe));
         IScheme[] schemes = [.. recipe.Schemes.Select(name => recipe.Settings.Registry.Scheme(name).Create(recipe.Settings[name]))];
+        string[] refusals = [.. schemes.SelectMany(s => recipe.Students.Select(s.CannotTrain)).OfType<string>()];
+        if (refusals.Length > 0)
+            throw new ArgumentException($"The recipe's schemes cannot train some of its students: {string.Join(" ", refusals)} Drop that scheme or student.", nameof(recipe));
         // Every offline method reads the teacher; a recipe of schemes that read none (lifelong) trains none.
         bool readsTeacher = recipe.Methods.Count > 0 || schemes.Any(s => s.ReadsTeacher);
         (DistillModel? teacher, TrainingRun teacherRun) = readsTeacher ? TrainOrLoadTeacher(train, test, cancellationToken) : (null, ExperimentResults.NoTeacher);

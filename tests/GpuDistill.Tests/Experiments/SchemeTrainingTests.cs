@@ -138,6 +138,19 @@ public sealed class SchemeTrainingTests() : TrainingFixture(20, 10)
     }
 
     [Test]
+    public void ARecipeWhoseSchemeCannotTrainAStudentIsRefusedBeforeAnythingTrains()
+    {
+        // BYOT's exits sit on feature maps; the MLP has vectors. Found only when BYOT reached the MLP, hours in, before.
+        var recipe = new Recipe { Methods = [], Schemes = ["dml", "byot"], Students = ["small-cnn", "mlp"],
+            Training = new ScheduleSection { Epochs = 1, BatchSize = 50 }, Seeds = [1] };
+        var error = Assert.Throws<ArgumentException>(() => new Experiment(recipe, RunDirectory, null, _ => { }).Run(resume: false))!;
+        Assert.That(error.Message, Does.Contain("byot").And.Contain("mlp's feature layers are not maps: fc1 [1, 64], fc2 [1, 64]"));
+        Assert.That(error.Message, Does.Not.Contain("small-cnn's"));
+        Assert.That(Directory.Exists(Path.Combine(RunDirectory, "teacher")), Is.False, "no teacher was trained");
+        Assert.That(MethodRegistry.Default.Scheme("byot").Create(recipe.Settings["byot"]).CannotTrain("small-cnn"), Is.Null);
+    }
+
+    [Test]
     public void ASchemeRunResumedWithOtherSettingsIsRefusedNotReused()
     {
         using DistillModel teacher = ModelFactory.Create("teacher-cnn", 5);

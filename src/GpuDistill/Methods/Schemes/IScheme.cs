@@ -14,6 +14,11 @@ public interface IScheme
     /// schemes read none trains none.</summary>
     bool ReadsTeacher => true;
 
+    /// <summary>Why this scheme cannot train <paramref name="student"/>, or null when it can. Asked for every student
+    /// before anything trains, so a recipe it cannot run is refused at once, not hours into the run.</summary>
+    /// <param name="student">The student architecture.</param>
+    string? CannotTrain(string student) => null;
+
     /// <summary>Trains (or finds trained) this scheme's models for one student architecture and seed.</summary>
     /// <param name="context">Data, teacher, settings and the trainer's services.</param>
     /// <param name="student">The student architecture.</param>

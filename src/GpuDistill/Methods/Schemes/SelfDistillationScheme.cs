@@ -30,6 +30,25 @@ public sealed class SelfDistillationScheme : IScheme
     public string Name => "byot";
 
     /// <inheritdoc/>
+    /// <remarks>The exits are small convolutional classifiers on the stages' maps: a student whose feature layers are
+    /// vectors (the MLP) has none to put them on.</remarks>
+    public string? CannotTrain(string student)
+    {
+        using DistillModel model = ModelFactory.Create(student, 0);
+        using var capture = new FeatureCapture(model, model.FeatureLayers);
+        using var scope = NewDisposeScope();
+        using (no_grad())
+        {
+            model.eval();
+            model.ForwardLogits(zeros(1, 1, 28, 28));
+        }
+        string[] flat = [.. model.FeatureLayers.Where(layer => capture[layer].dim() != 4)
+            .Select(layer => $"{layer} [{string.Join(", ", capture[layer].shape)}]")];
+        return flat.Length == 0 ? null
+            : $"byot puts its exits on feature maps [B, C, H, W], and {student}'s feature layers are not maps: {string.Join(", ", flat)}.";
+    }
+
+    /// <inheritdoc/>
     public IReadOnlyList<SchemeRow> Run(SchemeContext context, string student, int seed)
     {
         ArgumentNullException.ThrowIfNull(context);
