@@ -75,6 +75,33 @@ public sealed class FeatureCapture : IDisposable
         }
     }
 
+    /// <summary>
+    /// The shape of every captured layer when <paramref name="model"/> (the module this captures from) runs on
+    /// <paramref name="images"/>: one forward pass in eval mode without autograd; the model's mode is restored and the
+    /// captures are freed.
+    /// </summary>
+    /// <param name="model">The captured model.</param>
+    /// <param name="images">A probe batch, e.g. one image.</param>
+    /// <returns>Layer to shape, batch dimension included.</returns>
+    public Dictionary<string, long[]> Shapes(Models.DistillModel model, Tensor images)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        bool wasTraining = model.training;
+        model.eval();
+        try
+        {
+            using var noGrad = no_grad();
+            using var scope = NewDisposeScope();
+            model.ForwardLogits(images);
+            return Layers.ToDictionary(l => l, l => this[l].shape, StringComparer.Ordinal);
+        }
+        finally
+        {
+            Clear();
+            model.train(wasTraining);
+        }
+    }
+
     /// <summary>Frees every capture (call once per step).</summary>
     public void Clear()
     {

@@ -212,16 +212,8 @@ public sealed class TeacherOutputs : IDisposable
 
     private static Dictionary<string, long[]> ProbeShapes(DistillModel teacher, ImageDataset train, FeatureCapture capture)
     {
-        using var noGrad = no_grad();
-        using var scope = NewDisposeScope();
-        ImageBatch first = new ImageBatcher(train, 1).Epoch(0).First();
-        using (first)
-        {
-            teacher.ForwardLogits(first.Images);
-            var shapes = capture.Layers.ToDictionary(l => l, l => capture[l].shape, StringComparer.Ordinal);
-            capture.Clear();
-            return shapes;
-        }
+        using ImageBatch first = new ImageBatcher(train, 1).Epoch(0).First();
+        return capture.Shapes(teacher, first.Images);
     }
 
     /// <summary>Runs the teacher over the whole training set once, then removes the capture's hooks.</summary>

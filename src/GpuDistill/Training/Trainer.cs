@@ -409,17 +409,7 @@ public sealed class Trainer(TrainingOptions options, IProgress<TrainingProgress>
         List<IAdaptedTerm> terms = loss.Terms.Where(t => t.Weight != 0).Select(t => t.Term).OfType<IAdaptedTerm>().ToList();
         if (terms.Count == 0 || capture is null) return null;
         Dictionary<string, long[]> studentShapes;
-        bool wasTraining = model.training;
-        model.eval();
-        using (no_grad())
-        using (var scope = NewDisposeScope())
-        using (ImageBatch probe = batcher.Epoch(0).First())
-        {
-            model.ForwardLogits(probe.Images);
-            studentShapes = capture.Layers.ToDictionary(l => l, l => capture[l].shape, StringComparer.Ordinal);
-            capture.Clear();
-        }
-        model.train(wasTraining);
+        using (ImageBatch probe = batcher.Epoch(0).First()) studentShapes = capture.Shapes(model, probe.Images);
         foreach (IAdaptedTerm term in terms)
             term.BuildAdapter(studentShapes, term.NeedsTeacher ? teacher!.FeatureShapes : studentShapes, options.Seed);
         return new AdapterList(terms.Select(t => t.Adapter!));

@@ -36,14 +36,9 @@ public sealed class SelfDistillationScheme : IScheme
     {
         using DistillModel model = ModelFactory.Create(student, 0);
         using var capture = new FeatureCapture(model, model.FeatureLayers);
-        using var scope = NewDisposeScope();
-        using (no_grad())
-        {
-            model.eval();
-            model.ForwardLogits(zeros(1, 1, 28, 28));
-        }
-        string[] flat = [.. model.FeatureLayers.Where(layer => capture[layer].dim() != 4)
-            .Select(layer => $"{layer} [{string.Join(", ", capture[layer].shape)}]")];
+        using Tensor image = zeros(1, 1, 28, 28);
+        string[] flat = [.. capture.Shapes(model, image).Where(layer => layer.Value.Length != 4)
+            .Select(layer => $"{layer.Key} [{string.Join(", ", layer.Value)}]")];
         return flat.Length == 0 ? null
             : $"byot puts its exits on feature maps [B, C, H, W], and {student}'s feature layers are not maps: {string.Join(", ", flat)}.";
     }
