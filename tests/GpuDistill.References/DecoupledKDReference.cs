@@ -14,8 +14,7 @@ public static class DecoupledKDReference
     {
         int classes = logQ.Length;
         if (classes == 1) return (0, 0, 1);
-        double logRestQ = ReferenceMath.LogSumExp(Enumerable.Range(0, classes).Where(c => c != target).Select(c => logQ[c]));
-        double logRestP = ReferenceMath.LogSumExp(Enumerable.Range(0, classes).Where(c => c != target).Select(c => logP[c]));
+        double logRestQ = LogRest(logQ, target), logRestP = LogRest(logP, target);
         double pTarget = Math.Exp(logP[target]);
         double tckd = pTarget * (logP[target] - logQ[target]) + Math.Exp(logRestP) * (logRestP - logRestQ);
         double nckd = 0;
@@ -26,6 +25,24 @@ public static class DecoupledKDReference
             nckd += Math.Exp(logPHat) * (logPHat - logQHat);
         }
         return (tckd, nckd, pTarget);
+    }
+
+    /// <summary>
+    /// log(1 - p_g): as log1p(-p_g) while p_g &lt; 1/2, where the non-target log-sum-exp is a near-zero difference of
+    /// two values near log C (at a million classes it kept ~1e-13 of error, the size of TCKD's tiniest values); as that
+    /// log-sum-exp where p_g is near 1 and 1 - p_g would cancel instead.
+    /// </summary>
+    public static double LogRest(double[] logProbabilities, int target)
+    {
+        double pTarget = Math.Exp(logProbabilities[target]);
+        if (pTarget < 0.5)
+        {
+            // Goldberg's log1p: u = fl(1 - p), and log(u) * (-p) / (u - 1) cancels its rounding.
+            double u = 1 - pTarget;
+            return u == 1 ? -pTarget : Math.Log(u) * (-pTarget / (u - 1));
+        }
+        return ReferenceMath.LogSumExp(Enumerable.Range(0, logProbabilities.Length).Where(c => c != target)
+            .Select(c => logProbabilities[c]));
     }
 
     public static (double Loss, double[] Gradient) Compute(double[] student, double[] teacher, int rows, int classes,
@@ -49,8 +66,7 @@ public static class DecoupledKDReference
             if (classes == 1) continue;
 
             double qTarget = Math.Exp(logQ[g]);
-            double logRestQ = ReferenceMath.LogSumExp(Enumerable.Range(0, classes).Where(c => c != g).Select(c => logQ[c]));
-            double logRestP = ReferenceMath.LogSumExp(Enumerable.Range(0, classes).Where(c => c != g).Select(c => logP[c]));
+            double logRestQ = LogRest(logQ, g), logRestP = LogRest(logP, g);
             for (int c = 0; c < classes; c++)
             {
                 if (c == g)

@@ -57,6 +57,19 @@ public static class LogSpace
         return p * (x * x * series);
     }
 
+    /// <summary>exp(x) - 1, accurate also where |x| is far below 1 (where exp(x) - 1 cancels).</summary>
+    /// <param name="x">Any value.</param>
+    /// <returns>e^x - 1.</returns>
+    public static float Expm1(float x)
+    {
+        // Kahan's correction: u = fl(e^x), and (u - 1) * x / log(u) cancels its rounding.
+        float u = XMath.Exp(x);
+        if (u == 1f) return x;
+        float um1 = u - 1f;
+        if (um1 == -1f) return -1f;
+        return um1 * (x / XMath.Log(u));
+    }
+
     /// <summary>log(1 + exp(-|x|)), the part softplus(x) and softplus(-x) share, in (0, log 2].</summary>
     /// <param name="x">Any value.</param>
     /// <returns>softplus(x) - max(x, 0).</returns>
