@@ -12,13 +12,13 @@ namespace GpuDistill.Cli.Commands;
 
 /// <summary>
 /// <c>gpudistill export --model FILE --arch NAME --out model.onnx [--bits N]</c>: writes saved weights as an ONNX
-/// file (float, or QDQ with --bits), checks it in ONNX Runtime against TorchSharp on the embedded test images, and
-/// optionally times it.
+/// file (float, or QDQ with --bits), checks it in ONNX Runtime against TorchSharp on a test set (the embedded one, or
+/// the full one with --data), and optionally times it.
 /// </summary>
 /// <remarks>
 /// With --bits the weights may be a quantized model's checkpoint (quantization-aware training: weights with their
 /// activation ranges or learned steps, trained at those bits) or a float model's, which is then quantized after
-/// training: its activation ranges are calibrated on images of the embedded training subset.
+/// training: its activation ranges are calibrated on training images (the embedded subset's, or --data's).
 /// </remarks>
 internal sealed class ExportCommand : Command<ExportCommand.Settings>
 {
@@ -41,8 +41,12 @@ internal sealed class ExportCommand : Command<ExportCommand.Settings>
         public int? Bits { get; init; }
 
         [CommandOption("--calibration-images <N>")]
-        [Description("Images of the embedded training subset that calibrate a float model's activation ranges for --bits (default 512).")]
+        [Description("Training images that calibrate a float model's activation ranges for --bits (default 512).")]
         public int CalibrationImages { get; init; } = 512;
+
+        [CommandOption("--data <DIR>")]
+        [Description("Directory with the four Fashion-MNIST IDX files: the check runs on its test set and --bits calibrates on its training images. Default: the embedded subset.")]
+        public string? Data { get; init; }
 
         [CommandOption("--latency")]
         [Description("Also measure ONNX Runtime's latency per image at batch 1 and 256.")]
@@ -66,7 +70,10 @@ internal sealed class ExportCommand : Command<ExportCommand.Settings>
         if (!File.Exists(settings.Model))
             throw new FileNotFoundException($"No weights at '{settings.Model}'.", settings.Model);
 
-        (ImageDataset train, ImageDataset test) = FashionMnist.LoadEmbedded();
+        if (settings.Data is string directory && !Directory.Exists(directory))
+            throw new DirectoryNotFoundException($"--data: no directory '{directory}' (expected the four Fashion-MNIST IDX files).");
+        (ImageDataset train, ImageDataset test) = FashionMnist.Load(settings.Data);
+        string which = settings.Data is null ? "embedded test images" : "test images";
         using DistillModel model = settings.Bits is int bits
             ? LoadQuantized(settings, bits, train)
             : LoadFloat(settings.Architecture, settings.Model);
@@ -75,9 +82,9 @@ internal sealed class ExportCommand : Command<ExportCommand.Settings>
         long size = new FileInfo(settings.Out).Length;
         AnsiConsole.MarkupLine($"wrote [bold]{Markup.Escape(settings.Out)}[/] ({size / 1024.0:F1} KiB, opset {Export.Opset}): {Markup.Escape(model.ToString())}");
 
-        (double agreement, double maxError) = Check(model, settings.Out, test);
+        OnnxCheck check = OnnxCheck.Run(model, settings.Out, test);
         AnsiConsole.MarkupLine(string.Create(CultureInfo.InvariantCulture,
-            $"ONNX Runtime vs TorchSharp on {test.Count} embedded test images: top-1 agreement [bold]{agreement:P2}[/], max |logit difference| {maxError:G3}"));
+            $"ONNX Runtime vs TorchSharp on {check.Images} {which}: top-1 agreement [bold]{check.Agreement:P2}[/], max |logit difference| {check.MaxLogitDifference:G3}; accuracy {check.OnnxAccuracy:P2} in ONNX Runtime, {check.TorchAccuracy:P2} in TorchSharp ({100 * (check.OnnxAccuracy - check.TorchAccuracy):+0.00;-0.00;0.00} points)"));
         if (settings.Latency)
             AnsiConsole.MarkupLine(Markup.Escape(OnnxLatency.Measure(settings.Out).ToString()));
         return 0;
@@ -130,28 +137,8 @@ internal sealed class ExportCommand : Command<ExportCommand.Settings>
         int count = Math.Min(settings.CalibrationImages, train.Count);
         ImageDataset sample = train.Subset([.. Enumerable.Range(0, train.Count).Where(i => i % Math.Max(1, train.Count / count) == 0).Take(count)], "calibration");
         calibrated.Calibrate(Images(sample));
-        AnsiConsole.MarkupLine($"[grey]float weights, quantized after training: activation ranges calibrated on {sample.Count} embedded training images[/]");
+        AnsiConsole.MarkupLine($"[grey]float weights, quantized after training: activation ranges calibrated on {sample.Count} training images[/]");
         return calibrated;
-    }
-
-    private static (double Agreement, double MaxError) Check(DistillModel model, string path, ImageDataset test)
-    {
-        using var runner = new OnnxRunner(path);
-        long agree = 0;
-        double maxError = 0;
-        foreach (ImageBatch batch in new ImageBatcher(test, 256).Epoch(0))
-        {
-            using (batch)
-            using (var scope = NewDisposeScope())
-            using (no_grad())
-            {
-                Tensor expected = model.ForwardLogits(batch.Images);
-                Tensor actual = runner.Run(batch.Images);
-                agree += actual.argmax(1).eq(expected.argmax(1)).sum().item<long>();
-                maxError = Math.Max(maxError, actual.sub(expected).abs().max().item<float>());
-            }
-        }
-        return ((double)agree / test.Count, maxError);
     }
 
     private static IEnumerable<Tensor> Images(ImageDataset data)

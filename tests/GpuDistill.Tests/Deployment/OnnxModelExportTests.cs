@@ -182,6 +182,47 @@ public sealed class OnnxModelExportTests
         }
     }
 
+    [Test]
+    public void CheckCountsAgreementAndBothAccuraciesOverEveryBatchOfALabelledSet()
+    {
+        (ImageDataset train, _) = FashionMnist.LoadEmbedded();
+        ImageDataset data = train.StratifiedSample(30, 7, "onnx check"); // 300 images: two batches of the check
+        string path = OnnxTestFiles.NewPath();
+        try
+        {
+            using DistillModel model = Trained(ModelFactory.Create("small-cnn", 8));
+            Export.ToOnnx(model, path);
+            long correct = 0;
+            using (no_grad())
+            {
+                foreach (ImageBatch batch in new ImageBatcher(data, 100).Epoch(0))
+                {
+                    using (batch)
+                    using (var scope = NewDisposeScope())
+                        correct += model.ForwardLogits(batch.Images).argmax(1).eq(batch.Labels).sum().item<long>();
+                }
+            }
+            model.train();
+
+            OnnxCheck check = OnnxCheck.Run(model, path, data);
+
+            Assert.Multiple(() =>
+            {
+                Assert.That(check.Images, Is.EqualTo(300));
+                Assert.That(check.Agreement, Is.EqualTo(1.0));
+                Assert.That(check.MaxLogitDifference, Is.LessThan(1e-3));
+                Assert.That(check.TorchAccuracy, Is.EqualTo(correct / 300.0), "TorchSharp's accuracy, in evaluation mode");
+                Assert.That(check.OnnxAccuracy, Is.EqualTo(check.TorchAccuracy));
+                Assert.That(model.training, Is.True, "the model's mode is restored");
+            });
+            Assert.That(() => OnnxCheck.Run(model, path, data.Subset([], "none")), Throws.ArgumentException.With.Message.Contains("no images"));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
     /// <summary>The fraction of logits within 1e-5 of the expected logits' scale, and of equal predictions.</summary>
     private static (double Identical, double Agreement) Compare(Tensor actual, Tensor expected)
     {
