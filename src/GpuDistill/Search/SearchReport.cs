@@ -112,10 +112,11 @@ public static class SearchReport
             $"Search cost: {result.SearchSeconds:F0} s wall ({result.Candidates.Count} candidates trained, {result.Candidates.Sum(c => c.TrainSeconds):F0} s of training; {result.Rejected} drawn and rejected for the budget){teacher}");
     }
 
-    private static Multiplot Plot(SearchResult result)
+    /// <summary>The two Pareto panels, accuracy against parameters and against latency (nothing else).</summary>
+    internal static Multiplot Plot(SearchResult result)
     {
-        var multiplot = new Multiplot();
-        multiplot.AddPlot(Panel(result, c => c.Parameters, "parameters"));
+        // Multiplot's parameterless constructor starts with an empty plot of its own, which became a blank panel.
+        var multiplot = new Multiplot(Panel(result, c => c.Parameters, "parameters"));
         multiplot.AddPlot(Panel(result, c => c.MillisecondsBatch1, "ms per image at batch 1 (ONNX Runtime, 1 thread)"));
         return multiplot;
     }

@@ -122,5 +122,6 @@ public sealed class StudentSearchTests() : TrainingFixture(20, 10)
         Recipe winner = RecipeLoader.Load(Path.Combine(RunDirectory, "winner-recipe.json"));
         Assert.That(winner.Students, Does.Contain(result.Winner.Architecture));
         Assert.That(winner.Methods.Select(m => m.Name), Is.EqualTo(new[] { "none", "kd" }));
+        Assert.That(SearchReport.Plot(result).Subplots.Count, Is.EqualTo(2), "pareto.png: the two panels and no blank one");
     }
 }
