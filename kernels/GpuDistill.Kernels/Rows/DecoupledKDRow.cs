@@ -103,7 +103,7 @@ public readonly struct DecoupledKDRow : IRowLoss
         float targetDiff = qTarget > 0.5f && pTarget > 0.5f ? pRest - qRest : qTarget - pTarget;
         float targetGrad = TargetGradScale * targetDiff;
 
-        // The second read writes the gradient and sums NCKD = KL(p^_t || q^_s) over c != g column by column, and
+        // The second read writes the non-target gradient and sums NCKD = KL(p^_t || q^_s) over c != g column by column, and
         // sum (q^ - p^): how far the two rounded non-target log-sum-exps are from normalising, relative to each other.
         var gradientTerms = new DecoupledKDGradientTerms(row, rest, target, invT, targetGrad, NonTargetGradScale);
         SumPair sums = RowSweep.Accumulate<SumPair, DecoupledKDGradientTerms>(gradientTerms, offset, start, stride, Classes);
@@ -116,12 +116,17 @@ public readonly struct DecoupledKDRow : IRowLoss
             - (logSumS - logSumT) - sums.Second;
         float tckd = TargetDivergence(a, b, oddsGap, pTarget, pRest, qTarget, qRest);
 
-        // The target's own gradient again, from the precise gap: q_g - p_g = q_g (1 - p_g) (1 - e^-(a - b)). The
-        // first value came from the rounded log-sum-exps and erred by 2e-4 of itself at a million classes; the other
-        // columns carry that value times q^_j, where the error is ~1/C of the target's entry, so they keep it. Past
-        // |a - b| = 1 nothing cancels, and e^-(a - b) could overflow against a q_g of 0.
-        if (XMath.Abs(oddsGap) < 1f && target >= start && (target - start) % stride == 0)
-            gradient[offset + target] = TargetGradScale * (qTarget * pRest * -LogSpace.Expm1(-oddsGap));
+        // The target's own gradient, written once by the thread whose slice holds it, from the precise gap where
+        // q_g - p_g cancels: q_g - p_g = q_g (1 - p_g) (1 - e^-(a - b)). targetGrad came from the rounded
+        // log-sum-exps and erred by 2e-4 of itself at a million classes; the other columns carry it times q^_j, where
+        // the error is ~1/C of the target's entry, so they keep it. Past |a - b| = 1 nothing cancels, and
+        // e^-(a - b) could overflow against a q_g of 0.
+        if (target >= start && (target - start) % stride == 0)
+        {
+            gradient[offset + target] = XMath.Abs(oddsGap) < 1f
+                ? TargetGradScale * (qTarget * pRest * -LogSpace.Expm1(-oddsGap))
+                : targetGrad;
+        }
         return TargetLossScale * tckd + NonTargetLossScale * nckd;
     }
 
@@ -177,8 +182,8 @@ internal readonly struct DecoupledKDTerms(ArrayView<float> student, ArrayView<fl
 }
 
 /// <summary>
-/// The column terms of DKD's second read: writes the gradient (targetGrad at g; -targetGrad q^_j + w beta T / N
-/// (q^_j - p^_j) elsewhere) and sums, over c != g, NCKD as <see cref="LogSpace.DivergenceTerm(float, float, float, float)"/>
+/// The column terms of DKD's second read: writes the non-target gradient (-targetGrad q^_j + w beta T / N
+/// (q^_j - p^_j); the target's entry is left to <see cref="DecoupledKDRow.Process"/>) and sums, over c != g, NCKD as <see cref="LogSpace.DivergenceTerm(float, float, float, float)"/>
 /// (First) and q^_j - p^_j (Second).
 /// </summary>
 internal readonly struct DecoupledKDGradientTerms : IRowTerms<SumPair>
@@ -200,7 +205,7 @@ internal readonly struct DecoupledKDGradientTerms : IRowTerms<SumPair>
     /// <param name="rest">Teacher (reference) and student (other) statistics over c != g.</param>
     /// <param name="target">The target class g.</param>
     /// <param name="inverseTemperature">1/T.</param>
-    /// <param name="targetGrad">The gradient at g, w alpha (T/N) (q_g - p_g).</param>
+    /// <param name="targetGrad">w alpha (T/N) (q_g - p_g), from the rounded log-sum-exps: what the non-target columns carry.</param>
     /// <param name="nonTargetGradScale">w beta T / N.</param>
     public DecoupledKDGradientTerms(in RowSlice row, in KLSums rest, int target, float inverseTemperature,
         float targetGrad, float nonTargetGradScale)
@@ -224,11 +229,7 @@ internal readonly struct DecoupledKDGradientTerms : IRowTerms<SumPair>
     /// <inheritdoc/>
     public void Add(ref SumPair sums, long index, int column)
     {
-        if (column == target)
-        {
-            gradient[index] = targetGrad;
-            return;
-        }
+        if (column == target) return; // written by Process, once the precise log-odds gap is known
         float logQHat = studentSums.LogProbability(student[index], inverseTemperature, logSumS);
         float logPHat = teacherSums.LogProbability(teacher[index], inverseTemperature, logSumT);
         float qHat = XMath.Exp(logQHat);
