@@ -241,7 +241,25 @@ public sealed class DataFreeTrainingTests() : TrainingFixture(2, 5)
     public void DeepInversionRefusesATeacherWithoutBatchNorm()
     {
         using DistillModel teacher = ModelFactory.Create("mlp", 5);
-        ArgumentAssert.Rejects(() => _ = new DeepInversionScheme.Game(new DeepInversionSettings(), teacher, 1), "model", "has no batch-norm layer");
+        using DistillModel student = ModelFactory.Create("small-cnn", 3);
+        ArgumentAssert.Rejects(() => _ = new DeepInversionScheme.Game(new DeepInversionSettings(), teacher, student, 1), "model", "has no batch-norm layer");
+    }
+
+    [TestCase(0.0, false)]
+    [TestCase(0.2, true)]
+    public void DeepInversionsCompetitionTermRunsTheStudentOnlyWhenWeighted(double adiScale, bool studentInTheLoop)
+    {
+        // Adaptive DeepInversion: the generator's loss reaches the student's parameters through the competition term.
+        using DistillModel teacher = ModelFactory.Create("small-cnn", 5);
+        using DistillModel student = ModelFactory.Create("small-cnn", 3);
+        using var generator = new ImageGenerator(1, classes: 10, width: 16);
+        var settings = new DeepInversionSettings { AdiScale = adiScale };
+        using var game = new DeepInversionScheme.Game(settings, teacher, student, 1);
+        using var source = new GeneratorBatchSource(generator, teacher, game, 8, 1, 1e-3, 1);
+        using var scope = NewDisposeScope();
+        _ = source.Epoch(0).First();
+        bool studentGotGradient = student.parameters().Any(p => p.grad is Tensor g && g.abs().sum().item<float>() > 0);
+        Assert.That(studentGotGradient, Is.EqualTo(studentInTheLoop));
     }
 
     [Test]

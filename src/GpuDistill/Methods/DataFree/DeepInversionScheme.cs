@@ -42,6 +42,10 @@ public sealed record DeepInversionSettings : GeneratorSettings
     /// scaled to 28 (30 * 28 / 224 = 3.75, rounded up).</summary>
     public int Jitter { get; init; } = 4;
 
+    /// <summary>Weight of Adaptive DeepInversion's competition term (adi_scale; the argparse's 0 is plain
+    /// DeepInversion): the images move to where teacher and student disagree, which keeps them varied.</summary>
+    public double AdiScale { get; init; }
+
     /// <inheritdoc/>
     public override void Validate()
     {
@@ -53,6 +57,7 @@ public sealed record DeepInversionSettings : GeneratorSettings
         RequireWeight(TvL1, "tvL1");
         RequireWeight(L2, "l2");
         Require(Jitter >= 0, "jitter", Jitter, ">= 0");
+        RequireWeight(AdiScale, "adiScale");
     }
 }
 
@@ -61,8 +66,9 @@ public sealed record DeepInversionSettings : GeneratorSettings
 /// optimisation: each step the generator makes images for random labels, and learns so that the teacher classifies
 /// them as those labels while the statistics of every teacher BN layer's input match its running mean and variance
 /// (<see cref="Losses.BatchNormStatistics"/>, one fused kernel over all layers), with total-variation and L2 image
-/// priors; the student learns on the same images (detached) by the recipe's KD. No training image is read.
-/// Adaptive DeepInversion's competition term is not included.
+/// priors, and, with <see cref="DeepInversionSettings.AdiScale"/> above 0, Adaptive DeepInversion's competition term
+/// with the student (<see cref="Losses.Competition"/>); the student learns on the same images (detached) by the recipe's
+/// KD. No training image is read.
 /// </summary>
 /// <param name="settings">The loss weights and generator settings.</param>
 public sealed class DeepInversionScheme(DeepInversionSettings settings) : IScheme
@@ -81,7 +87,7 @@ public sealed class DeepInversionScheme(DeepInversionSettings settings) : ISchem
         ArgumentNullException.ThrowIfNull(context);
         WeightedLoss loss = WeightedLoss.Parse("kd:1", context.Recipe.Settings);
         return DataFreeTraining.RunScheme(context, Name, student, seed, settings, DistillModel.ClassCount,
-            _ => new Game(settings, context.Teacher, seed), loss, (0.5, 0.9));
+            model => new Game(settings, context.Teacher, model, seed), loss, (0.5, 0.9));
     }
 
     /// <summary>The generator's inversion of the teacher, one step before each student step.</summary>
@@ -89,14 +95,17 @@ public sealed class DeepInversionScheme(DeepInversionSettings settings) : ISchem
     {
         private readonly DeepInversionSettings settings;
         private readonly BatchNormInputCapture capture;
+        private readonly DistillModel student;
         private readonly Random jitter;
 
         /// <summary>Hooks every BN layer of <paramref name="teacher"/>.</summary>
         /// <exception cref="ArgumentException">The teacher has no batch-norm layer.</exception>
-        public Game(DeepInversionSettings settings, DistillModel teacher, int seed)
+        public Game(DeepInversionSettings settings, DistillModel teacher, DistillModel student, int seed)
         {
             ArgumentNullException.ThrowIfNull(teacher);
+            ArgumentNullException.ThrowIfNull(student);
             this.settings = settings;
+            this.student = student;
             capture = new BatchNormInputCapture(teacher);
             jitter = new Random(seed);
         }
@@ -120,6 +129,11 @@ public sealed class DeepInversionScheme(DeepInversionSettings settings) : ISchem
                 .add(Losses.TotalVariationL2(seen).mul(settings.TvL2))
                 .add(Losses.TotalVariationL1(seen).mul(settings.TvL1))
                 .add(Losses.ImageL2Prior(seen).mul(settings.L2));
+            if (settings.AdiScale > 0)
+            {
+                // The student's parameters collect gradients here too; the trainer zeroes them before its own step.
+                loss = loss.add(Losses.Competition(student.ForwardLogits(seen), logits).mul(settings.AdiScale));
+            }
             source.GeneratorStep(loss, epoch, studentStep);
             capture.Clear();
             return images;
