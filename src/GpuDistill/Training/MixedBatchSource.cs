@@ -6,12 +6,17 @@ namespace GpuDistill.Training;
 /// <summary>
 /// Real batches with a generator's images appended (adversarial distillation with real data): each batch is a real
 /// batch followed by one generated batch. The generated rows are labelled <see cref="IgnoredLabel"/>, so hard-label
-/// terms (cross-entropy) read the real rows only, while teacher-student terms read all of them; the teacher must run
-/// live (the generated rows have no dataset index). The generator's state is checkpointed with the run.
+/// terms (cross-entropy) read the real rows only, while teacher-student terms read all of them. The generated rows have
+/// no dataset index, so the teacher's logits cannot all come from a cache: with <paramref name="realTeacher"/> cached
+/// (un-augmented batches), the batch carries the cached logits of its real rows followed by those the generator's
+/// source already computed for its rows, and the teacher runs on the generated rows only; otherwise it runs live on the
+/// whole batch. The generator's state is checkpointed with the run.
 /// </summary>
 /// <param name="real">The real batches (e.g. an <see cref="ImageBatcher"/> over the training set).</param>
 /// <param name="generated">The generator's batches; at least as many per epoch as <paramref name="real"/> has.</param>
-public sealed class MixedBatchSource(IBatchSource real, GeneratorBatchSource generated) : ICheckpointedSource
+/// <param name="realTeacher">The teacher's outputs on the training set the real batches come from, or null.</param>
+public sealed class MixedBatchSource(IBatchSource real, GeneratorBatchSource generated, TeacherOutputs? realTeacher = null)
+    : ICheckpointedSource
 {
     /// <summary>The label of a generated row: PyTorch's ignore index, which cross-entropy skips.</summary>
     public const long IgnoredLabel = -100;
@@ -35,7 +40,7 @@ public sealed class MixedBatchSource(IBatchSource real, GeneratorBatchSource gen
             {
                 Tensor images = cat([batch.Images, fake.Images], 0);
                 Tensor labels = cat([batch.Labels, full([fake.Count], IgnoredLabel, ScalarType.Int64)], 0);
-                yield return new ImageBatch(images, labels, [.. batch.Indices, .. fake.Indices]);
+                yield return new ImageBatch(images, labels, [.. batch.Indices, .. fake.Indices], TeacherLogits(batch, fake));
             }
         }
     }
@@ -45,4 +50,15 @@ public sealed class MixedBatchSource(IBatchSource real, GeneratorBatchSource gen
 
     /// <inheritdoc/>
     public void Load(string directory, IReadOnlyList<string> files) => generated.Load(directory, files);
+
+    /// <summary>The teacher's logits on the mixed batch from the cache and the generator's pass; null (the teacher
+    /// runs live) when either is missing.</summary>
+    private TeacherPass? TeacherLogits(ImageBatch realBatch, ImageBatch fake)
+    {
+        if (realTeacher is not { IsCached: true } || fake.TeacherPass is not { } made || !ReferenceEquals(made.Teacher, realTeacher.Model))
+            return null;
+        using var scope = NewDisposeScope();
+        Tensor logits = cat([realTeacher.Get(realBatch).Logits, made.Logits], 0);
+        return new TeacherPass(made.Teacher, logits.MoveToOuterDisposeScope());
+    }
 }

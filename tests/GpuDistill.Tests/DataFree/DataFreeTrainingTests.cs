@@ -188,6 +188,32 @@ public sealed class DataFreeTrainingTests() : TrainingFixture(2, 5)
     }
 
     [Test]
+    public void AMixedBatchCarriesTheCachedRealLogitsAndRunsTheTeacherOnTheGeneratedRowsOnly()
+    {
+        using DistillModel teacher = ModelFactory.Create("small-cnn", 5);
+        using var generator = new ImageGenerator(1, width: 16);
+        var real = new ImageBatcher(Train, 10);
+        using var made = new GeneratorBatchSource(generator, teacher, new Recording(() => { }), 4, real.BatchCount, 1e-3, 1);
+        using TeacherOutputs cached = TeacherOutputs.Create(teacher, Train, cache: true);
+        cached.EnsureComputed();
+        var rowsSeen = new List<long>();
+        var counter = teacher.register_forward_hook((_, input, output) => { rowsSeen.Add(((Tensor)input).shape[0]); return output; });
+
+        using ImageBatch mixed = new MixedBatchSource(real, made, cached).Epoch(0).First();
+        counter.remove();
+        using var scope = NewDisposeScope();
+        Tensor live;
+        using (no_grad()) live = teacher.ForwardLogits(mixed.Images);
+        Assert.Multiple(() =>
+        {
+            Assert.That(rowsSeen, Is.EqualTo(new long[] { 4 }), "the teacher ran once, on the 4 generated rows");
+            Assert.That(mixed.TeacherPass, Is.Not.Null);
+            Assert.That(mixed.TeacherPass!.Logits.shape, Is.EqualTo(new long[] { 14, 10 }));
+            Assert.That(mixed.TeacherPass.Logits.allclose(live, rtol: 1e-4, atol: 1e-5), Is.True, "the logits are the teacher's on the mixed images");
+        });
+    }
+
+    [Test]
     public void AdversarialTrainsOnRealAndGeneratedRowsAndReportsTheGeneratedImages()
     {
         using DistillModel teacher = ModelFactory.Create("small-cnn", 5);

@@ -70,11 +70,12 @@ public sealed class AdversarialScheme(AdversarialSettings settings) : IScheme
         using var made = new GeneratorBatchSource(generator, context.Teacher,
             new DivergenceGame(settings.StudentStepsPerGeneratorStep, settings.Divergence, model), settings.BatchSize, real.BatchCount,
             settings.GeneratorLearningRate, seed);
-        // Generated rows have no dataset index: the teacher runs live on every batch.
+        // Generated rows have no dataset index: the batches carry the teacher's logits (the real rows' from the cache,
+        // when the batches are not augmented), and the teacher runs live on whatever they lack.
         using TeacherOutputs teacher = TeacherOutputs.Create(context.Teacher, context.Train, cache: false);
         WeightedLoss loss = LossSpec.Parse(settings.Loss).Create(context.Recipe.Settings);
         string directory = context.ClaimDirectory(Name, student, seed, loss, scheme: Name, options: options);
-        TrainingRun run = new Trainer(options, context.Progress, new MixedBatchSource(real, made)).Fit($"{Name}/{student}/seed{seed}", model,
+        TrainingRun run = new Trainer(options, context.Progress, new MixedBatchSource(real, made, context.TeacherOutputs)).Fit($"{Name}/{student}/seed{seed}", model,
             loss, context.Train, context.Test, loss.NeedsTeacher ? teacher : null, directory, context.Resume, context.CancellationToken);
         (long images, long steps) = DataFreeTraining.KeepFinalGenerator(made, directory);
         string png = Path.Combine(context.OutputDirectory, "generated", $"{Name}-{student}-seed{seed}.png");
