@@ -58,10 +58,22 @@ internal static class MethodStepBenchmark
             {
                 for (int m = 0; m < runnable.Count; m++)
                 {
+                    if (round > 0 && perStep[m].Count == 0) continue;
                     using DistillModel model = ModelFactory.Create(student, round);
                     var options = new TrainingOptions { Epochs = 2, BatchSize = Batch, LearningRate = 0.01, Seed = round + 1 };
-                    TrainingRun run = new Trainer(options).Fit(runnable[m].Name, model, runnable[m].Loss.Create(methodSettings), train, test,
-                        runnable[m].Outputs, null, resume: false);
+                    TrainingRun run;
+                    try
+                    {
+                        run = new Trainer(options).Fit(runnable[m].Name, model, runnable[m].Loss.Create(methodSettings), train, test,
+                            runnable[m].Outputs, null, resume: false);
+                    }
+                    catch (ArgumentException e) when (round == 0)
+                    {
+                        // A method whose adapter cannot take this student's layers (FitNets' regressor wants feature
+                        // maps; the MLP has vectors) is refused when the trainer builds it, not by the probe above.
+                        Console.WriteLine($"  {runnable[m].Name} on {student}: not run ({e.Message.Split(" (Parameter")[0]})");
+                        continue;
+                    }
                     // The second epoch: the first warms up (kernel compilation, first allocations).
                     perStep[m].Add(run.Epochs[^1].Seconds * 1000 / steps);
                 }
@@ -70,6 +82,11 @@ internal static class MethodStepBenchmark
             double baseline = Timing.Of(perStep[runnable.FindIndex(r => r.Name == "none")]).MedianMs;
             for (int m = 0; m < runnable.Count; m++)
             {
+                if (perStep[m].Count == 0)
+                {
+                    runnable[m].Outputs.Dispose();
+                    continue;
+                }
                 yield return new ResultRow(Kernel, runnable[m].Name, student, $"train step, batch {Batch}", Timing.Of(perStep[m]), 0, baseline);
                 runnable[m].Outputs.Dispose();
             }
