@@ -82,12 +82,9 @@ internal static class MethodStepBenchmark
             double baseline = Timing.Of(perStep[runnable.FindIndex(r => r.Name == "none")]).MedianMs;
             for (int m = 0; m < runnable.Count; m++)
             {
-                if (perStep[m].Count == 0)
-                {
-                    runnable[m].Outputs.Dispose();
-                    continue;
-                }
-                yield return new ResultRow(Kernel, runnable[m].Name, student, $"train step, batch {Batch}", Timing.Of(perStep[m]), 0, baseline);
+                // A method refused in the first round has no times and no row.
+                if (perStep[m].Count > 0)
+                    yield return new ResultRow(Kernel, runnable[m].Name, student, $"train step, batch {Batch}", Timing.Of(perStep[m]), 0, baseline);
                 runnable[m].Outputs.Dispose();
             }
         }

@@ -13,19 +13,23 @@ public static class FiniteDifferences
     public static void AssertGradient(Func<double[], double> loss, double[] x, double[] gradient)
     {
         Assert.That(gradient, Has.Length.EqualTo(x.Length));
-        var moved = (double[])x.Clone();
-        double At(int k, double value)
-        {
-            moved[k] = value;
-            double result = loss(moved);
-            moved[k] = x[k];
-            return result;
-        }
         for (int k = 0; k < x.Length; k++)
         {
-            double h = 1e-5 * Math.Max(1, Math.Abs(x[k]));
-            double numeric = (8 * (At(k, x[k] + h) - At(k, x[k] - h)) - (At(k, x[k] + 2 * h) - At(k, x[k] - 2 * h))) / (12 * h);
+            double numeric = Derivative(loss, x, k);
             Assert.That(gradient[k], Is.EqualTo(numeric).Within(1e-8 + 1e-6 * Math.Abs(numeric)), $"element {k}");
         }
+    }
+
+    /// <summary>d loss / d x_k at <paramref name="x"/> by the five-point central difference of <see cref="AssertGradient"/>.</summary>
+    public static double Derivative(Func<double[], double> loss, double[] x, int k)
+    {
+        var moved = (double[])x.Clone();
+        double At(double value)
+        {
+            moved[k] = value;
+            return loss(moved);
+        }
+        double h = 1e-5 * Math.Max(1, Math.Abs(x[k]));
+        return (8 * (At(x[k] + h) - At(x[k] - h)) - (At(x[k] + 2 * h) - At(x[k] - 2 * h))) / (12 * h);
     }
 }

@@ -24,14 +24,8 @@ public sealed class CompetitionLossTests
 
     private static double Clamp(double probability) => Math.Clamp(probability, 0.01, 0.99);
 
-    private static double[] Softmax(double[] logits, int row, int classes, double temperature)
-    {
-        double[] z = logits[(row * classes)..((row + 1) * classes)].Select(v => v / temperature).ToArray();
-        double max = z.Max();
-        double[] e = z.Select(v => Math.Exp(v - max)).ToArray();
-        double sum = e.Sum();
-        return e.Select(v => v / sum).ToArray();
-    }
+    private static double[] Softmax(double[] logits, int row, int classes, double temperature) =>
+        Array.ConvertAll(ReferenceMath.LogSoftmax(logits.AsSpan(row * classes, classes), temperature), Math.Exp);
 
     [TestCase(1, 1)]
     [TestCase(3, 4)]
@@ -42,7 +36,7 @@ public sealed class CompetitionLossTests
         Random random = RandomData.NewRandom();
         float[] s = RandomData.Uniform(random, rows * classes, 6), t = RandomData.Uniform(random, rows * classes, 6);
         using var scope = NewDisposeScope();
-        double expected = Reference(Array.ConvertAll(s, v => (double)v), Array.ConvertAll(t, v => (double)v), rows, classes, 3);
+        double expected = Reference(ReferenceMath.ToDouble(s), ReferenceMath.ToDouble(t), rows, classes, 3);
         float actual = GpuDistill.Losses.Competition(tensor(s, [rows, classes]), tensor(t, [rows, classes])).item<float>();
         Assert.That(actual, Is.EqualTo(expected).Within(1e-5));
     }
@@ -59,23 +53,13 @@ public sealed class CompetitionLossTests
         Tensor student = tensor(s, [rows, classes]).requires_grad_(true), teacher = tensor(t, [rows, classes]).requires_grad_(true);
         GpuDistill.Losses.Competition(student, teacher).mul(upstream).backward();
 
-        double[] sd = Array.ConvertAll(s, v => (double)v), td = Array.ConvertAll(t, v => (double)v);
+        double[] sd = ReferenceMath.ToDouble(s), td = ReferenceMath.ToDouble(t);
         float[] studentGradient = TensorData.ToArray(student.grad!), teacherGradient = TensorData.ToArray(teacher.grad!);
         for (int k = 0; k < rows * classes; k++)
         {
-            Assert.That(studentGradient[k], Is.EqualTo(upstream * Numeric(sd, k, x => Reference(x, td, rows, classes, 3))).Within(2e-5), $"student {k}");
-            Assert.That(teacherGradient[k], Is.EqualTo(upstream * Numeric(td, k, x => Reference(sd, x, rows, classes, 3))).Within(2e-5), $"teacher {k}");
+            Assert.That(studentGradient[k], Is.EqualTo(upstream * FiniteDifferences.Derivative(x => Reference(x, td, rows, classes, 3), sd, k)).Within(2e-5), $"student {k}");
+            Assert.That(teacherGradient[k], Is.EqualTo(upstream * FiniteDifferences.Derivative(x => Reference(sd, x, rows, classes, 3), td, k)).Within(2e-5), $"teacher {k}");
         }
-    }
-
-    private static double Numeric(double[] x, int k, Func<double[], double> loss)
-    {
-        const double h = 1e-6;
-        var moved = (double[])x.Clone();
-        moved[k] = x[k] + h;
-        double up = loss(moved);
-        moved[k] = x[k] - h;
-        return (up - loss(moved)) / (2 * h);
     }
 
     [Test]
