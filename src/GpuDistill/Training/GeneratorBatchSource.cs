@@ -10,7 +10,7 @@ namespace GpuDistill.Training;
 /// <summary>
 /// Training batches that a generator makes (data-free and adversarial distillation): before each student step the
 /// method's <see cref="IGeneratorGame"/> updates the generator, then the source hands the trainer a batch of the
-/// generator's images (detached), labelled with the teacher's predictions (shown as the run's training accuracy; the
+/// generator's images (detached; or a draw from a <see cref="GeneratedImageMemory"/> of them), labelled with the teacher's predictions (shown as the run's training accuracy; the
 /// data-free losses read the teacher's logits, not the labels). The generator, its Adam optimiser and the game's extra
 /// modules are saved with the student's checkpoint after every epoch and restored on resume.
 /// </summary>
@@ -35,9 +35,11 @@ public sealed class GeneratorBatchSource : ICheckpointedSource, IDisposable
     /// <param name="learningRate">The generator's Adam learning rate (finite, &gt; 0).</param>
     /// <param name="seed">Seed of the latent codes.</param>
     /// <param name="betas">Adam's (beta1, beta2); (0.9, 0.999) when null.</param>
+    /// <param name="memory">Generated images kept with their teacher logits (<see cref="GeneratedImageMemory"/>), 0 for
+    /// none; else at least <paramref name="batchSize"/>.</param>
     /// <exception cref="ArgumentException">The generator's images do not fit the teacher, or a bad number.</exception>
     public GeneratorBatchSource(ImageGenerator generator, DistillModel teacher, IGeneratorGame game, int batchSize,
-        int stepsPerEpoch, double learningRate, long seed, (double Beta1, double Beta2)? betas = null)
+        int stepsPerEpoch, double learningRate, long seed, (double Beta1, double Beta2)? betas = null, int memory = 0)
     {
         ArgumentNullException.ThrowIfNull(generator);
         ArgumentNullException.ThrowIfNull(teacher);
@@ -46,6 +48,8 @@ public sealed class GeneratorBatchSource : ICheckpointedSource, IDisposable
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(stepsPerEpoch);
         if (!double.IsFinite(learningRate) || learningRate <= 0)
             throw new ArgumentOutOfRangeException(nameof(learningRate), learningRate, "learningRate must be finite and > 0.");
+        if (memory != 0 && memory < batchSize)
+            throw new ArgumentOutOfRangeException(nameof(memory), memory, $"memory must be 0 (none) or at least the batch size ({batchSize}).");
         generator.RequireFits(teacher);
         teacher.eval();
         foreach (var p in teacher.parameters()) p.requires_grad = false;
@@ -58,7 +62,11 @@ public sealed class GeneratorBatchSource : ICheckpointedSource, IDisposable
         (double beta1, double beta2) = betas ?? (0.9, 0.999);
         Optimizer = optim.Adam(generator.parameters(), learningRate, beta1, beta2);
         random = new Generator(LatentSeed(0));
+        Memory = memory == 0 ? null : new GeneratedImageMemory(memory, generator.ImageShape, DistillModel.ClassCount);
     }
+
+    /// <summary>The generated images kept for the student's draws, or null when the student learns on each new batch.</summary>
+    public GeneratedImageMemory? Memory { get; }
 
     /// <summary>The generator.</summary>
     public ImageGenerator Generator { get; }
@@ -144,15 +152,33 @@ public sealed class GeneratorBatchSource : ICheckpointedSource, IDisposable
         LastEpochGeneratorLoss = lossCount == 0 ? double.NaN : lossSum / lossCount;
     }
 
+    /// <remarks>
+    /// Without a memory the student learns on the game's images, or a fresh batch when the game returns none. With one,
+    /// new images go into the memory and the student learns on a draw from it; a step where the game makes no images
+    /// draws from the memory alone (no generator or teacher pass) once it holds a batch.
+    /// </remarks>
     private ImageBatch NextBatch(int epoch, int step)
     {
         using var scope = NewDisposeScope();
         Tensor? images = game.BeforeStudentStep(this, epoch, step);
         using (no_grad())
         {
-            images = images is null ? Generate(BatchSize) : images.detach();
-            RequireImages(images, epoch, step);
-            Tensor logits = Teacher.ForwardLogits(images);
+            Tensor logits;
+            if (images is null && Memory is { } replay && replay.Count >= BatchSize)
+            {
+                (images, logits) = replay.Sample(BatchSize, random);
+            }
+            else
+            {
+                images = images is null ? Generate(BatchSize) : images.detach();
+                RequireImages(images, epoch, step);
+                logits = Teacher.ForwardLogits(images);
+                if (Memory is { } memory)
+                {
+                    memory.Add(images, logits);
+                    (images, logits) = memory.Sample(BatchSize, random);
+                }
+            }
             Tensor labels = logits.argmax(1);
             int count = (int)images.shape[0];
             // The logits go with the batch, so that TeacherOutputs does not run the teacher on it a second time.
@@ -189,6 +215,12 @@ public sealed class GeneratorBatchSource : ICheckpointedSource, IDisposable
             writer.Write(GeneratorSteps);
         });
         files.Add(counters);
+        if (Memory is { } memory)
+        {
+            string kept = $"{prefix}.memory.bin";
+            AtomicFile.Write(Path.Combine(directory, kept), memory.Save);
+            files.Add(kept);
+        }
         return files;
     }
 
@@ -200,6 +232,11 @@ public sealed class GeneratorBatchSource : ICheckpointedSource, IDisposable
         using var counters = new BinaryReader(File.OpenRead(Path.Combine(directory, TrainedModules.Find(files, ".counters.pt"))));
         ImagesGenerated = counters.ReadInt64();
         GeneratorSteps = counters.ReadInt64();
+        if (Memory is { } memory)
+        {
+            using var kept = new BinaryReader(File.OpenRead(Path.Combine(directory, TrainedModules.Find(files, ".memory.bin"))));
+            memory.Load(kept);
+        }
     }
 
     /// <summary>Frees the optimiser and the random stream (not the generator or the teacher).</summary>
@@ -207,6 +244,7 @@ public sealed class GeneratorBatchSource : ICheckpointedSource, IDisposable
     {
         Optimizer.Dispose();
         random.Dispose();
+        Memory?.Dispose();
     }
 
     private IEnumerable<TrainedModule> Trained() => [new TrainedModule("generator", Generator, Optimizer), .. game.Extras];
@@ -215,5 +253,5 @@ public sealed class GeneratorBatchSource : ICheckpointedSource, IDisposable
 
     /// <inheritdoc/>
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-        $"{Generator.Description}; {BatchCount} batches of {BatchSize} per epoch");
+        $"{Generator.Description}; {BatchCount} batches of {BatchSize} per epoch{(Memory is null ? "" : $", drawn from a memory of the last {Memory.Capacity:N0} generated images")}");
 }

@@ -141,7 +141,41 @@ public sealed class DataFreeTrainingTests() : TrainingFixture(2, 5)
     }
 
     [Test]
-    public void DaflAndDeepInversionRunAsSchemesAndDrawTheirImageGrid([Values("dafl", "deep-inversion")] string name)
+    public void WithAMemoryTheStudentDrawsFromItAndTheMemoryIsCheckpointed()
+    {
+        using DistillModel teacher = ModelFactory.Create("small-cnn", 5);
+        var loss = new WeightedLoss([(GeneratorDivergence.Term("l1"), 1.0)]);
+        using (DistillModel student = ModelFactory.Create("small-cnn", 3))
+        using (var generator = new ImageGenerator(1, width: 16))
+        using (var source = new GeneratorBatchSource(generator, teacher, new DivergenceGame(2, "l1", student), 8, 4, 1e-3, 1, memory: 32))
+        {
+            int forwards = 0;
+            var counter = teacher.register_forward_hook((_, _, output) => { forwards++; return output; });
+            DataFreeTraining.Fit(Tiny(1), null, source, "dfad", student, loss, Withheld(), Test, RunDirectory, false);
+            Assert.Multiple(() =>
+            {
+                Assert.That(source.GeneratorSteps, Is.EqualTo(2));
+                Assert.That(source.ImagesGenerated, Is.EqualTo(2 * 8), "only the generator's steps make images; the other steps draw from the memory");
+                Assert.That(source.Memory!.Count, Is.EqualTo(16));
+                Assert.That(forwards, Is.EqualTo(2 * 2), "per generator step: its own pass and the logits stored with its images; none on a draw");
+            });
+            counter.remove();
+        }
+        Assert.That(File.Exists(Path.Combine(RunDirectory, "epoch-1.source.memory.bin")), Is.True);
+
+        using DistillModel resumed = ModelFactory.Create("small-cnn", 3);
+        using var other = new ImageGenerator(99, width: 16);
+        using var second = new GeneratorBatchSource(other, teacher, new DivergenceGame(2, "l1", resumed), 8, 4, 1e-3, 1, memory: 32);
+        DataFreeTraining.Fit(Tiny(2), null, second, "dfad", resumed, loss, Withheld(), Test, RunDirectory, resume: true);
+        Assert.That(second.Memory!.Count, Is.EqualTo(32), "epoch 1's 16 images restored, epoch 2's 16 added");
+
+        using var small = new ImageGenerator(2, width: 16);
+        Assert.That(() => new GeneratorBatchSource(small, teacher, new DivergenceGame(2, "l1", resumed), 8, 4, 1e-3, 1, memory: 4),
+            Throws.TypeOf<ArgumentOutOfRangeException>().With.Property("ParamName").EqualTo("memory").And.Message.Contains("at least the batch size (8)"));
+    }
+
+    [Test]
+    public void DaflAndDeepInversionRunAsSchemesAndDrawTheirImageGrid([Values("dafl", "deep-inversion")] string name, [Values(false, true)] bool withMemory)
     {
         using DistillModel teacher = ModelFactory.Create("small-cnn", 5);
         // The scheme's context itself holds a withheld training set: the scheme may read its size and classes only.
@@ -149,6 +183,8 @@ public sealed class DataFreeTrainingTests() : TrainingFixture(2, 5)
         using TeacherOutputs outputs = TeacherOutputs.Create(teacher, train, cache: false);
         MethodSettingsMap map = MethodSettingsMap.Defaults.Set(name, "batchSize", "8").Set(name, "stepsPerEpoch", "2")
             .Set(name, "generatorWidth", "16").Set(name, "gridImagesPerClass", "1");
+        if (withMemory)
+            map = map.Set(name, "memory", "16").Set(name, "studentStepsPerGeneratorStep", "2");
         var recipe = new Recipe { Training = new ScheduleSection { Epochs = 1, BatchSize = 8 }, Seeds = [1], Settings = map };
         var log = new List<string>();
         var context = new SchemeContext(recipe, train, Test, teacher, outputs, RunDirectory, false, null, log.Add, default);
@@ -160,7 +196,9 @@ public sealed class DataFreeTrainingTests() : TrainingFixture(2, 5)
         {
             Assert.That(rows, Has.Count.EqualTo(1));
             Assert.That(rows[0].Run.FinalAccuracy, Is.InRange(0.0, 1.0));
-            Assert.That(rows[0].Note, Does.Contain("16 generated images").And.Contain("2 generator steps").And.Contain("no training image read"));
+            // With a memory, the second step draws from it: one generator step, its 8 images, no fresh batch.
+            Assert.That(rows[0].Note, Does.Contain(withMemory ? "8 generated images, 1 generator steps" : "16 generated images, 2 generator steps")
+                .And.Contain("no training image read"));
             Assert.That(File.ReadAllBytes(png).Take(4), Is.EqualTo(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }));
             Assert.That(log.Single(), Does.Contain(png));
         });

@@ -17,10 +17,8 @@ public sealed record AdversarialSettings : GeneratorSettings
     {
         BatchSize = 64;
         GeneratorLearningRate = 1e-3;
+        StudentStepsPerGeneratorStep = 5;
     }
-
-    /// <summary>Student steps per generator step (DFAD's 5).</summary>
-    public int StudentStepsPerGeneratorStep { get; init; } = 5;
 
     /// <summary>The divergence the generator maximises: <c>kl</c> (ZSKT's, the fused two-sided kernel), <c>l1</c> or
     /// <c>probability-l1</c>.</summary>
@@ -34,7 +32,6 @@ public sealed record AdversarialSettings : GeneratorSettings
     public override void Validate()
     {
         base.Validate();
-        Require(StudentStepsPerGeneratorStep > 0, "studentStepsPerGeneratorStep", StudentStepsPerGeneratorStep, "> 0");
         Require(GeneratorDivergence.Names.Contains(Divergence), "divergence", Divergence, $"one of {string.Join(", ", GeneratorDivergence.Names)}");
         Require(!string.IsNullOrWhiteSpace(Loss), "loss", Loss, "a loss spec such as kd:0.9,ce:0.1");
     }
@@ -69,7 +66,7 @@ public sealed class AdversarialScheme(AdversarialSettings settings) : IScheme
         using DistillModel model = ModelFactory.Create(student, seed);
         using var made = new GeneratorBatchSource(generator, context.Teacher,
             new DivergenceGame(settings.StudentStepsPerGeneratorStep, settings.Divergence, model), settings.BatchSize, real.BatchCount,
-            settings.GeneratorLearningRate, seed);
+            settings.GeneratorLearningRate, seed, memory: settings.Memory);
         // Generated rows have no dataset index: the batches carry the teacher's logits (the real rows' from the cache,
         // when the batches are not augmented), and the teacher runs live on whatever they lack.
         using TeacherOutputs teacher = TeacherOutputs.Create(context.Teacher, context.Train, cache: false);

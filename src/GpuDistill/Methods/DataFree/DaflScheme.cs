@@ -65,13 +65,15 @@ public sealed class DaflScheme(DaflSettings settings) : IScheme
         return DataFreeTraining.RunScheme(context, Name, student, seed, settings, 0, _ => new Game(settings), loss);
     }
 
-    /// <summary>One generator step per student step, on the images the student then learns from.</summary>
+    /// <summary>One generator step per <see cref="GeneratorSettings.StudentStepsPerGeneratorStep"/> student steps (DAFL's
+    /// 1), on the images the student then learns from.</summary>
     private sealed class Game(DaflSettings settings) : IGeneratorGame
     {
         public IReadOnlyList<TrainedModule> Extras => [];
 
         public Tensor? BeforeStudentStep(GeneratorBatchSource source, int epoch, int studentStep)
         {
+            if (studentStep % settings.StudentStepsPerGeneratorStep != 0) return null;
             Tensor images = source.Generate(source.BatchSize);
             using ModelOutput teacher = source.Teacher.Forward(images);
             Tensor loss = Losses.DaflGenerator(teacher.Logits, teacher.Pooled, settings.OneHot, settings.InformationEntropy, settings.Activation);

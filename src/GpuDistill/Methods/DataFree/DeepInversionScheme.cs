@@ -90,7 +90,8 @@ public sealed class DeepInversionScheme(DeepInversionSettings settings) : ISchem
             model => new Game(settings, context.Teacher, model, seed), loss, (0.5, 0.9));
     }
 
-    /// <summary>The generator's inversion of the teacher, one step before each student step.</summary>
+    /// <summary>The generator's inversion of the teacher, one step before every
+    /// <see cref="GeneratorSettings.StudentStepsPerGeneratorStep"/> student steps (1 by default).</summary>
     internal sealed class Game : IGeneratorGame, IDisposable
     {
         private readonly DeepInversionSettings settings;
@@ -117,6 +118,7 @@ public sealed class DeepInversionScheme(DeepInversionSettings settings) : ISchem
         public Tensor? BeforeStudentStep(GeneratorBatchSource source, int epoch, int studentStep)
         {
             ArgumentNullException.ThrowIfNull(source);
+            if (studentStep % settings.StudentStepsPerGeneratorStep != 0) return null;
             capture.Clear();
             Tensor labels = source.RandomLabels(source.BatchSize);
             Tensor images = source.Generate(source.BatchSize, labels);

@@ -6,7 +6,7 @@ namespace GpuDistill.Methods;
 public sealed record DfadSettings : GeneratorSettings
 {
     /// <summary>DFAD's defaults: batch 256, nz 256, generator Adam 1e-3, 50 iterations of 5 student steps per epoch
-    /// (250 student steps), the generator ending in an affine-free batch norm.</summary>
+    /// (250 student steps, DFAD's 5 per generator step), the generator ending in an affine-free batch norm.</summary>
     public DfadSettings()
     {
         BatchSize = 256;
@@ -14,10 +14,8 @@ public sealed record DfadSettings : GeneratorSettings
         GeneratorLearningRate = 1e-3;
         StepsPerEpoch = 250;
         BatchNormalizedOutput = true;
+        StudentStepsPerGeneratorStep = 5;
     }
-
-    /// <summary>Student steps per generator step (DFAD's 5).</summary>
-    public int StudentStepsPerGeneratorStep { get; init; } = 5;
 
     /// <summary>The divergence: <c>l1</c> (DFAD), <c>kl</c> (ZSKT's, without its attention term) or
     /// <c>probability-l1</c>.</summary>
@@ -27,7 +25,6 @@ public sealed record DfadSettings : GeneratorSettings
     public override void Validate()
     {
         base.Validate();
-        Require(StudentStepsPerGeneratorStep > 0, "studentStepsPerGeneratorStep", StudentStepsPerGeneratorStep, "> 0");
         Require(GeneratorDivergence.Names.Contains(Divergence), "divergence", Divergence, $"one of {string.Join(", ", GeneratorDivergence.Names)}");
     }
 }
@@ -36,7 +33,7 @@ public sealed record DfadSettings : GeneratorSettings
 /// DFAD, data-free adversarial distillation (Fang et al. 2019; ZSKT, Micaelli and Storkey 2019, with
 /// <c>divergence: kl</c>): the generator maximises the teacher-student divergence on its images, through both the
 /// frozen teacher and the student; the student minimises it on fresh generated batches. One generator step before
-/// every <see cref="DfadSettings.StudentStepsPerGeneratorStep"/> student steps. No training image is read.
+/// every <see cref="GeneratorSettings.StudentStepsPerGeneratorStep"/> student steps. No training image is read.
 /// </summary>
 /// <param name="settings">The divergence, the schedule and the generator settings.</param>
 public sealed class DfadScheme(DfadSettings settings) : IScheme

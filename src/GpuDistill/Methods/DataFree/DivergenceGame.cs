@@ -7,7 +7,8 @@ namespace GpuDistill.Methods;
 /// <summary>
 /// The generator's side of the adversarial min-max game (DFAD, ZSKT, and <c>adversarial</c> with real data): every
 /// <c>studentStepsPerGeneratorStep</c> student steps, one generator step that maximises the teacher-student divergence
-/// on a fresh generated batch, through the frozen teacher and the student. The student's batches are fresh draws.
+/// on a fresh generated batch, through the frozen teacher and the student. The student's batches are fresh draws, or,
+/// with a <see cref="GeneratorBatchSource.Memory"/>, draws from it, into which each generator step's images go.
 /// </summary>
 /// <param name="studentStepsPerGeneratorStep">Student steps per generator step (&gt; 0).</param>
 /// <param name="divergence">One of <see cref="GeneratorDivergence.Names"/>.</param>
@@ -28,6 +29,6 @@ internal sealed class DivergenceGame(int studentStepsPerGeneratorStep, string di
         // The generator maximises the divergence; the student's gradients from this pass are zeroed by the trainer
         // before its own step.
         source.GeneratorStep(GeneratorDivergence.Compute(divergence, studentLogits, teacher).neg(), epoch, studentStep);
-        return null;
+        return source.Memory is null ? null : images;
     }
 }

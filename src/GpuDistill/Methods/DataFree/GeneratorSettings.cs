@@ -28,6 +28,14 @@ public abstract record GeneratorSettings : MethodSettings
     /// images in the loader's normalised pixel range.</summary>
     public bool BatchNormalizedOutput { get; init; }
 
+    /// <summary>Student steps per generator step (1: a generator step before every student step).</summary>
+    public int StudentStepsPerGeneratorStep { get; init; } = 1;
+
+    /// <summary>Generated images kept, with the teacher's logits, for the student to draw its batches from
+    /// (<see cref="Training.GeneratedImageMemory"/>, CMI's and Fast-DFKD's data pool); 0, the references' way, trains
+    /// the student on each new batch only.</summary>
+    public int Memory { get; init; }
+
     /// <inheritdoc/>
     public override void Validate()
     {
@@ -35,6 +43,8 @@ public abstract record GeneratorSettings : MethodSettings
         Require(BatchSize > 1, "batchSize", BatchSize, "> 1 (the generator's batch norms need two images)");
         Require(StepsPerEpoch > 0, "stepsPerEpoch", StepsPerEpoch, "> 0");
         Require(GeneratorWidth >= 2, "generatorWidth", GeneratorWidth, ">= 2");
+        Require(StudentStepsPerGeneratorStep > 0, "studentStepsPerGeneratorStep", StudentStepsPerGeneratorStep, "> 0");
+        Require(Memory == 0 || Memory >= BatchSize, "memory", Memory, $"0 (none) or at least batchSize ({BatchSize})");
         Require(GridImagesPerClass > 0, "gridImagesPerClass", GridImagesPerClass, "> 0");
         Require(double.IsFinite(GeneratorLearningRate) && GeneratorLearningRate > 0, "generatorLearningRate", GeneratorLearningRate, "finite and > 0");
     }
