@@ -160,19 +160,19 @@ public sealed class GeneratorBatchSource : ICheckpointedSource, IDisposable
     private ImageBatch NextBatch(int epoch, int step)
     {
         using var scope = NewDisposeScope();
-        Tensor? images = game.BeforeStudentStep(this, epoch, step);
+        GameImages? made = game.BeforeStudentStep(this, epoch, step);
         using (no_grad())
         {
-            Tensor logits;
-            if (images is null && Memory is { } replay && replay.Count >= BatchSize)
+            Tensor images, logits;
+            if (made is null && Memory is { } replay && replay.Count >= BatchSize)
             {
                 (images, logits) = replay.Sample(BatchSize, random);
             }
             else
             {
-                images = images is null ? Generate(BatchSize) : images.detach();
+                images = made is null ? Generate(BatchSize) : made.Images.detach();
                 RequireImages(images, epoch, step);
-                logits = Teacher.ForwardLogits(images);
+                logits = made?.TeacherLogits is { } given ? RequireLogits(given.detach(), images, epoch, step) : Teacher.ForwardLogits(images);
                 if (Memory is { } memory)
                 {
                     memory.Add(images, logits);
@@ -185,6 +185,15 @@ public sealed class GeneratorBatchSource : ICheckpointedSource, IDisposable
             return new ImageBatch(images.MoveToOuterDisposeScope(), labels.MoveToOuterDisposeScope(), [.. Enumerable.Repeat(-1, count)],
                 new TeacherPass(Teacher, logits.MoveToOuterDisposeScope()));
         }
+    }
+
+    private static Tensor RequireLogits(Tensor logits, Tensor images, int epoch, int step)
+    {
+        if (logits.dim() != 2 || logits.shape[0] != images.shape[0] || logits.shape[1] != DistillModel.ClassCount || logits.dtype != ScalarType.Float32)
+            throw new ArgumentException(
+                $"The teacher logits a game handed over at epoch {epoch + 1}, step {step + 1} are {logits.dtype} {TensorChecks.Shape(logits)}; expected float32 [{images.shape[0]}, {DistillModel.ClassCount}].",
+                nameof(logits));
+        return logits;
     }
 
     private void RequireImages(Tensor images, int epoch, int step)

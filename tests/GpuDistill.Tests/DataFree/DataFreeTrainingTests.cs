@@ -157,7 +157,7 @@ public sealed class DataFreeTrainingTests() : TrainingFixture(2, 5)
                 Assert.That(source.GeneratorSteps, Is.EqualTo(2));
                 Assert.That(source.ImagesGenerated, Is.EqualTo(2 * 8), "only the generator's steps make images; the other steps draw from the memory");
                 Assert.That(source.Memory!.Count, Is.EqualTo(16));
-                Assert.That(forwards, Is.EqualTo(2 * 2), "per generator step: its own pass and the logits stored with its images; none on a draw");
+                Assert.That(forwards, Is.EqualTo(2), "one pass per generator step, whose logits are stored with its images; none on a draw");
             });
             counter.remove();
         }
@@ -327,6 +327,36 @@ public sealed class DataFreeTrainingTests() : TrainingFixture(2, 5)
     }
 
     [Test]
+    public void AGamesTeacherLogitsGoWithItsImagesAndTheTeacherDoesNotRunAgain()
+    {
+        using DistillModel teacher = ModelFactory.Create("small-cnn", 5);
+        using DistillModel student = ModelFactory.Create("small-cnn", 3);
+        using var generator = new ImageGenerator(1, classes: 10, width: 16);
+        using var game = new DeepInversionScheme.Game(new DeepInversionSettings(), teacher, student, 1);
+        using var source = new GeneratorBatchSource(generator, teacher, game, 8, 1, 1e-3, 1);
+        int forwards = 0;
+        var counter = teacher.register_forward_hook((_, _, output) => { forwards++; return output; });
+        using var scope = NewDisposeScope();
+        ImageBatch batch = source.Epoch(0).First();
+        counter.remove();
+        Assert.That(forwards, Is.EqualTo(1), "the generator step's pass only");
+        using (no_grad())
+        {
+            // The student learns on the shifted images the teacher saw: the logits are the teacher's for exactly these.
+            Assert.That(batch.TeacherPass!.Logits.allclose(teacher.ForwardLogits(batch.Images), rtol: 1e-5, atol: 1e-5), Is.True);
+        }
+    }
+
+    [Test]
+    public void TeacherLogitsOfTheWrongShapeFromAGameAreRefused()
+    {
+        using DistillModel teacher = ModelFactory.Create("small-cnn", 5);
+        using var generator = new ImageGenerator(1, width: 16);
+        using var source = new GeneratorBatchSource(generator, teacher, new Recording(() => { }) { WrongLogits = true }, 8, 1, 1e-3, 1);
+        ArgumentAssert.Rejects(() => _ = source.Epoch(0).First(), "logits", "expected float32 [8, 10]");
+    }
+
+    [Test]
     public void ANaNInAGeneratedBatchStopsTheRunAsDivergedAndKeepsTheCheckpoint()
     {
         using DistillModel teacher = ModelFactory.Create("small-cnn", 5);
@@ -365,17 +395,21 @@ public sealed class DataFreeTrainingTests() : TrainingFixture(2, 5)
     private static bool Moved(TorchSharp.torch.nn.Module module, Tensor[] before) =>
         module.parameters().Zip(before).Any(p => !Same(p.First, p.Second));
 
-    /// <summary>A game that takes no generator step: it records when it is asked, and can hand over NaN images.</summary>
+    /// <summary>A game that takes no generator step: it records when it is asked, and can hand over NaN images or
+    /// logits of the wrong shape.</summary>
     private sealed class Recording(Action onStep) : IGeneratorGame
     {
         public int PoisonFromEpoch { get; init; } = int.MaxValue;
 
+        public bool WrongLogits { get; init; }
+
         public IReadOnlyList<TrainedModule> Extras => [];
 
-        public Tensor? BeforeStudentStep(GeneratorBatchSource source, int epoch, int studentStep)
+        public GameImages? BeforeStudentStep(GeneratorBatchSource source, int epoch, int studentStep)
         {
             onStep();
-            return epoch >= PoisonFromEpoch ? full([source.BatchSize, 1, 28, 28], float.NaN) : null;
+            if (WrongLogits) return new GameImages(zeros(source.BatchSize, 1, 28, 28), zeros(source.BatchSize, 9));
+            return epoch >= PoisonFromEpoch ? new GameImages(full([source.BatchSize, 1, 28, 28], float.NaN)) : null;
         }
     }
 }

@@ -71,14 +71,14 @@ public sealed class DaflScheme(DaflSettings settings) : IScheme
     {
         public IReadOnlyList<TrainedModule> Extras => [];
 
-        public Tensor? BeforeStudentStep(GeneratorBatchSource source, int epoch, int studentStep)
+        public GameImages? BeforeStudentStep(GeneratorBatchSource source, int epoch, int studentStep)
         {
             if (studentStep % settings.StudentStepsPerGeneratorStep != 0) return null;
             Tensor images = source.Generate(source.BatchSize);
             using ModelOutput teacher = source.Teacher.Forward(images);
             Tensor loss = Losses.DaflGenerator(teacher.Logits, teacher.Pooled, settings.OneHot, settings.InformationEntropy, settings.Activation);
             source.GeneratorStep(loss, epoch, studentStep);
-            return images;
+            return new GameImages(images, teacher.Logits.detach());
         }
     }
 }

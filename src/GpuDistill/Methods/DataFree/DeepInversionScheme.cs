@@ -115,7 +115,7 @@ public sealed class DeepInversionScheme(DeepInversionSettings settings) : ISchem
         public IReadOnlyList<TrainedModule> Extras => [];
 
         /// <inheritdoc/>
-        public Tensor? BeforeStudentStep(GeneratorBatchSource source, int epoch, int studentStep)
+        public GameImages? BeforeStudentStep(GeneratorBatchSource source, int epoch, int studentStep)
         {
             ArgumentNullException.ThrowIfNull(source);
             if (studentStep % settings.StudentStepsPerGeneratorStep != 0) return null;
@@ -138,7 +138,9 @@ public sealed class DeepInversionScheme(DeepInversionSettings settings) : ISchem
             }
             source.GeneratorStep(loss, epoch, studentStep);
             capture.Clear();
-            return images;
+            // The student learns on the shifted images the teacher saw, with the logits it gave them (a shift is an
+            // augmentation; the pair is exact, and the teacher need not run again).
+            return new GameImages(seen, logits);
         }
 
         /// <summary>Removes the hooks from the teacher.</summary>

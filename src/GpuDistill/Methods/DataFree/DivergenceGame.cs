@@ -19,7 +19,7 @@ internal sealed class DivergenceGame(int studentStepsPerGeneratorStep, string di
     public IReadOnlyList<TrainedModule> Extras => [];
 
     /// <inheritdoc/>
-    public Tensor? BeforeStudentStep(GeneratorBatchSource source, int epoch, int studentStep)
+    public GameImages? BeforeStudentStep(GeneratorBatchSource source, int epoch, int studentStep)
     {
         ArgumentNullException.ThrowIfNull(source);
         if (studentStep % studentStepsPerGeneratorStep != 0) return null;
@@ -29,6 +29,6 @@ internal sealed class DivergenceGame(int studentStepsPerGeneratorStep, string di
         // The generator maximises the divergence; the student's gradients from this pass are zeroed by the trainer
         // before its own step.
         source.GeneratorStep(GeneratorDivergence.Compute(divergence, studentLogits, teacher).neg(), epoch, studentStep);
-        return source.Memory is null ? null : images;
+        return source.Memory is null ? null : new GameImages(images, teacher);
     }
 }
