@@ -47,7 +47,11 @@ internal abstract class FusedGradientsFunction<TSelf> : autograd.SingleTensorFun
         // (teacher, request) none.
         var gradients = new List<Tensor>(arity);
         for (int i = 0; i < arity; i++) gradients.Add(null!);
-        for (int k = 0; k < positions.Length; k++) gradients[positions[k]] = saved[k].mul(grad_output);
+        // An upstream gradient of exactly 1 (a loss backpropagated on its own, the common case) hands the saved gradient
+        // over as it is: no second pass over [B, C] and no new buffer. The saved tensor stays referenced here, so
+        // libtorch copies rather than accumulates into it.
+        bool unit = grad_output.numel() == 1 && grad_output.dtype == ScalarType.Float32 && grad_output.item<float>() == 1f;
+        for (int k = 0; k < positions.Length; k++) gradients[positions[k]] = unit ? saved[k] : saved[k].mul(grad_output);
         return gradients;
     }
 

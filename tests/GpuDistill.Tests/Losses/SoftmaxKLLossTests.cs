@@ -67,6 +67,39 @@ public sealed class SoftmaxKLLossTests(AcceleratorKind kind) : AcceleratorTestBa
     }
 
     [Test]
+    public void AnUpstreamGradientOfOneHandsOverTheKernelsGradientAndRepeatedBackwardsAdd()
+    {
+        // The bridge returns its saved gradient itself when the upstream gradient is 1: libtorch must copy it, never
+        // accumulate into it, or a second backward (retain_graph) or a second loss on the same logits would be wrong.
+        Random random = RandomData.NewRandom();
+        float[] s = RandomData.Uniform(random, 41 * 1271, 8);
+        float[] t = RandomData.Uniform(random, 41 * 1271, 8);
+        using var scope = NewDisposeScope();
+        Tensor teacher = TensorData.Matrix(t, 41, 1271);
+        Tensor scaled = TensorData.Matrix(s, 41, 1271, requiresGrad: true);
+        (GpuDistill.Losses.SoftmaxKL(scaled, teacher, 4.0, device: Device) * UpstreamGradient).backward();
+        Tensor expected = scaled.grad!.div(UpstreamGradient);
+
+        Tensor leaf = TensorData.Matrix(s, 41, 1271, requiresGrad: true);
+        Tensor loss = GpuDistill.Losses.SoftmaxKL(leaf, teacher, 4.0, device: Device);
+        loss.backward(retain_graph: true);
+        Tensor first = leaf.grad!.clone();
+        loss.backward(retain_graph: true);
+        Tensor second = leaf.grad!.clone();
+        loss.backward();
+
+        Tensor twice = TensorData.Matrix(s, 41, 1271, requiresGrad: true);
+        (GpuDistill.Losses.SoftmaxKL(twice, teacher, 4.0, device: Device) + GpuDistill.Losses.SoftmaxKL(twice, teacher, 4.0, device: Device)).backward();
+        Assert.Multiple(() =>
+        {
+            Assert.That(first.allclose(expected, rtol: 1e-5, atol: 1e-9), Is.True, "upstream 1 gives the kernel's gradient");
+            Assert.That(second.eq(first * 2).all().item<bool>(), Is.True, "a second backward adds the same gradient once");
+            Assert.That(leaf.grad!.eq(first * 3).all().item<bool>(), Is.True, "and a third");
+            Assert.That(twice.grad!.allclose(first * 2, rtol: 1e-6, atol: 0), Is.True, "two losses on one input add");
+        });
+    }
+
+    [Test]
     public void BothLayoutsAgreeThroughTheBridge()
     {
         Random random = RandomData.NewRandom();
