@@ -108,11 +108,18 @@ public sealed class GeneratorBatchSource : ICheckpointedSource, IDisposable
     /// <see cref="ImagesGenerated"/>.</summary>
     /// <param name="batch">B &gt; 0.</param>
     /// <param name="labels">Labels [B] for a conditional generator; drawn at random when null.</param>
-    public Tensor Generate(int batch, Tensor? labels = null)
+    public Tensor Generate(int batch, Tensor? labels = null) => Generate(Latent(batch), labels);
+
+    /// <summary>The generator's images for the latent codes <paramref name="latent"/> [B, latent], as
+    /// <see cref="Generate(int, Tensor?)"/>.</summary>
+    /// <param name="latent">Codes [B, latent], e.g. from <see cref="Latent"/>.</param>
+    /// <param name="labels">Labels [B] for a conditional generator; drawn at random when null.</param>
+    public Tensor Generate(Tensor latent, Tensor? labels = null)
     {
+        ArgumentNullException.ThrowIfNull(latent);
         Generator.train();
-        Tensor z = Latent(batch);
-        Tensor images = Generator.IsConditional ? Generator.Generate(z, labels ?? RandomLabels(batch)) : Generator.Generate(z);
+        int batch = (int)latent.shape[0];
+        Tensor images = Generator.IsConditional ? Generator.Generate(latent, labels ?? RandomLabels(batch)) : Generator.Generate(latent);
         ImagesGenerated += batch;
         return images;
     }

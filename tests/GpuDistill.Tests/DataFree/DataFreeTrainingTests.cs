@@ -357,6 +357,29 @@ public sealed class DataFreeTrainingTests() : TrainingFixture(2, 5)
     }
 
     [Test]
+    public void DeepInversionsDiversityTermStepsTheGeneratorAndNeedsAnEvenBatch()
+    {
+        using DistillModel teacher = ModelFactory.Create("small-cnn", 5);
+        using DistillModel student = ModelFactory.Create("small-cnn", 3);
+        using var generator = new ImageGenerator(1, classes: 10, width: 16);
+        var settings = new DeepInversionSettings { Diversity = 1, BatchSize = 8 };
+        settings.Validate();
+        using var game = new DeepInversionScheme.Game(settings, teacher, student, 1);
+        using var source = new GeneratorBatchSource(generator, teacher, game, 8, 1, 1e-3, 1);
+        using var scope = NewDisposeScope();
+        Tensor[] before = [.. generator.parameters().Select(p => p.detach().clone())];
+        _ = source.Epoch(0).ToList();
+        Assert.Multiple(() =>
+        {
+            Assert.That(source.GeneratorSteps, Is.EqualTo(1));
+            Assert.That(double.IsFinite(source.LastEpochGeneratorLoss), Is.True);
+            Assert.That(Moved(generator, before), Is.True);
+        });
+        var odd = new DeepInversionSettings { Diversity = 1, BatchSize = 7 };
+        Assert.That(() => odd.Validate(), Throws.Exception.With.Message.Contains("batchSize").And.Message.Contains("even when diversity > 0"));
+    }
+
+    [Test]
     public void ANaNInAGeneratedBatchStopsTheRunAsDivergedAndKeepsTheCheckpoint()
     {
         using DistillModel teacher = ModelFactory.Create("small-cnn", 5);

@@ -46,10 +46,17 @@ public sealed record DeepInversionSettings : GeneratorSettings
     /// DeepInversion): the images move to where teacher and student disagree, which keeps them varied.</summary>
     public double AdiScale { get; init; }
 
+    /// <summary>Weight of MSGAN's mode-seeking term (<see cref="Losses.ModeSeeking"/>; not in DeepInversion, 0 leaves
+    /// it out): each batch is two halves made for the same labels from different codes, and the term makes their
+    /// images differ, against a generator that draws one image per class whatever its code.</summary>
+    public double Diversity { get; init; }
+
     /// <inheritdoc/>
     public override void Validate()
     {
         base.Validate();
+        RequireWeight(Diversity, "diversity");
+        Require(Diversity == 0 || BatchSize % 2 == 0, "batchSize", BatchSize, "even when diversity > 0 (two halves with the same labels)");
         RequireWeight(MainLoss, "mainLoss");
         RequireWeight(RFeature, "rFeature");
         RequireWeight(FirstBnMultiplier, "firstBnMultiplier");
@@ -67,7 +74,8 @@ public sealed record DeepInversionSettings : GeneratorSettings
 /// them as those labels while the statistics of every teacher BN layer's input match its running mean and variance
 /// (<see cref="Losses.BatchNormStatistics"/>, one fused kernel over all layers), with total-variation and L2 image
 /// priors, and, with <see cref="DeepInversionSettings.AdiScale"/> above 0, Adaptive DeepInversion's competition term
-/// with the student (<see cref="Losses.Competition"/>); the student learns on the same images (detached) by the recipe's
+/// with the student (<see cref="Losses.Competition"/>), and with <see cref="DeepInversionSettings.Diversity"/> above 0
+/// MSGAN's mode-seeking term (<see cref="Losses.ModeSeeking"/>); the student learns on the same images (detached) by the recipe's
 /// KD. No training image is read.
 /// </summary>
 /// <param name="settings">The loss weights and generator settings.</param>
@@ -120,8 +128,10 @@ public sealed class DeepInversionScheme(DeepInversionSettings settings) : ISchem
             ArgumentNullException.ThrowIfNull(source);
             if (studentStep % settings.StudentStepsPerGeneratorStep != 0) return null;
             capture.Clear();
-            Tensor labels = source.RandomLabels(source.BatchSize);
-            Tensor images = source.Generate(source.BatchSize, labels);
+            int half = source.BatchSize / 2;
+            Tensor labels = settings.Diversity > 0 ? source.RandomLabels(half).repeat(2) : source.RandomLabels(source.BatchSize);
+            Tensor latent = source.Latent(source.BatchSize);
+            Tensor images = source.Generate(latent, labels);
             Tensor seen = settings.Jitter == 0
                 ? images
                 : images.roll([jitter.Next(-settings.Jitter, settings.Jitter + 1), jitter.Next(-settings.Jitter, settings.Jitter + 1)], [2, 3]);
@@ -131,6 +141,11 @@ public sealed class DeepInversionScheme(DeepInversionSettings settings) : ISchem
                 .add(Losses.TotalVariationL2(seen).mul(settings.TvL2))
                 .add(Losses.TotalVariationL1(seen).mul(settings.TvL1))
                 .add(Losses.ImageL2Prior(seen).mul(settings.L2));
+            if (settings.Diversity > 0)
+            {
+                loss = loss.add(Losses.ModeSeeking(images.narrow(0, 0, half), images.narrow(0, half, half),
+                    latent.narrow(0, 0, half), latent.narrow(0, half, half)).mul(settings.Diversity));
+            }
             if (settings.AdiScale > 0)
             {
                 // The student's parameters collect gradients here too; the trainer zeroes them before its own step.
