@@ -233,7 +233,8 @@ public sealed class GeneratorBatchSource : ICheckpointedSource, IDisposable
         files.Add(counters);
         if (Memory is { } memory)
         {
-            string kept = $"{prefix}.memory.bin";
+            // Named like the other checkpoint files (epoch-N.*.pt), so the trainer prunes earlier epochs' copies.
+            string kept = $"{prefix}.memory.pt";
             AtomicFile.Write(Path.Combine(directory, kept), memory.Save);
             files.Add(kept);
         }
@@ -250,7 +251,7 @@ public sealed class GeneratorBatchSource : ICheckpointedSource, IDisposable
         GeneratorSteps = counters.ReadInt64();
         if (Memory is { } memory)
         {
-            using var kept = new BinaryReader(File.OpenRead(Path.Combine(directory, TrainedModules.Find(files, ".memory.bin"))));
+            using var kept = new BinaryReader(File.OpenRead(Path.Combine(directory, TrainedModules.Find(files, ".memory.pt"))));
             memory.Load(kept);
         }
     }

@@ -161,13 +161,15 @@ public sealed class DataFreeTrainingTests() : TrainingFixture(2, 5)
             });
             counter.remove();
         }
-        Assert.That(File.Exists(Path.Combine(RunDirectory, "epoch-1.source.memory.bin")), Is.True);
+        Assert.That(File.Exists(Path.Combine(RunDirectory, "epoch-1.source.memory.pt")), Is.True);
 
         using DistillModel resumed = ModelFactory.Create("small-cnn", 3);
         using var other = new ImageGenerator(99, width: 16);
         using var second = new GeneratorBatchSource(other, teacher, new DivergenceGame(2, "l1", resumed), 8, 4, 1e-3, 1, memory: 32);
         DataFreeTraining.Fit(Tiny(2), null, second, "dfad", resumed, loss, Withheld(), Test, RunDirectory, resume: true);
         Assert.That(second.Memory!.Count, Is.EqualTo(32), "epoch 1's 16 images restored, epoch 2's 16 added");
+        Assert.That(Directory.GetFiles(RunDirectory, "epoch-*.source.memory.pt").Select(Path.GetFileName),
+            Is.EqualTo(new[] { "epoch-2.source.memory.pt" }), "only the last epoch's memory is kept (each is as large as the memory)");
 
         using var small = new ImageGenerator(2, width: 16);
         Assert.That(() => new GeneratorBatchSource(small, teacher, new DivergenceGame(2, "l1", resumed), 8, 4, 1e-3, 1, memory: 4),
