@@ -24,6 +24,7 @@ public sealed class GeneratorBatchSource : ICheckpointedSource, IDisposable
 {
     private readonly IGeneratorGame game;
     private readonly long seed;
+    private readonly int studentStepsPerGeneratorStep;
     private Generator random;
 
     /// <summary>Builds the source; the generator's images must fit the teacher's input.</summary>
@@ -37,15 +38,18 @@ public sealed class GeneratorBatchSource : ICheckpointedSource, IDisposable
     /// <param name="betas">Adam's (beta1, beta2); (0.9, 0.999) when null.</param>
     /// <param name="memory">Generated images kept with their teacher logits (<see cref="GeneratedImageMemory"/>), 0 for
     /// none; else at least <paramref name="batchSize"/>.</param>
+    /// <param name="studentStepsPerGeneratorStep">The game is asked before every this many student steps (&gt; 0); the
+    /// steps between take a fresh batch, or a draw from the memory.</param>
     /// <exception cref="ArgumentException">The generator's images do not fit the teacher, or a bad number.</exception>
     public GeneratorBatchSource(ImageGenerator generator, DistillModel teacher, IGeneratorGame game, int batchSize,
-        int stepsPerEpoch, double learningRate, long seed, (double Beta1, double Beta2)? betas = null, int memory = 0)
+        int stepsPerEpoch, double learningRate, long seed, (double Beta1, double Beta2)? betas = null, int memory = 0, int studentStepsPerGeneratorStep = 1)
     {
         ArgumentNullException.ThrowIfNull(generator);
         ArgumentNullException.ThrowIfNull(teacher);
         ArgumentNullException.ThrowIfNull(game);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchSize);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(stepsPerEpoch);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(studentStepsPerGeneratorStep);
         if (!double.IsFinite(learningRate) || learningRate <= 0)
             throw new ArgumentOutOfRangeException(nameof(learningRate), learningRate, "learningRate must be finite and > 0.");
         if (memory != 0 && memory < batchSize)
@@ -59,6 +63,7 @@ public sealed class GeneratorBatchSource : ICheckpointedSource, IDisposable
         this.seed = seed;
         BatchSize = batchSize;
         BatchCount = stepsPerEpoch;
+        this.studentStepsPerGeneratorStep = studentStepsPerGeneratorStep;
         (double beta1, double beta2) = betas ?? (0.9, 0.999);
         Optimizer = optim.Adam(generator.parameters(), learningRate, beta1, beta2);
         random = new Generator(LatentSeed(0));
@@ -167,7 +172,7 @@ public sealed class GeneratorBatchSource : ICheckpointedSource, IDisposable
     private ImageBatch NextBatch(int epoch, int step)
     {
         using var scope = NewDisposeScope();
-        GameImages? made = game.BeforeStudentStep(this, epoch, step);
+        GameImages? made = step % studentStepsPerGeneratorStep == 0 ? game.BeforeStudentStep(this, epoch, step) : null;
         using (no_grad())
         {
             Tensor images, logits;

@@ -5,7 +5,7 @@ namespace GpuDistill.Training;
 /// <summary>
 /// What a generator-backed method does between the student's steps: it updates the generator (and whatever else it
 /// trains besides the student, e.g. a discriminator) through the teacher and, where the method says so, the student.
-/// <see cref="GeneratorBatchSource"/> calls it before each student step, inside the trainer's loop, so data-free and
+/// <see cref="GeneratorBatchSource"/> calls it before every <c>studentStepsPerGeneratorStep</c>-th student step, inside the trainer's loop, so data-free and
 /// adversarial runs keep the trainer's progress, checkpoints, resume and records.
 /// </summary>
 public interface IGeneratorGame

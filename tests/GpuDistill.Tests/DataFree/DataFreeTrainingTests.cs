@@ -47,7 +47,7 @@ public sealed class DataFreeTrainingTests() : TrainingFixture(2, 5)
         using DistillModel teacher = ModelFactory.Create("small-cnn", 5);
         using DistillModel student = ModelFactory.Create("small-cnn", 3);
         using var generator = new ImageGenerator(1, width: 16);
-        using var source = new GeneratorBatchSource(generator, teacher, new DivergenceGame(5, "l1", student), 8, 2, 1e-3, 1);
+        using var source = new GeneratorBatchSource(generator, teacher, new DivergenceGame("l1", student), 8, 2, 1e-3, 1, studentStepsPerGeneratorStep: 5);
         using TeacherOutputs outputs = TeacherOutputs.Create(teacher, Train, cache: false);
         int forwards = 0;
         var counter = teacher.register_forward_hook((_, _, output) => { forwards++; return output; });
@@ -73,7 +73,7 @@ public sealed class DataFreeTrainingTests() : TrainingFixture(2, 5)
         using DistillModel teacher = ModelFactory.Create("small-cnn", 5);
         using DistillModel student = ModelFactory.Create("small-cnn", 3);
         using var generator = new ImageGenerator(1);
-        using var source = new GeneratorBatchSource(generator, teacher, new DivergenceGame(5, "l1", student), 8, 2, 1e-3, 1);
+        using var source = new GeneratorBatchSource(generator, teacher, new DivergenceGame("l1", student), 8, 2, 1e-3, 1, studentStepsPerGeneratorStep: 5);
         ArgumentAssert.Rejects(() => DataFreeTraining.Fit(Tiny(1), null, source, "dfad", student, new WeightedLoss([(GeneratorDivergence.Term("l1"), 1.0)]),
             Train, Test, null, false), "train", "labelled training set");
     }
@@ -88,7 +88,7 @@ public sealed class DataFreeTrainingTests() : TrainingFixture(2, 5)
         Tensor[] studentBefore = [.. student.parameters().Select(p => p.detach().clone())];
         Tensor[] teacherBefore = [.. teacher.parameters().Select(p => p.detach().clone())];
         var settings = new DfadSettings { StudentStepsPerGeneratorStep = 2 };
-        using var source = new GeneratorBatchSource(generator, teacher, new DivergenceGame(settings.StudentStepsPerGeneratorStep, settings.Divergence, student), 8, 4, 1e-3, 1);
+        using var source = new GeneratorBatchSource(generator, teacher, new DivergenceGame(settings.Divergence, student), 8, 4, 1e-3, 1, studentStepsPerGeneratorStep: settings.StudentStepsPerGeneratorStep);
 
         // The training set is withheld: any read of it during the run would throw.
         TrainingRun run = DataFreeTraining.Fit(Tiny(1), null, source, "dfad", student,
@@ -116,7 +116,7 @@ public sealed class DataFreeTrainingTests() : TrainingFixture(2, 5)
         Tensor[] afterFirst;
         using (DistillModel student = ModelFactory.Create("small-cnn", 3))
         using (var generator = new ImageGenerator(1, width: 16))
-        using (var source = new GeneratorBatchSource(generator, teacher, new DivergenceGame(settings.StudentStepsPerGeneratorStep, settings.Divergence, student), 8, 2, 1e-3, 1))
+        using (var source = new GeneratorBatchSource(generator, teacher, new DivergenceGame(settings.Divergence, student), 8, 2, 1e-3, 1, studentStepsPerGeneratorStep: settings.StudentStepsPerGeneratorStep))
         {
             DataFreeTraining.Fit(Tiny(1), null, source, "dfad", student, loss, Withheld(), Test, RunDirectory, false);
             afterFirst = [.. generator.parameters().Select(p => p.detach().clone())];
@@ -147,7 +147,7 @@ public sealed class DataFreeTrainingTests() : TrainingFixture(2, 5)
         var loss = new WeightedLoss([(GeneratorDivergence.Term("l1"), 1.0)]);
         using (DistillModel student = ModelFactory.Create("small-cnn", 3))
         using (var generator = new ImageGenerator(1, width: 16))
-        using (var source = new GeneratorBatchSource(generator, teacher, new DivergenceGame(2, "l1", student), 8, 4, 1e-3, 1, memory: 32))
+        using (var source = new GeneratorBatchSource(generator, teacher, new DivergenceGame("l1", student), 8, 4, 1e-3, 1, memory: 32, studentStepsPerGeneratorStep: 2))
         {
             int forwards = 0;
             var counter = teacher.register_forward_hook((_, _, output) => { forwards++; return output; });
@@ -165,14 +165,14 @@ public sealed class DataFreeTrainingTests() : TrainingFixture(2, 5)
 
         using DistillModel resumed = ModelFactory.Create("small-cnn", 3);
         using var other = new ImageGenerator(99, width: 16);
-        using var second = new GeneratorBatchSource(other, teacher, new DivergenceGame(2, "l1", resumed), 8, 4, 1e-3, 1, memory: 32);
+        using var second = new GeneratorBatchSource(other, teacher, new DivergenceGame("l1", resumed), 8, 4, 1e-3, 1, memory: 32, studentStepsPerGeneratorStep: 2);
         DataFreeTraining.Fit(Tiny(2), null, second, "dfad", resumed, loss, Withheld(), Test, RunDirectory, resume: true);
         Assert.That(second.Memory!.Count, Is.EqualTo(32), "epoch 1's 16 images restored, epoch 2's 16 added");
         Assert.That(Directory.GetFiles(RunDirectory, "epoch-*.source.memory.pt").Select(Path.GetFileName),
             Is.EqualTo(new[] { "epoch-2.source.memory.pt" }), "only the last epoch's memory is kept (each is as large as the memory)");
 
         using var small = new ImageGenerator(2, width: 16);
-        Assert.That(() => new GeneratorBatchSource(small, teacher, new DivergenceGame(2, "l1", resumed), 8, 4, 1e-3, 1, memory: 4),
+        Assert.That(() => new GeneratorBatchSource(small, teacher, new DivergenceGame("l1", resumed), 8, 4, 1e-3, 1, memory: 4, studentStepsPerGeneratorStep: 2),
             Throws.TypeOf<ArgumentOutOfRangeException>().With.Property("ParamName").EqualTo("memory").And.Message.Contains("at least the batch size (8)"));
     }
 

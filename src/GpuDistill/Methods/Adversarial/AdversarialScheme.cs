@@ -65,8 +65,8 @@ public sealed class AdversarialScheme(AdversarialSettings settings) : IScheme
             settings.BatchNormalizedOutput ? GeneratorOutput.BatchNormalized : GeneratorOutput.Pixels, width: settings.GeneratorWidth);
         using DistillModel model = ModelFactory.Create(student, seed);
         using var made = new GeneratorBatchSource(generator, context.Teacher,
-            new DivergenceGame(settings.StudentStepsPerGeneratorStep, settings.Divergence, model), settings.BatchSize, real.BatchCount,
-            settings.GeneratorLearningRate, seed, memory: settings.Memory);
+            new DivergenceGame(settings.Divergence, model), settings.BatchSize, real.BatchCount,
+            settings.GeneratorLearningRate, seed, memory: settings.Memory, studentStepsPerGeneratorStep: settings.StudentStepsPerGeneratorStep);
         // Generated rows have no dataset index: the batches carry the teacher's logits (the real rows' from the cache,
         // when the batches are not augmented), and the teacher runs live on whatever they lack.
         using TeacherOutputs teacher = TeacherOutputs.Create(context.Teacher, context.Train, cache: false);

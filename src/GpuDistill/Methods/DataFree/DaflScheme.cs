@@ -73,7 +73,6 @@ public sealed class DaflScheme(DaflSettings settings) : IScheme
 
         public GameImages? BeforeStudentStep(GeneratorBatchSource source, int epoch, int studentStep)
         {
-            if (studentStep % settings.StudentStepsPerGeneratorStep != 0) return null;
             Tensor images = source.Generate(source.BatchSize);
             using ModelOutput teacher = source.Teacher.Forward(images);
             Tensor loss = Losses.DaflGenerator(teacher.Logits, teacher.Pooled, settings.OneHot, settings.InformationEntropy, settings.Activation);

@@ -126,7 +126,6 @@ public sealed class DeepInversionScheme(DeepInversionSettings settings) : ISchem
         public GameImages? BeforeStudentStep(GeneratorBatchSource source, int epoch, int studentStep)
         {
             ArgumentNullException.ThrowIfNull(source);
-            if (studentStep % settings.StudentStepsPerGeneratorStep != 0) return null;
             capture.Clear();
             int half = source.BatchSize / 2;
             Tensor labels = settings.Diversity > 0 ? source.RandomLabels(half).repeat(2) : source.RandomLabels(source.BatchSize);

@@ -51,6 +51,6 @@ public sealed class DfadScheme(DfadSettings settings) : IScheme
     {
         ArgumentNullException.ThrowIfNull(context);
         var loss = new WeightedLoss([(GeneratorDivergence.Term(settings.Divergence), 1.0)]);
-        return DataFreeTraining.RunScheme(context, Name, student, seed, settings, 0, model => new DivergenceGame(settings.StudentStepsPerGeneratorStep, settings.Divergence, model), loss);
+        return DataFreeTraining.RunScheme(context, Name, student, seed, settings, 0, model => new DivergenceGame(settings.Divergence, model), loss);
     }
 }
