@@ -40,9 +40,12 @@ public sealed class GeneratorBatchSource : ICheckpointedSource, IDisposable
     /// none; else at least <paramref name="batchSize"/>.</param>
     /// <param name="studentStepsPerGeneratorStep">The game is asked before every this many student steps (&gt; 0); the
     /// steps between take a fresh batch, or a draw from the memory.</param>
+    /// <param name="augmentation">What is done to each draw from the memory (the teacher then runs on the result);
+    /// anything but none needs a memory.</param>
     /// <exception cref="ArgumentException">The generator's images do not fit the teacher, or a bad number.</exception>
     public GeneratorBatchSource(ImageGenerator generator, DistillModel teacher, IGeneratorGame game, int batchSize,
-        int stepsPerEpoch, double learningRate, long seed, (double Beta1, double Beta2)? betas = null, int memory = 0, int studentStepsPerGeneratorStep = 1)
+        int stepsPerEpoch, double learningRate, long seed, (double Beta1, double Beta2)? betas = null, int memory = 0, int studentStepsPerGeneratorStep = 1,
+        MemoryAugmentation augmentation = MemoryAugmentation.None)
     {
         ArgumentNullException.ThrowIfNull(generator);
         ArgumentNullException.ThrowIfNull(teacher);
@@ -54,6 +57,8 @@ public sealed class GeneratorBatchSource : ICheckpointedSource, IDisposable
             throw new ArgumentOutOfRangeException(nameof(learningRate), learningRate, "learningRate must be finite and > 0.");
         if (memory != 0 && memory < batchSize)
             throw new ArgumentOutOfRangeException(nameof(memory), memory, $"memory must be 0 (none) or at least the batch size ({batchSize}).");
+        if (augmentation != MemoryAugmentation.None && memory == 0)
+            throw new ArgumentException($"augmentation {augmentation} changes draws from the memory; memory is 0 (none).", nameof(augmentation));
         generator.RequireFits(teacher);
         teacher.eval();
         foreach (var p in teacher.parameters()) p.requires_grad = false;
@@ -64,6 +69,7 @@ public sealed class GeneratorBatchSource : ICheckpointedSource, IDisposable
         BatchSize = batchSize;
         BatchCount = stepsPerEpoch;
         this.studentStepsPerGeneratorStep = studentStepsPerGeneratorStep;
+        Augmentation = augmentation;
         (double beta1, double beta2) = betas ?? (0.9, 0.999);
         Optimizer = optim.Adam(generator.parameters(), learningRate, beta1, beta2);
         random = new Generator(LatentSeed(0));
@@ -72,6 +78,9 @@ public sealed class GeneratorBatchSource : ICheckpointedSource, IDisposable
 
     /// <summary>The generated images kept for the student's draws, or null when the student learns on each new batch.</summary>
     public GeneratedImageMemory? Memory { get; }
+
+    /// <summary>What is done to each draw from the <see cref="Memory"/>.</summary>
+    public MemoryAugmentation Augmentation { get; }
 
     /// <summary>The generator.</summary>
     public ImageGenerator Generator { get; }
@@ -178,7 +187,7 @@ public sealed class GeneratorBatchSource : ICheckpointedSource, IDisposable
             Tensor images, logits;
             if (made is null && Memory is { } replay && replay.Count >= BatchSize)
             {
-                (images, logits) = replay.Sample(BatchSize, random);
+                (images, logits) = Draw(replay);
             }
             else
             {
@@ -188,7 +197,7 @@ public sealed class GeneratorBatchSource : ICheckpointedSource, IDisposable
                 if (Memory is { } memory)
                 {
                     memory.Add(images, logits);
-                    (images, logits) = memory.Sample(BatchSize, random);
+                    (images, logits) = Draw(memory);
                 }
             }
             Tensor labels = logits.argmax(1);
@@ -197,6 +206,14 @@ public sealed class GeneratorBatchSource : ICheckpointedSource, IDisposable
             return new ImageBatch(images.MoveToOuterDisposeScope(), labels.MoveToOuterDisposeScope(), [.. Enumerable.Repeat(-1, count)],
                 new TeacherPass(Teacher, logits.MoveToOuterDisposeScope()));
         }
+    }
+
+    private (Tensor Images, Tensor Logits) Draw(GeneratedImageMemory memory)
+    {
+        (Tensor images, Tensor logits) = memory.Sample(BatchSize, random);
+        if (Augmentation == MemoryAugmentation.None) return (images, logits);
+        images = MemoryAugmentations.Apply(images, Augmentation, random);
+        return (images, Teacher.ForwardLogits(images));
     }
 
     private static Tensor RequireLogits(Tensor logits, Tensor images, int epoch, int step)
@@ -275,5 +292,5 @@ public sealed class GeneratorBatchSource : ICheckpointedSource, IDisposable
 
     /// <inheritdoc/>
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-        $"{Generator.Description}; {BatchCount} batches of {BatchSize} per epoch{(Memory is null ? "" : $", drawn from a memory of the last {Memory.Capacity:N0} generated images")}");
+        $"{Generator.Description}; {BatchCount} batches of {BatchSize} per epoch{(Memory is null ? "" : $", drawn from a memory of the last {Memory.Capacity:N0} generated images")}{(Augmentation == MemoryAugmentation.None ? "" : $", augmented ({Augmentation}) and labelled by the teacher again")}");
 }

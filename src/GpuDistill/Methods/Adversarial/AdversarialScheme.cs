@@ -66,7 +66,8 @@ public sealed class AdversarialScheme(AdversarialSettings settings) : IScheme
         using DistillModel model = ModelFactory.Create(student, seed);
         using var made = new GeneratorBatchSource(generator, context.Teacher,
             new DivergenceGame(settings.Divergence, model), settings.BatchSize, real.BatchCount,
-            settings.GeneratorLearningRate, seed, memory: settings.Memory, studentStepsPerGeneratorStep: settings.StudentStepsPerGeneratorStep);
+            settings.GeneratorLearningRate, seed, memory: settings.Memory, studentStepsPerGeneratorStep: settings.StudentStepsPerGeneratorStep,
+            augmentation: MemoryAugmentations.Parse(settings.MemoryAugmentation));
         // Generated rows have no dataset index: the batches carry the teacher's logits (the real rows' from the cache,
         // when the batches are not augmented), and the teacher runs live on whatever they lack.
         using TeacherOutputs teacher = TeacherOutputs.Create(context.Teacher, context.Train, cache: false);

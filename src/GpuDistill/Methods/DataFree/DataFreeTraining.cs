@@ -74,7 +74,8 @@ public static class DataFreeTraining
         try
         {
             using var source = new GeneratorBatchSource(generator, context.Teacher, game, settings.BatchSize, settings.StepsPerEpoch,
-                settings.GeneratorLearningRate, seed, betas, settings.Memory, settings.StudentStepsPerGeneratorStep);
+                settings.GeneratorLearningRate, seed, betas, settings.Memory, settings.StudentStepsPerGeneratorStep,
+                Training.MemoryAugmentations.Parse(settings.MemoryAugmentation));
             TrainingOptions options = context.Recipe.Training.ToOptions(seed, augment: false);
             string directory = context.ClaimDirectory(name, student, seed, loss, scheme: name, options: options);
             TrainingRun run = Fit(options, context.Progress, source,

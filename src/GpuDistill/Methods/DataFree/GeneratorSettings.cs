@@ -36,6 +36,11 @@ public abstract record GeneratorSettings : MethodSettings
     /// the student on each new batch only.</summary>
     public int Memory { get; init; }
 
+    /// <summary>What is done to each draw from the memory, the teacher then labelling the result: "none",
+    /// "shift-flip" or "shift-flip-mixup" (<see cref="Training.MemoryAugmentation"/>); anything but none needs a
+    /// memory.</summary>
+    public string MemoryAugmentation { get; init; } = "none";
+
     /// <inheritdoc/>
     public override void Validate()
     {
@@ -45,6 +50,9 @@ public abstract record GeneratorSettings : MethodSettings
         Require(GeneratorWidth >= 2, "generatorWidth", GeneratorWidth, ">= 2");
         Require(StudentStepsPerGeneratorStep > 0, "studentStepsPerGeneratorStep", StudentStepsPerGeneratorStep, "> 0");
         Require(Memory == 0 || Memory >= BatchSize, "memory", Memory, $"0 (none) or at least batchSize ({BatchSize})");
+        Require(Training.MemoryAugmentations.Names.Contains(MemoryAugmentation), "memoryAugmentation", MemoryAugmentation,
+            $"one of {string.Join(", ", Training.MemoryAugmentations.Names)}");
+        Require(MemoryAugmentation == "none" || Memory > 0, "memoryAugmentation", MemoryAugmentation, "none while memory is 0 (it changes draws from the memory)");
         Require(GridImagesPerClass > 0, "gridImagesPerClass", GridImagesPerClass, "> 0");
         Require(double.IsFinite(GeneratorLearningRate) && GeneratorLearningRate > 0, "generatorLearningRate", GeneratorLearningRate, "finite and > 0");
     }
