@@ -248,7 +248,8 @@ public sealed class Experiment(Recipe recipe, string outputDirectory, IProgress<
                 group.Sum(r => r.Run.Epochs.Sum(e => e.Split.Teacher)) / epochs,
                 group.Sum(r => r.Run.Epochs.Sum(e => e.Split.StudentForward)) / epochs,
                 group.Sum(r => r.Run.Epochs.Sum(e => e.Split.Loss)) / epochs,
-                group.Sum(r => r.Run.Epochs.Sum(e => e.Split.BackwardAndStep)) / epochs);
+                group.Sum(r => r.Run.Epochs.Sum(e => e.Split.BackwardAndStep)) / epochs,
+                group.Sum(r => r.Run.Epochs.Sum(e => e.Split.Batches)) / epochs);
             TrainingRun first = group.First().Run;
             double? agreement = group.All(r => r.Fidelity is not null) ? group.Average(r => r.Fidelity!.Agreement) : null;
             double? ece = group.All(r => r.Fidelity is not null) ? group.Average(r => r.Fidelity!.Ece) : null;

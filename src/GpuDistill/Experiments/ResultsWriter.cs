@@ -75,14 +75,14 @@ public static class ResultsWriter
         }
         sb.AppendLine("## Time per epoch, by part of the training step (mean over seeds)");
         sb.AppendLine();
-        sb.AppendLine("| method | student | teacher forward | student forward | loss terms | backward + step | total |");
-        sb.AppendLine("|---|---|---|---|---|---|---|");
+        sb.AppendLine("| method | student | making batches | teacher forward | student forward | loss terms | backward + step | total |");
+        sb.AppendLine("|---|---|---|---|---|---|---|---|");
         // Ensembles are not trained themselves: they have no step.
         foreach (SummaryRow r in results.Summary.Where(r => r.StepSplit.Total > 0))
         {
             StepTimeSplit s = r.StepSplit;
             sb.AppendLine(CultureInfo.InvariantCulture,
-                $"| {r.Method} | {r.Student} | {s.Teacher:F2} s | {s.StudentForward:F2} s | {s.Loss:F2} s | {s.BackwardAndStep:F2} s | {s.Total:F2} s |");
+                $"| {r.Method} | {r.Student} | {s.Batches:F2} s | {s.Teacher:F2} s | {s.StudentForward:F2} s | {s.Loss:F2} s | {s.BackwardAndStep:F2} s | {s.Total:F2} s |");
         }
         sb.AppendLine();
         sb.AppendLine("![test accuracy per epoch](accuracy-per-epoch.png)");

@@ -15,8 +15,10 @@ public sealed record EpochRecord(int Epoch, double TrainLoss, IReadOnlyDictionar
 /// <param name="StudentForward">Student forward passes.</param>
 /// <param name="Loss">Loss terms (the fused kernels).</param>
 /// <param name="BackwardAndStep">Backward pass and optimiser step.</param>
-public sealed record StepTimeSplit(double Teacher, double StudentForward, double Loss, double BackwardAndStep)
+/// <param name="Batches">Making the batches: reading and augmenting real images, or a generator's steps and images
+/// (0 in results written before it was measured).</param>
+public sealed record StepTimeSplit(double Teacher, double StudentForward, double Loss, double BackwardAndStep, double Batches = 0)
 {
     /// <summary>The sum of the parts.</summary>
-    public double Total => Teacher + StudentForward + Loss + BackwardAndStep;
+    public double Total => Teacher + StudentForward + Loss + BackwardAndStep + Batches;
 }

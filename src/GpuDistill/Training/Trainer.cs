@@ -154,7 +154,7 @@ public sealed class Trainer(TrainingOptions options, IProgress<TrainingProgress>
     private sealed class EpochSums
     {
         public Dictionary<string, double> Terms { get; } = [];
-        public double Loss, Teacher, Forward, LossTime, Backward, Correct, Seen;
+        public double Loss, Teacher, Forward, LossTime, Backward, Batches, Correct, Seen;
     }
 
     private EpochRecord[] RunEpoch(List<LearnerParts> parts, TeacherOutputs? teacher, IBatchSource batcher,
@@ -173,8 +173,15 @@ public sealed class Trainer(TrainingOptions options, IProgress<TrainingProgress>
         int step = 0, steps = batcher.BatchCount;
         var clock = Stopwatch.StartNew();
 
-        foreach (ImageBatch batch in batcher.Epoch(epoch))
+        using IEnumerator<ImageBatch> batches = batcher.Epoch(epoch).GetEnumerator();
+        while (true)
         {
+            // Making the batch is part of the step: a generator's steps happen here, in the source.
+            long m0 = Stopwatch.GetTimestamp();
+            if (!batches.MoveNext()) break;
+            double batchSeconds = Stopwatch.GetElapsedTime(m0).TotalSeconds;
+            ImageBatch batch = batches.Current;
+            foreach (EpochSums s in sums) s.Batches += batchSeconds;
             cancellationToken.ThrowIfCancellationRequested();
             using (batch)
             using (var scope = NewDisposeScope())
@@ -279,7 +286,7 @@ public sealed class Trainer(TrainingOptions options, IProgress<TrainingProgress>
             EpochSums s = sums[i];
             // Learners share the epoch's wall time; each one's split shows its own forward, loss and backward.
             records[i] = new EpochRecord(epoch + 1, s.Loss / s.Seen, Means(s.Terms, (long)s.Seen), accuracy, seconds,
-                new StepTimeSplit(s.Teacher, s.Forward, s.LossTime, s.Backward));
+                new StepTimeSplit(s.Teacher, s.Forward, s.LossTime, s.Backward, s.Batches));
         }
         long total = (long)sums[0].Seen;
         progress?.Report(new TrainingProgress(runName, epoch + 1, options.Epochs, steps, steps, ProgressTerms(parts, sums, total),
@@ -299,7 +306,7 @@ public sealed class Trainer(TrainingOptions options, IProgress<TrainingProgress>
         {
             EpochSums s = sums[i];
             counts.AddRange([s.Loss, s.Correct, s.Seen, .. names[i].Select(n => s.Terms.GetValueOrDefault(n))]);
-            seconds.AddRange([s.Teacher, s.Forward, s.LossTime, s.Backward]);
+            seconds.AddRange([s.Teacher, s.Forward, s.LossTime, s.Backward, s.Batches]);
         }
         double[] c = [.. counts], t = [.. seconds];
         spread.Reduce(c, t);
@@ -309,8 +316,8 @@ public sealed class Trainer(TrainingOptions options, IProgress<TrainingProgress>
             (s.Loss, s.Correct, s.Seen) = (c[k], c[k + 1], c[k + 2]);
             k += 3;
             foreach (string name in names[i]) s.Terms[name] = c[k++];
-            (s.Teacher, s.Forward, s.LossTime, s.Backward) = (t[j], t[j + 1], t[j + 2], t[j + 3]);
-            j += 4;
+            (s.Teacher, s.Forward, s.LossTime, s.Backward, s.Batches) = (t[j], t[j + 1], t[j + 2], t[j + 3], t[j + 4]);
+            j += 5;
         }
     }
 

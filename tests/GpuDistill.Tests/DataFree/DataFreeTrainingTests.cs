@@ -177,6 +177,22 @@ public sealed class DataFreeTrainingTests() : TrainingFixture(2, 5)
     }
 
     [Test]
+    public void TheGeneratorsTimeIsCountedAsMakingTheBatches()
+    {
+        using DistillModel teacher = ModelFactory.Create("small-cnn", 5);
+        using DistillModel student = ModelFactory.Create("small-cnn", 3);
+        using var generator = new ImageGenerator(1, width: 16);
+        // A game that takes at least 60 ms per generator step, two steps per epoch.
+        using var source = new GeneratorBatchSource(generator, teacher, new Recording(() => Thread.Sleep(60)), 8, 2, 1e-3, 1);
+        var loss = new WeightedLoss([(GeneratorDivergence.Term("l1"), 1.0)]);
+        TrainingRun run = DataFreeTraining.Fit(Tiny(1), null, source, "timed", student, loss, Withheld(), Test, null, false);
+        StepTimeSplit split = run.Epochs[0].Split;
+        Assert.That(split.Batches, Is.GreaterThanOrEqualTo(0.12), "both generator steps fall in the batch-making part");
+        Assert.That(split.Total, Is.EqualTo(split.Teacher + split.StudentForward + split.Loss + split.BackwardAndStep + split.Batches).Within(1e-12));
+        Assert.That(run.Epochs[0].Seconds, Is.GreaterThanOrEqualTo(split.Total - 1e-6), "the parts lie within the epoch's time");
+    }
+
+    [Test]
     public void DaflAndDeepInversionRunAsSchemesAndDrawTheirImageGrid([Values("dafl", "deep-inversion")] string name, [Values(false, true)] bool withMemory)
     {
         using DistillModel teacher = ModelFactory.Create("small-cnn", 5);
