@@ -28,18 +28,22 @@ public static class MemoryAugmentations
     /// <summary>The largest shift in pixels (the loader's crop padding on real images).</summary>
     public const int MaxShift = Data.BatchOptions.CropPadding;
 
+    private static readonly (string Name, MemoryAugmentation Kind)[] Named =
+        [("none", MemoryAugmentation.None), ("shift-flip", MemoryAugmentation.ShiftFlip), ("shift-flip-mixup", MemoryAugmentation.ShiftFlipMixup)];
+
     /// <summary>The setting names: "none", "shift-flip", "shift-flip-mixup".</summary>
-    public static IReadOnlyList<string> Names { get; } = ["none", "shift-flip", "shift-flip-mixup"];
+    public static IReadOnlyList<string> Names { get; } = [.. Named.Select(n => n.Name)];
 
     /// <summary>The augmentation a setting names.</summary>
     /// <exception cref="ArgumentException">Not one of <see cref="Names"/>.</exception>
-    public static MemoryAugmentation Parse(string name) => name switch
+    public static MemoryAugmentation Parse(string name)
     {
-        "none" => MemoryAugmentation.None,
-        "shift-flip" => MemoryAugmentation.ShiftFlip,
-        "shift-flip-mixup" => MemoryAugmentation.ShiftFlipMixup,
-        _ => throw new ArgumentException($"memoryAugmentation is '{name}'; expected one of {string.Join(", ", Names)}.", nameof(name)),
-    };
+        foreach ((string known, MemoryAugmentation kind) in Named)
+        {
+            if (known == name) return kind;
+        }
+        throw new ArgumentException($"memoryAugmentation is '{name}'; expected one of {string.Join(", ", Names)}.", nameof(name));
+    }
 
     /// <summary>The augmented copy of <paramref name="images"/> [B, C, H, W] (a new tensor, no gradient).</summary>
     /// <param name="images">The drawn images.</param>

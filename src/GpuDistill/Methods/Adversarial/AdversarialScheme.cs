@@ -61,13 +61,9 @@ public sealed class AdversarialScheme(AdversarialSettings settings) : IScheme
         settings.Validate();
         TrainingOptions options = context.Options(seed);
         ImageBatcher real = Trainer.TrainingBatches(context.Train, options);
-        using var generator = new ImageGenerator((seed * 7919L) + 17, settings.LatentSize, 0,
-            settings.BatchNormalizedOutput ? GeneratorOutput.BatchNormalized : GeneratorOutput.Pixels, width: settings.GeneratorWidth);
+        using ImageGenerator generator = settings.CreateGenerator(seed, 0);
         using DistillModel model = ModelFactory.Create(student, seed);
-        using var made = new GeneratorBatchSource(generator, context.Teacher,
-            new DivergenceGame(settings.Divergence, model), settings.BatchSize, real.BatchCount,
-            settings.GeneratorLearningRate, seed, memory: settings.Memory, studentStepsPerGeneratorStep: settings.StudentStepsPerGeneratorStep,
-            augmentation: MemoryAugmentations.Parse(settings.MemoryAugmentation));
+        using GeneratorBatchSource made = settings.CreateSource(generator, context.Teacher, new DivergenceGame(settings.Divergence, model), real.BatchCount, seed);
         // Generated rows have no dataset index: the batches carry the teacher's logits (the real rows' from the cache,
         // when the batches are not augmented), and the teacher runs live on whatever they lack.
         using TeacherOutputs teacher = TeacherOutputs.Create(context.Teacher, context.Train, cache: false);

@@ -67,15 +67,12 @@ public static class DataFreeTraining
         ArgumentNullException.ThrowIfNull(context);
         settings.Validate();
         ImageDataset withheld = ImageDataset.Withheld(context.Train.Height, context.Train.Width, context.Train.ClassCount, $"data-free run '{name}'");
-        using var generator = new ImageGenerator((seed * 7919L) + 17, settings.LatentSize, generatorClasses,
-            settings.BatchNormalizedOutput ? GeneratorOutput.BatchNormalized : GeneratorOutput.Pixels, width: settings.GeneratorWidth);
+        using ImageGenerator generator = settings.CreateGenerator(seed, generatorClasses);
         using DistillModel model = ModelFactory.Create(student, seed);
         IGeneratorGame game = createGame(model);
         try
         {
-            using var source = new GeneratorBatchSource(generator, context.Teacher, game, settings.BatchSize, settings.StepsPerEpoch,
-                settings.GeneratorLearningRate, seed, betas, settings.Memory, settings.StudentStepsPerGeneratorStep,
-                Training.MemoryAugmentations.Parse(settings.MemoryAugmentation));
+            using GeneratorBatchSource source = settings.CreateSource(generator, context.Teacher, game, settings.StepsPerEpoch, seed, betas);
             TrainingOptions options = context.Recipe.Training.ToOptions(seed, augment: false);
             string directory = context.ClaimDirectory(name, student, seed, loss, scheme: name, options: options);
             TrainingRun run = Fit(options, context.Progress, source,

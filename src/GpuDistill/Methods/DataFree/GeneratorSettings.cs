@@ -1,3 +1,6 @@
+using GpuDistill.Models;
+using GpuDistill.Training;
+
 namespace GpuDistill.Methods;
 
 /// <summary>
@@ -50,12 +53,26 @@ public abstract record GeneratorSettings : MethodSettings
         Require(GeneratorWidth >= 2, "generatorWidth", GeneratorWidth, ">= 2");
         Require(StudentStepsPerGeneratorStep > 0, "studentStepsPerGeneratorStep", StudentStepsPerGeneratorStep, "> 0");
         Require(Memory == 0 || Memory >= BatchSize, "memory", Memory, $"0 (none) or at least batchSize ({BatchSize})");
-        Require(Training.MemoryAugmentations.Names.Contains(MemoryAugmentation), "memoryAugmentation", MemoryAugmentation,
-            $"one of {string.Join(", ", Training.MemoryAugmentations.Names)}");
+        Require(MemoryAugmentations.Names.Contains(MemoryAugmentation), "memoryAugmentation", MemoryAugmentation,
+            $"one of {string.Join(", ", MemoryAugmentations.Names)}");
         Require(MemoryAugmentation == "none" || Memory > 0, "memoryAugmentation", MemoryAugmentation, "none while memory is 0 (it changes draws from the memory)");
         Require(GridImagesPerClass > 0, "gridImagesPerClass", GridImagesPerClass, "> 0");
         Require(double.IsFinite(GeneratorLearningRate) && GeneratorLearningRate > 0, "generatorLearningRate", GeneratorLearningRate, "finite and > 0");
     }
+
+    /// <summary>The run's generator as these settings describe it, seeded from the run's seed.</summary>
+    /// <param name="seed">The run's seed.</param>
+    /// <param name="classes">Classes of a conditional generator; 0 for an unconditional one.</param>
+    internal ImageGenerator CreateGenerator(int seed, int classes) =>
+        new((seed * 7919L) + 17, LatentSize, classes, BatchNormalizedOutput ? GeneratorOutput.BatchNormalized : GeneratorOutput.Pixels,
+            width: GeneratorWidth);
+
+    /// <summary>The batch source these settings describe (batch size, generator learning rate, schedule, memory and its
+    /// augmentation), for <paramref name="stepsPerEpoch"/> student steps.</summary>
+    internal GeneratorBatchSource CreateSource(ImageGenerator generator, DistillModel teacher, IGeneratorGame game, int stepsPerEpoch,
+        int seed, (double Beta1, double Beta2)? betas = null) =>
+        new(generator, teacher, game, BatchSize, stepsPerEpoch, GeneratorLearningRate, seed, betas, Memory, StudentStepsPerGeneratorStep,
+            MemoryAugmentations.Parse(MemoryAugmentation));
 
     /// <summary>Requires a finite, non-negative loss weight.</summary>
     protected static void RequireWeight(double value, string key) => Require(double.IsFinite(value) && value >= 0, key, value, "finite and >= 0");
