@@ -110,40 +110,6 @@ public sealed class ImageBatcher : Training.IBatchSource
         for (int p = 0; p < source.Length; p++) target[p] = table[source[p]];
     }
 
-    private void Augment(ReadOnlySpan<byte> source, Span<float> target, int h, int w, SeededRandom random)
-    {
-        const int pad = BatchOptions.CropPadding;
-        ImageAugmentation kind = Options.Augmentation;
-        // Offsets into the padded image: 0..2*pad, so pad means no shift.
-        int dy = pad, dx = pad;
-        if ((kind & ImageAugmentation.RandomCrop) != 0)
-        {
-            dy = random.NextInt(2 * pad + 1);
-            dx = random.NextInt(2 * pad + 1);
-        }
-        bool flip = (kind & ImageAugmentation.HorizontalFlip) != 0 && random.NextBool();
-
-        float[] table = normalised;
-        target.Fill(table[0]);
-        int shift = dx - pad;
-        // Output columns whose source column lies inside the image; the rest stay black padding.
-        int first = flip ? Math.Max(0, shift) : Math.Max(0, -shift);
-        int end = flip ? Math.Min(w, w + shift) : Math.Min(w, w - shift);
-        for (int y = 0; y < h; y++)
-        {
-            int sy = y + dy - pad;
-            if (sy < 0 || sy >= h) continue;
-            ReadOnlySpan<byte> sourceRow = source.Slice(sy * w, w);
-            Span<float> row = target.Slice(y * w, w);
-            // Crop first, then mirror the cropped row.
-            if (flip)
-            {
-                for (int x = first; x < end; x++) row[x] = table[sourceRow[w - 1 - x + shift]];
-            }
-            else
-            {
-                for (int x = first; x < end; x++) row[x] = table[sourceRow[x + shift]];
-            }
-        }
-    }
+    private void Augment(ReadOnlySpan<byte> source, Span<float> target, int h, int w, SeededRandom random) =>
+        ImageMove.Draw(Options.Augmentation, random).Apply<float>(source, target, h, w, normalised);
 }

@@ -163,6 +163,44 @@ public sealed class ImageDataset
         return new ImageDataset(newPixels, newLabels, Height, Width, ClassCount, source, checkedLabels: true);
     }
 
+    /// <summary>Most augmented copies <see cref="WithAugmentedCopies"/> makes of each image.</summary>
+    public const int MaxAugmentedCopies = 64;
+
+    /// <summary>
+    /// These images followed by <paramref name="copies"/> moved copies of each (a shift of up to
+    /// <see cref="BatchOptions.CropPadding"/> pixels and a mirror, drawn once from <paramref name="seed"/> as the
+    /// batcher's live augmentation draws them), labels kept. A fixed augmented set: its images can be given to a
+    /// teacher once and its outputs cached, where live augmentation needs the teacher on every batch.
+    /// </summary>
+    /// <param name="copies">Moved copies per image, 1..<see cref="MaxAugmentedCopies"/>.</param>
+    /// <param name="seed">Seed of the moves; copy k of every image draws from its own stream.</param>
+    public ImageDataset WithAugmentedCopies(int copies, int seed)
+    {
+        if (copies < 1 || copies > MaxAugmentedCopies)
+            throw new ArgumentOutOfRangeException(nameof(copies), copies, $"augmented copies must be 1..{MaxAugmentedCopies}.");
+        Readable();
+        int size = PixelsPerImage, n = Count;
+        long total = (long)n * (copies + 1);
+        if (total * size > Array.MaxLength)
+            throw new ArgumentOutOfRangeException(nameof(copies), copies, $"{n} images with {copies} copies each exceed one array's {Array.MaxLength} bytes.");
+        var newPixels = new byte[total * size];
+        var newLabels = new byte[total];
+        pixels.Span.CopyTo(newPixels);
+        Span<byte> identity = stackalloc byte[256];
+        for (int v = 0; v < 256; v++) identity[v] = (byte)v;
+        const ImageAugmentation kind = ImageAugmentation.RandomCrop | ImageAugmentation.HorizontalFlip;
+        for (int k = 0; k <= copies; k++)
+        {
+            labels.Span.CopyTo(newLabels.AsSpan(k * n, n));
+            if (k == 0) continue;
+            SeededRandom random = SeededRandom.For(seed, k, stream: 2);
+            for (int i = 0; i < n; i++)
+                ImageMove.Draw(kind, random).Apply<byte>(Image(i), newPixels.AsSpan((int)((long)(k * n + i) * size), size), Height, Width, identity);
+        }
+        return new ImageDataset(newPixels, newLabels, Height, Width, ClassCount,
+            $"{Source}, with {copies} shifted and mirrored copies of each image", checkedLabels: true);
+    }
+
     /// <summary>
     /// A stratified sample: exactly <paramref name="perClass"/> images of every class, drawn without replacement by a
     /// seeded shuffle of each class's indices, then kept in their original order. The same seed gives the same

@@ -44,6 +44,14 @@ public sealed class Experiment(Recipe recipe, string outputDirectory, IProgress<
         else log($"teacher {teacherRun.Model}: {teacherRun.FinalAccuracy:P2} test accuracy, {teacher.ParameterCount:N0} parameters");
         if (TeacherCache is not null && recipe.Data.Augment)
             throw new ArgumentException("A teacher cache holds the outputs of the images as stored; with augmentation the teacher must see each augmented batch: drop --augment or --teacher-cache.", nameof(TeacherCache));
+        if (TeacherCache is not null && recipe.Data.AugmentedCopies > 0)
+            throw new ArgumentException("A teacher cache holds the outputs of the images as stored, not of their augmented copies: drop data.augmentedCopies or --teacher-cache.", nameof(TeacherCache));
+        // The teacher trained on the images as stored; the students train on those and their fixed moved copies.
+        if (recipe.Data.AugmentedCopies > 0 && !train.IsWithheld)
+        {
+            train = train.WithAugmentedCopies(recipe.Data.AugmentedCopies, AugmentedCopiesSeed);
+            log($"students' training set: {train.Source}, {train.Count} images");
+        }
         using TeacherOutputs? teacherOutputs = teacher is null ? null : TeacherCache is null
             ? TeacherOutputs.Create(teacher, train, cache: !recipe.Data.Augment, TeacherLayers(teacher))
             : TeacherOutputs.FromCache(teacher, train, TeacherCache, TeacherLayers(teacher));
@@ -179,6 +187,9 @@ public sealed class Experiment(Recipe recipe, string outputDirectory, IProgress<
 
     /// <summary>The seed of the validation split: fixed, so every run of every recipe holds out the same images.</summary>
     public const int ValidationSeed = 2026;
+
+    /// <summary>The seed of <see cref="DataSection.AugmentedCopies"/>' moves: fixed, so every row sees the same copies.</summary>
+    public const int AugmentedCopiesSeed = 2027;
 
     private static string Describe(ImageDataset train, ImageDataset? validation, ImageDataset test) =>
         $"{train.Source}; train {train.Count} images{(validation is null ? "" : $", validation {validation.Count} (held out, stratified)")}, test {test.Count} images";

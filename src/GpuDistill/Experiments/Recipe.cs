@@ -60,6 +60,14 @@ public sealed record DataSection
     public bool Augment { get; init; }
 
     /// <summary>
+    /// Shifted and mirrored copies of each training image added to the students' training set, drawn once (the moves
+    /// of <see cref="Augment"/>); 0 for none. Unlike live augmentation the teacher sees each copy once and its outputs
+    /// are cached, so a small student can train long on the teacher's function around the training images. The
+    /// teacher itself trains on the images as stored.
+    /// </summary>
+    public int AugmentedCopies { get; init; }
+
+    /// <summary>
     /// Training images per class held out as the validation split (stratified, fixed, never trained on, the teacher
     /// included); 0 for none. Tuning reads it; the final rows read the test set.
     /// </summary>

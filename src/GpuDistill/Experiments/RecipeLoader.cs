@@ -1,4 +1,5 @@
 using System.Text.Json;
+using GpuDistill.Data;
 using GpuDistill.Models;
 using GpuDistill.Methods;
 using GpuDistill.Training;
@@ -77,6 +78,10 @@ public static class RecipeLoader
             }
         }
         if (recipe.Data.ValidationPerClass < 0) Fail("data.validationPerClass", "must be >= 0.");
+        if (recipe.Data.AugmentedCopies < 0 || recipe.Data.AugmentedCopies > ImageDataset.MaxAugmentedCopies)
+            Fail("data.augmentedCopies", $"must be 0 (none) to {ImageDataset.MaxAugmentedCopies}.");
+        if (recipe.Data.AugmentedCopies > 0 && recipe.Data.Augment)
+            Fail("data.augmentedCopies", "fixed augmented copies and live augmentation (data.augment) are two ways to the same end: choose one.");
         if (recipe.Tuning is { } tuning)
         {
             if (recipe.Data.ValidationPerClass == 0) Fail("tuning", "tuning needs a validation split: set data.validationPerClass.");

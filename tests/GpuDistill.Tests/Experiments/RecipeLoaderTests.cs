@@ -73,6 +73,15 @@ public sealed class RecipeLoaderTests
     [Test]
     public void BadScheduleValueIsNamed() => AssertFails(Write("{\"training\": {\"epochs\": 0}}"), "training.epochs");
 
+    [TestCase(-1)]
+    [TestCase(65)]
+    public void AugmentedCopiesOutOfRangeAreNamed(int copies) =>
+        AssertFails(Write($"{{\"data\": {{\"augmentedCopies\": {copies}}}}}"), "data.augmentedCopies", "0 (none) to 64");
+
+    [Test]
+    public void AugmentedCopiesWithLiveAugmentationAreRefused() =>
+        AssertFails(Write("{\"data\": {\"augmentedCopies\": 2, \"augment\": true}}"), "data.augmentedCopies", "choose one");
+
     [Test]
     public void BadJsonIsReportedWithLine() => AssertFails(Write("{\n\"name\": \"x\",,\n}"), "line 2");
 }

@@ -1,6 +1,7 @@
 using GpuDistill.Data;
 using GpuDistill.Experiments;
 using GpuDistill.Methods;
+using GpuDistill.Tests.Generic;
 
 namespace GpuDistill.Tests.Experiments;
 
@@ -176,7 +177,7 @@ public sealed class TuningTests
             string markdown = Path.Combine(output, "results.md");
             using var stop = new CancellationTokenSource();
             // Stops the run at the first step of kd, the second row: the results then exist only if each row writes them.
-            var progress = new SynchronousProgress(p =>
+            var progress = new SynchronousProgress<GpuDistill.Training.TrainingProgress>(p =>
             {
                 if (p.Run.StartsWith("kd/", StringComparison.Ordinal)) stop.Cancel();
             });
@@ -194,15 +195,10 @@ public sealed class TuningTests
     }
 
     /// <summary>Collects the trainers' remarks as "run: remark".</summary>
-    private static SynchronousProgress Remarks(List<string> log) => new(p =>
+    private static SynchronousProgress<GpuDistill.Training.TrainingProgress> Remarks(List<string> log) => new(p =>
     {
         if (p.Note is not null) log.Add($"{p.Run}: {p.Note}");
     });
-
-    private sealed class SynchronousProgress(Action<GpuDistill.Training.TrainingProgress> report) : IProgress<GpuDistill.Training.TrainingProgress>
-    {
-        public void Report(GpuDistill.Training.TrainingProgress value) => report(value);
-    }
 
     private static IEnumerable<string> Hashes(ImageDataset data) =>
         Enumerable.Range(0, data.Count).Select(i => Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(data.Image(i))));
