@@ -186,16 +186,16 @@ public sealed class ImageDataset
         var newPixels = new byte[total * size];
         var newLabels = new byte[total];
         pixels.Span.CopyTo(newPixels);
+        for (int k = 0; k <= copies; k++) labels.Span.CopyTo(newLabels.AsSpan(k * n, n));
         Span<byte> identity = stackalloc byte[256];
         for (int v = 0; v < 256; v++) identity[v] = (byte)v;
         const ImageAugmentation kind = ImageAugmentation.RandomCrop | ImageAugmentation.HorizontalFlip;
-        for (int k = 0; k <= copies; k++)
+        for (int k = 1; k <= copies; k++)
         {
-            labels.Span.CopyTo(newLabels.AsSpan(k * n, n));
-            if (k == 0) continue;
             SeededRandom random = SeededRandom.For(seed, k, stream: 2);
+            // total * size fits one array (checked above), so every offset fits an int.
             for (int i = 0; i < n; i++)
-                ImageMove.Draw(kind, random).Apply<byte>(Image(i), newPixels.AsSpan((int)((long)(k * n + i) * size), size), Height, Width, identity);
+                ImageMove.Draw(kind, random).Apply<byte>(Image(i), newPixels.AsSpan((k * n + i) * size, size), Height, Width, identity);
         }
         return new ImageDataset(newPixels, newLabels, Height, Width, ClassCount,
             $"{Source}, with {copies} shifted and mirrored copies of each image", checkedLabels: true);

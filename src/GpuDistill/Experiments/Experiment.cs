@@ -47,7 +47,7 @@ public sealed class Experiment(Recipe recipe, string outputDirectory, IProgress<
         if (TeacherCache is not null && recipe.Data.AugmentedCopies > 0)
             throw new ArgumentException("A teacher cache holds the outputs of the images as stored, not of their augmented copies: drop data.augmentedCopies or --teacher-cache.", nameof(TeacherCache));
         // The teacher trained on the images as stored; the students train on those and their fixed moved copies.
-        if (recipe.Data.AugmentedCopies > 0 && !train.IsWithheld)
+        if (recipe.Data.AugmentedCopies > 0)
         {
             train = train.WithAugmentedCopies(recipe.Data.AugmentedCopies, AugmentedCopiesSeed);
             log($"students' training set: {train.Source}, {train.Count} images");

@@ -5,8 +5,8 @@ namespace GpuDistill.Tests.Data;
 
 /// <summary>
 /// <see cref="ImageDataset.WithAugmentedCopies"/>: the images as stored, then each copy of every image a shift of at
-/// most the crop padding, mirrored or not, with the image's label; checked against a byte-level reference of every
-/// such move.
+/// most the crop padding, mirrored or not, with the image's label; checked against <see cref="ImageMoveReference"/>,
+/// which searches every such move.
 /// </summary>
 public sealed class AugmentedCopiesTests
 {
@@ -32,7 +32,8 @@ public sealed class AugmentedCopiesTests
                     Assert.That(grown.Image(j).ToArray(), Is.EqualTo(data.Image(i).ToArray()), $"image {i} as stored");
                     continue;
                 }
-                (int, int, bool)? move = FindMove(grown.Image(j), data.Image(i));
+                float[] copy = Array.ConvertAll(grown.Image(j).ToArray(), b => (float)b);
+                (int, int, bool)? move = ImageMoveReference.Find(copy, data.Image(i), b => b, mirrors: true);
                 Assert.That(move, Is.Not.Null, $"copy {k} of image {i} is no shift within {BatchOptions.CropPadding} pixels, mirrored or not");
                 moves.Add(move!.Value);
             }
@@ -58,38 +59,6 @@ public sealed class AugmentedCopiesTests
         ImageDataset data = Distinct(3, new Random(1));
         Assert.That(() => data.WithAugmentedCopies(copies, seed: 1),
             Throws.InstanceOf<ArgumentOutOfRangeException>().With.Property("ParamName").EqualTo("copies").And.Message.Contains("1..64"));
-    }
-
-    /// <summary>The (row shift, column shift, mirror) that turns <paramref name="source"/> into <paramref name="moved"/>; null if none does.</summary>
-    private static (int, int, bool)? FindMove(ReadOnlySpan<byte> moved, ReadOnlySpan<byte> source)
-    {
-        const int pad = BatchOptions.CropPadding;
-        foreach (bool mirrored in new[] { false, true })
-        {
-            for (int sy = -pad; sy <= pad; sy++)
-            {
-                for (int sx = -pad; sx <= pad; sx++)
-                {
-                    if (IsMove(moved, source, sy, sx, mirrored)) return (sy, sx, mirrored);
-                }
-            }
-        }
-        return null;
-    }
-
-    /// <summary>Whether moved(y, x) = source(y + sy, x' + sx) with x' = x, or 27 - x when mirrored; 0 outside the source.</summary>
-    private static bool IsMove(ReadOnlySpan<byte> moved, ReadOnlySpan<byte> source, int sy, int sx, bool mirrored)
-    {
-        for (int y = 0; y < Side; y++)
-        {
-            for (int x = 0; x < Side; x++)
-            {
-                int yy = y + sy, xx = (mirrored ? Side - 1 - x : x) + sx;
-                int expected = yy is < 0 or >= Side || xx is < 0 or >= Side ? 0 : source[yy * Side + xx];
-                if (moved[y * Side + x] != expected) return false;
-            }
-        }
-        return true;
     }
 
     /// <summary>Images whose pixels are never 0 and differ everywhere, so each move is unambiguous.</summary>

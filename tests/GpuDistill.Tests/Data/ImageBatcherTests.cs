@@ -116,24 +116,11 @@ public sealed class ImageBatcherTests
         ImageAugmentation augmentation = ImageAugmentation.RandomCrop | (withFlip ? ImageAugmentation.HorizontalFlip : 0);
         var batcher = new ImageBatcher(data, 200, new BatchOptions { Augmentation = augmentation, Seed = 9 });
         float[][] cropped = Images(batcher);
-        float black = (0 - FashionMnist.Mean) / FashionMnist.Std;
 
         var shifts = new HashSet<(int, int, bool)>();
         for (int i = 0; i < cropped.Length; i++)
         {
-            (int, int, bool)? found = null;
-            foreach (bool mirrored in withFlip ? new[] { false, true } : [false])
-            {
-                // Crop then mirror: mirroring the output back must give a plain shift of the source.
-                float[] unmirrored = mirrored ? Mirror(cropped[i], 28) : cropped[i];
-                for (int sy = -2; sy <= 2 && found is null; sy++)
-                {
-                    for (int sx = -2; sx <= 2 && found is null; sx++)
-                    {
-                        if (Matches(unmirrored, data.Image(i), sy, sx, black)) found = (sy, sx, mirrored);
-                    }
-                }
-            }
+            (int, int, bool)? found = ImageMoveReference.Find(cropped[i], data.Image(i), Normalised, mirrors: withFlip);
             Assert.That(found, Is.Not.Null, $"image {i} is not a (mirrored) shift of the original within 2 pixels");
             shifts.Add(found!.Value);
         }
@@ -197,20 +184,5 @@ public sealed class ImageBatcherTests
         return result;
     }
 
-    /// <summary>Whether output(y, x) = source(y + sy, x + sx), black outside the source.</summary>
-    private static bool Matches(float[] output, ReadOnlySpan<byte> source, int sy, int sx, float black)
-    {
-        for (int y = 0; y < 28; y++)
-        {
-            for (int x = 0; x < 28; x++)
-            {
-                int yy = y + sy, xx = x + sx;
-                float expected = yy is < 0 or >= 28 || xx is < 0 or >= 28
-                    ? black
-                    : (source[yy * 28 + xx] / 255f - FashionMnist.Mean) / FashionMnist.Std;
-                if (Math.Abs(output[y * 28 + x] - expected) > 1e-5) return false;
-            }
-        }
-        return true;
-    }
+    private static float Normalised(byte value) => (value / 255f - FashionMnist.Mean) / FashionMnist.Std;
 }
