@@ -40,6 +40,10 @@ internal sealed class ExportCommand : Command<ExportCommand.Settings>
         [Description("Write the QDQ form with N-bit weights and activations (2..8); without it the float model.")]
         public int? Bits { get; init; }
 
+        [CommandOption("--edge-bits <N>")]
+        [Description("With --bits: the first and last layers have N-bit weights and activations (as a checkpoint trained with edgeLayerBits: N), 2..8.")]
+        public int? EdgeBits { get; init; }
+
         [CommandOption("--calibration-images <N>")]
         [Description("Training images that calibrate a float model's activation ranges for --bits (default 512).")]
         public int CalibrationImages { get; init; } = 512;
@@ -64,6 +68,12 @@ internal sealed class ExportCommand : Command<ExportCommand.Settings>
         {
             throw new ArgumentOutOfRangeException("--bits", requested,
                 $"--bits must be in {IntegerGrid.MinimumBits}..8 (the QDQ export holds up to 8 bits); got {requested}.");
+        }
+        if (settings.EdgeBits is int edge)
+        {
+            if (settings.Bits is null) throw new ArgumentException("--edge-bits needs --bits.", "--edge-bits");
+            if (edge is < IntegerGrid.MinimumBits or > 8)
+                throw new ArgumentOutOfRangeException("--edge-bits", edge, $"--edge-bits must be in {IntegerGrid.MinimumBits}..8 (the QDQ export holds up to 8 bits); got {edge}.");
         }
         if (!ModelFactory.IsKnown(settings.Architecture))
             throw new ArgumentException($"--arch: {ModelFactory.UnknownMessage(settings.Architecture)}", "--arch");
@@ -110,7 +120,7 @@ internal sealed class ExportCommand : Command<ExportCommand.Settings>
     {
         foreach (ActivationScaling scaling in Enum.GetValues<ActivationScaling>())
         {
-            var options = new QuantizationOptions { WeightBits = bits, ActivationBits = bits, ActivationScaling = scaling };
+            var options = new QuantizationOptions { WeightBits = bits, ActivationBits = bits, ActivationScaling = scaling, EdgeLayerBits = settings.EdgeBits };
             QuantizedModel candidate = QuantizedModel.Wrap(ModelFactory.Create(settings.Architecture, 0), options);
             try
             {
@@ -133,7 +143,7 @@ internal sealed class ExportCommand : Command<ExportCommand.Settings>
         }
 
         DistillModel plain = LoadFloat(settings.Architecture, settings.Model);
-        QuantizedModel calibrated = QuantizedModel.Wrap(plain, new QuantizationOptions { WeightBits = bits, ActivationBits = bits });
+        QuantizedModel calibrated = QuantizedModel.Wrap(plain, new QuantizationOptions { WeightBits = bits, ActivationBits = bits, EdgeLayerBits = settings.EdgeBits });
         int count = Math.Min(settings.CalibrationImages, train.Count);
         ImageDataset sample = train.Subset([.. Enumerable.Range(0, train.Count).Where(i => i % Math.Max(1, train.Count / count) == 0).Take(count)], "calibration");
         calibrated.Calibrate(Images(sample));

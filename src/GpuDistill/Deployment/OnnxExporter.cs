@@ -166,7 +166,7 @@ internal sealed class OnnxExporter(OnnxGraph graph, QuantizedModel? quantized)
     private string Weight(string path, Tensor weight)
     {
         if (quantized is null || !quantized.IsQuantized(path)) return graph.Initializer(path + ".weight", weight);
-        IntegerGrid grid = quantized.WeightGrid;
+        IntegerGrid grid = quantized.WeightGridOf(path);
         if (grid.Bits > 8)
             throw new NotSupportedException($"Layer '{path}' has {grid.Bits}-bit weights; the QDQ export holds 2 to 8 bits.");
         float[] scales = Quantize.WeightScales(weight, grid.Bits);

@@ -53,6 +53,9 @@ public abstract class DistillModel : Module<Tensor, ModelOutput>
     /// </summary>
     public virtual IReadOnlyList<string> FeatureLayers => FeatureNames;
 
+    /// <summary>The shape of one input, without the batch dimension: [1, 28, 28] for the image models.</summary>
+    public virtual IReadOnlyList<long> InputShape => [ImageChannels, ImageSize, ImageSize];
+
     /// <summary>The layer path of the embedding the classifier head reads (the head's input).</summary>
     public virtual string EmbeddingLayer => "head:in";
 

@@ -61,6 +61,9 @@ public sealed class RadonCnn : DistillModel
         $"sinogram {AngleCount}x{Bins}: (conv1x5-BN-ReLU) 32, (conv1x5/2-BN-ReLU) 32, (conv{AngleCount}x1-BN-ReLU) 64, linear {64 * ((Bins + 1) / 2)}->128, ReLU, linear 128->{ClassCount}");
 
     /// <inheritdoc/>
+    public override IReadOnlyList<long> InputShape => [1, AngleCount, Bins];
+
+    /// <inheritdoc/>
     public override IReadOnlyList<string> FeatureNames => LayerNames;
 
     /// <inheritdoc/>

@@ -39,11 +39,21 @@ public sealed record QuantizationOptions
     /// </summary>
     public IReadOnlyList<string>? Layers { get; init; }
 
+    /// <summary>
+    /// Bits of the first and the last quantized layer a forward pass runs (the layer that reads the image and the
+    /// classifier), for their weights and, when activations are quantized, their inputs; null quantizes them like the
+    /// rest. 8 is the quantization-aware-training literature's usual choice (LSQ, PACT, QKD keep these two
+    /// layers at 8 bits when they report a "4-bit network"): the image's 256 grey levels and the class scores are where
+    /// a narrow grid costs most for the fewest parameters.
+    /// </summary>
+    public int? EdgeLayerBits { get; init; }
+
     /// <summary>Throws on a bit width outside 2..16 or a momentum outside (0, 1], naming the option.</summary>
     public void Validate()
     {
         IntegerGrid.RequireBits(WeightBits, nameof(WeightBits));
         if (ActivationBits is int bits) IntegerGrid.RequireBits(bits, nameof(ActivationBits));
+        if (EdgeLayerBits is int edge) IntegerGrid.RequireBits(edge, nameof(EdgeLayerBits));
         if (!Enum.IsDefined(ActivationScaling))
             throw new ArgumentOutOfRangeException(nameof(ActivationScaling), ActivationScaling, "unknown activation scaling.");
         if (!(RangeMomentum > 0 && RangeMomentum <= 1))
@@ -52,8 +62,21 @@ public sealed record QuantizationOptions
             throw new ArgumentException("Layers must be null (every Conv2d and Linear) or name at least one layer, none blank.", nameof(Layers));
     }
 
+    /// <summary>The options of one layer: <see cref="EdgeLayerBits"/> replaces the widths of an edge layer.</summary>
+    /// <param name="edge">Whether the layer is the first or the last quantized one.</param>
+    /// <returns>These options, or the edge layers' widths with <see cref="EdgeLayerBits"/> cleared.</returns>
+    public QuantizationOptions ForLayer(bool edge) => edge && EdgeLayerBits is int bits
+        ? this with { WeightBits = bits, ActivationBits = ActivationBits is null ? null : bits, EdgeLayerBits = null }
+        : this;
+
     /// <inheritdoc/>
-    public override string ToString() => ActivationBits is int a
-        ? string.Create(CultureInfo.InvariantCulture, $"{WeightBits}-bit weights, {a}-bit activations ({ActivationScaling})")
-        : string.Create(CultureInfo.InvariantCulture, $"{WeightBits}-bit weights, float activations");
+    public override string ToString()
+    {
+        string widths = ActivationBits is int a
+            ? string.Create(CultureInfo.InvariantCulture, $"{WeightBits}-bit weights, {a}-bit activations ({ActivationScaling})")
+            : string.Create(CultureInfo.InvariantCulture, $"{WeightBits}-bit weights, float activations");
+        return EdgeLayerBits is int edge
+            ? string.Create(CultureInfo.InvariantCulture, $"{widths}; first and last layers {edge}-bit")
+            : widths;
+    }
 }

@@ -56,7 +56,9 @@ public sealed class QuantizedModel : DistillModel
             ?? [.. modules.Where(m => IsQuantizable(m.Value)).Select(m => m.Key)];
         if (layers.Count == 0)
             throw new ArgumentException($"{model.Architecture} has no Conv2d or Linear layer to quantize.", nameof(model));
-        foreach (string path in layers.Distinct(StringComparer.Ordinal))
+        string[] distinct = [.. layers.Distinct(StringComparer.Ordinal)];
+        (string First, string Last)? edges = options.EdgeLayerBits is null ? null : FindEdgeLayers(model, modules, distinct);
+        foreach (string path in distinct)
         {
             if (!modules.TryGetValue(path, out Module? layer))
             {
@@ -64,14 +66,17 @@ public sealed class QuantizedModel : DistillModel
                     $"Layer '{path}' is not a submodule of {model.Architecture}; its Conv2d and Linear layers are: {string.Join(", ", modules.Where(m => IsQuantizable(m.Value)).Select(m => m.Key))}.",
                     nameof(options));
             }
-            var quantizer = new LayerQuantizer(path, options, device);
+            var quantizer = new LayerQuantizer(path, options.ForLayer(edge: edges is { } e && (path == e.First || path == e.Last)), device);
             string key = path.Replace('.', '_');
             if (quantizers.ContainsKey(key))
                 throw new ArgumentException($"Layers '{path}' and '{quantizers[key].Path}' would share the state name '{key}'.", nameof(options));
             quantizers.Add(key, quantizer);
             Hook(layer, path, quantizer);
         }
-        QuantizedLayers = [.. quantizers.values().Select(q => q.Path)];
+        QuantizedLayers = distinct;
+        EdgeLayers = edges is { } found ? [found.First, found.Last] : [];
+        // Only when set, so checkpoints saved before the option existed (all layers alike) still load.
+        if (options.EdgeLayerBits is int edgeBits) register_buffer("quantization_edge_bits", tensor(new long[] { edgeBits }));
         // After the quantizers are in: a ModuleDict registers its entries when it is itself registered.
         RegisterComponents();
     }
@@ -140,8 +145,16 @@ public sealed class QuantizedModel : DistillModel
         }
     }
 
-    /// <summary>The weights' grid of the quantized layers.</summary>
-    public IntegerGrid WeightGrid => IntegerGrid.Symmetric(Options.WeightBits);
+    /// <summary>The weights' grid of a quantized layer (an edge layer's when <see cref="QuantizationOptions.EdgeLayerBits"/> is set).</summary>
+    /// <param name="path">One of <see cref="QuantizedLayers"/>.</param>
+    /// <returns>The symmetric grid of its weight bits.</returns>
+    public IntegerGrid WeightGridOf(string path) => Quantizer(path).WeightGrid;
+
+    /// <summary>
+    /// The first and the last of <see cref="QuantizedLayers"/> in the order a forward pass runs them, which take
+    /// <see cref="QuantizationOptions.EdgeLayerBits"/>; empty when that option is not set.
+    /// </summary>
+    public IReadOnlyList<string> EdgeLayers { get; }
 
     /// <summary>Whether <paramref name="path"/> (a module path in <see cref="Model"/>) is quantized.</summary>
     /// <param name="path">A module path.</param>
@@ -192,6 +205,42 @@ public sealed class QuantizedModel : DistillModel
             removeHooks.Clear();
         }
         base.Dispose(disposing);
+    }
+
+    /// <summary>
+    /// The first and last of <paramref name="layers"/> that a forward pass calls, found by running one zero input
+    /// (of the model's <see cref="DistillModel.InputShape"/>) in evaluation mode without gradients: module
+    /// registration order need not be the order of the forward pass (TorchSharp registers fields by name).
+    /// </summary>
+    private static (string First, string Last) FindEdgeLayers(DistillModel model, Dictionary<string, Module> modules, string[] layers)
+    {
+        var called = new List<string>();
+        var removers = new List<Action>();
+        bool wasTraining = model.training;
+        try
+        {
+            foreach (string path in layers)
+            {
+                if (!modules.TryGetValue(path, out Module? layer) || layer is not Module<Tensor, Tensor> hooked) continue;
+                removers.Add(hooked.register_forward_pre_hook((_, x) =>
+                {
+                    called.Add(path);
+                    return x;
+                }).remove);
+            }
+            model.eval();
+            using var noGrad = no_grad();
+            using var scope = NewDisposeScope();
+            model.call(zeros([1, .. model.InputShape]));
+        }
+        finally
+        {
+            foreach (Action remove in removers) remove();
+            model.train(wasTraining);
+        }
+        if (called.Count == 0)
+            throw new ArgumentException($"No layer to quantize ran in a forward pass of {model.Architecture}; the first and last layers cannot be told.", nameof(model));
+        return (called[0], called[^1]);
     }
 
     private static bool IsQuantizable(Module module) =>

@@ -63,13 +63,15 @@ public sealed class OnnxModelExportTests
     [TestCase("mlp", 8, ActivationScaling.RunningRange)]
     [TestCase("small-cnn", 4, ActivationScaling.Learned)]
     [TestCase("mlp", 2, ActivationScaling.Learned)]
-    public void QdqExportMatchesTheFakeQuantizedModel(string architecture, int bits, ActivationScaling scaling)
+    [TestCase("small-cnn", 4, ActivationScaling.Learned, 8)]
+    [TestCase("mlp", 4, ActivationScaling.RunningRange, 8)]
+    public void QdqExportMatchesTheFakeQuantizedModel(string architecture, int bits, ActivationScaling scaling, int edgeBits = 0)
     {
         string path = OnnxTestFiles.NewPath();
         try
         {
             using QuantizedModel model = QuantizedModel.Wrap(Trained(ModelFactory.Create(architecture, 8)),
-                new QuantizationOptions { WeightBits = bits, ActivationBits = bits, ActivationScaling = scaling });
+                new QuantizationOptions { WeightBits = bits, ActivationBits = bits, ActivationScaling = scaling, EdgeLayerBits = edgeBits == 0 ? null : edgeBits });
             model.Calibrate([images[..50], images[50..]]);
             model.eval();
             using var scope = NewDisposeScope();
@@ -85,7 +87,7 @@ public sealed class OnnxModelExportTests
             Tensor optimized = OnnxTestFiles.RunOnnx(path, images, optimize: true);
             (_, double optimizedAgreement) = Compare(optimized, expected);
             double optimizedError = OnnxTestFiles.RelativeMaxError(optimized, expected);
-            TestContext.Out.WriteLine($"{architecture} {bits}-bit {scaling}: {identical:P2} of logits equal to 1e-5 of their scale, max relative error {OnnxTestFiles.RelativeMaxError(exact, expected):G3}, top-1 agreement {agreement:P1}; optimised: max relative error {optimizedError:G3}, agreement {optimizedAgreement:P1}");
+            TestContext.Out.WriteLine($"{architecture} {bits}-bit {scaling} (edges {edgeBits}): {identical:P2} of logits equal to 1e-5 of their scale, max relative error {OnnxTestFiles.RelativeMaxError(exact, expected):G3}, top-1 agreement {agreement:P1}; optimised: max relative error {optimizedError:G3}, agreement {optimizedAgreement:P1}");
             // Measured: 100% of logits equal on every case but teacher-cnn (91%: a few tie flips, each moving one
             // image's logits by up to 3e-3 of their scale).
             Assert.That(identical, Is.GreaterThanOrEqualTo(0.8), "QDQ file = fake-quantized model, but for rare ties");
@@ -104,7 +106,9 @@ public sealed class OnnxModelExportTests
             Assert.That(proto.Graph.Node.Count(n => n.OpType == "DequantizeLinear"), Is.EqualTo(2 * quantizedLayers), "DQ on inputs and weights");
             Assert.That(proto.Graph.Initializer.Count(t => t.DataType == (int)TensorProto.Types.DataType.Int8 && t.Dims.Count >= 2),
                 Is.EqualTo(quantizedLayers), "int8 weights");
-            Assert.That(proto.Graph.Node.Count(n => n.OpType == "Clip"), Is.EqualTo(bits < 8 ? quantizedLayers : 0), "Clip below 8 bits");
+            int narrowLayers = model.QuantizedLayers.Count(l => model.WeightGridOf(l).Bits < 8);
+            Assert.That(narrowLayers, Is.EqualTo(bits == 8 ? 0 : edgeBits == 8 ? quantizedLayers - 2 : quantizedLayers));
+            Assert.That(proto.Graph.Node.Count(n => n.OpType == "Clip"), Is.EqualTo(narrowLayers), "Clip below 8 bits");
         }
         finally
         {

@@ -174,6 +174,82 @@ public sealed class QuantizedModelTests
     }
 
     [Test]
+    public void EdgeLayersTakeTheirOwnWidth()
+    {
+        // Weights only, so each layer's output can be written out here: fc1 (first) and head (last) at 8 bits, fc2 ternary.
+        using QuantizedModel model = QuantizedModel.Wrap(ModelFactory.Create("mlp", 1),
+            new QuantizationOptions { WeightBits = 2, ActivationBits = null, EdgeLayerBits = 8 });
+        Assert.That(model.QuantizedLayers, Is.EqualTo(new[] { "fc1", "fc2", "head" }));
+        Assert.That(model.QuantizedLayers.Select(l => model.WeightGridOf(l).Bits), Is.EqualTo(new[] { 8, 2, 8 }));
+        Assert.That(model.Options.ToString(), Does.Contain("first and last layers 8-bit"));
+        using var capture = new FeatureCapture(model, ["model.fc1:in", "model.fc1", "model.fc2:in", "model.fc2"]);
+        using var scope = NewDisposeScope();
+        using ModelOutput output = model.Forward(randn(4, 1, 28, 28));
+        var parameters = model.Model.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+        foreach ((string layer, int qmax) in new[] { ("fc1", 127), ("fc2", 1) })
+        {
+            Tensor w = parameters[layer + ".weight"].detach();
+            Tensor s = w.abs().amax([1], keepdim: true).div(qmax);
+            Tensor expected = nn.functional.linear(capture[$"model.{layer}:in"], w.div(s).round().mul(s), parameters[layer + ".bias"].detach()).relu();
+            Assert.That(capture[$"model.{layer}"].sub(expected).abs().max().item<float>(), Is.LessThan(1e-5f), layer);
+        }
+        capture.Clear();
+    }
+
+    [TestCase("small-cnn", "stage1.0", "head")]
+    [TestCase("teacher-cnn", "stage1.0", "head")]
+    [TestCase("mlp", "fc1", "head")]
+    public void EdgeLayersAreTheFirstAndLastThatRun(string architecture, string first, string last)
+    {
+        // TorchSharp registers a model's fields by name, so "head" comes before "stage1.0" in named_modules.
+        using QuantizedModel model = QuantizedModel.Wrap(ModelFactory.Create(architecture, 1),
+            new QuantizationOptions { WeightBits = 4, ActivationBits = 4, EdgeLayerBits = 8 });
+        Assert.That(model.EdgeLayers, Is.EqualTo(new[] { first, last }));
+    }
+
+    [Test]
+    public void EdgeLayersOfAChosenSetAreItsFirstAndLastThatRun()
+    {
+        using QuantizedModel model = QuantizedModel.Wrap(ModelFactory.Create("small-cnn", 1),
+            new QuantizationOptions { WeightBits = 4, ActivationBits = 4, ActivationScaling = ActivationScaling.Learned, EdgeLayerBits = 8, Layers = ["head", "stage2.0", "stage1.3"] });
+        Assert.That(model.EdgeLayers, Is.EqualTo(new[] { "stage1.3", "head" }));
+        using var scope = NewDisposeScope();
+        model.train();
+        model.Forward(randn(6, 1, 28, 28));
+        foreach ((string layer, int bits) in new[] { ("stage1.3", 8), ("stage2.0", 4), ("head", 8) })
+        {
+            Assert.That(model.ActivationOf(layer)!.Value.Grid.Bits, Is.EqualTo(bits), layer);
+            Assert.That(model.WeightGridOf(layer).Bits, Is.EqualTo(bits), layer);
+        }
+        using QuantizedModel uniform = QuantizedModel.Wrap(ModelFactory.Create("small-cnn", 1), new QuantizationOptions());
+        Assert.That(uniform.EdgeLayers, Is.Empty);
+    }
+
+    [Test]
+    public void EdgeWidthsTravelWithTheCheckpoint()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"gpudistill-quant-{Guid.NewGuid():N}.pt");
+        var options = new QuantizationOptions { WeightBits = 4, ActivationBits = 4, EdgeLayerBits = 8 };
+        try
+        {
+            using QuantizedModel saved = QuantizedModel.Wrap(ModelFactory.Create("small-cnn", 1), options);
+            using var scope = NewDisposeScope();
+            saved.train();
+            saved.Forward(randn(8, 1, 28, 28));
+            Checkpoint.SaveAtomic(saved, path);
+            using QuantizedModel same = QuantizedModel.Wrap(ModelFactory.Create("small-cnn", 2), options);
+            Assert.That(Checkpoint.TryLoad(same, path), Is.True);
+            // A wrapper without edge widths is not the model that was trained: refused, not silently re-quantized.
+            using QuantizedModel uniform = QuantizedModel.Wrap(ModelFactory.Create("small-cnn", 2), options with { EdgeLayerBits = null });
+            Assert.Throws<InvalidDataException>(() => Checkpoint.TryLoad(uniform, path));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Test]
     public void BadOptionsAreRejected()
     {
         using DistillModel model = ModelFactory.Create("small-cnn", 1);
@@ -182,6 +258,8 @@ public sealed class QuantizedModelTests
         var activation = Assert.Throws<ArgumentOutOfRangeException>(() => QuantizedModel.Wrap(model, new QuantizationOptions { ActivationBits = 17 }));
         Assert.That(activation!.ParamName, Is.EqualTo("ActivationBits"));
         Assert.That(activation.Message, Does.Contain("2..16").And.Contain("17"));
+        var edge = Assert.Throws<ArgumentOutOfRangeException>(() => QuantizedModel.Wrap(model, new QuantizationOptions { EdgeLayerBits = 1 }));
+        Assert.That(edge!.ParamName, Is.EqualTo("EdgeLayerBits"));
         var missing = Assert.Throws<ArgumentException>(() => QuantizedModel.Wrap(model, new QuantizationOptions { Layers = ["stage9.0"] }));
         Assert.That(missing!.Message, Does.Contain("stage9.0").And.Contain("stage1.0"));
         var wrongType = Assert.Throws<ArgumentException>(() => QuantizedModel.Wrap(model, new QuantizationOptions { Layers = ["stage1.1"] }));

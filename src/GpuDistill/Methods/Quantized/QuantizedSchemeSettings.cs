@@ -19,6 +19,12 @@ public abstract record QuantizedSchemeSettings : MethodSettings
     /// <summary>How the activation scales are found: a running range, or learned steps (LSQ).</summary>
     public ActivationScaling ActivationScaling { get; init; } = ActivationScaling.RunningRange;
 
+    /// <summary>
+    /// Bits of the first and the last layer (the image's convolution or layer, and the classifier), weights and
+    /// inputs; 0 quantizes them like the rest. 8 is what LSQ, PACT and QKD do when they report a 4-bit network.
+    /// </summary>
+    public int EdgeLayerBits { get; init; }
+
     /// <summary>The quantized model's learning rate as a multiple of the recipe's, &gt; 0 (below 1 to fine-tune trained weights).</summary>
     public double LearningRateScale { get; init; } = 1.0;
 
@@ -27,6 +33,7 @@ public abstract record QuantizedSchemeSettings : MethodSettings
     {
         Require(WeightBits is >= 2 and <= 16, "weightBits", WeightBits, "2..16");
         Require(ActivationBits == 0 || ActivationBits is >= 2 and <= 16, "activationBits", ActivationBits, "0 (float) or 2..16");
+        Require(EdgeLayerBits == 0 || EdgeLayerBits is >= 2 and <= 16, "edgeLayerBits", EdgeLayerBits, "0 (like the other layers) or 2..16");
         Require(Enum.IsDefined(ActivationScaling), "activationScaling", ActivationScaling, "runningRange or learned");
         Require(LearningRateScale > 0 && double.IsFinite(LearningRateScale), "learningRateScale", LearningRateScale, "finite and > 0");
     }
@@ -52,10 +59,11 @@ public abstract record QuantizedSchemeSettings : MethodSettings
         WeightBits = WeightBits,
         ActivationBits = ActivationBits == 0 ? null : ActivationBits,
         ActivationScaling = ActivationScaling,
+        EdgeLayerBits = EdgeLayerBits == 0 ? null : EdgeLayerBits,
     };
 
     /// <summary>A short name of the precision, as in the rows and checkpoint names: <c>w4a4</c>, <c>w2</c> (float
-    /// activations), <c>w4a4-lsq</c> (learned steps).</summary>
+    /// activations), <c>w4a4-lsq</c> (learned steps), <c>w4a4-e8</c> (first and last layers at 8 bits).</summary>
     public string Tag => string.Create(CultureInfo.InvariantCulture,
-        $"w{WeightBits}{(ActivationBits == 0 ? "" : $"a{ActivationBits}")}{(ActivationBits != 0 && ActivationScaling == ActivationScaling.Learned ? "-lsq" : "")}");
+        $"w{WeightBits}{(ActivationBits == 0 ? "" : $"a{ActivationBits}")}{(ActivationBits != 0 && ActivationScaling == ActivationScaling.Learned ? "-lsq" : "")}{(EdgeLayerBits == 0 ? "" : $"-e{EdgeLayerBits}")}");
 }
