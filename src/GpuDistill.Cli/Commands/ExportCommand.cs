@@ -118,9 +118,12 @@ internal sealed class ExportCommand : Command<ExportCommand.Settings>
     /// <summary>A quantized checkpoint of either activation scaling, or else float weights calibrated after training.</summary>
     private static QuantizedModel LoadQuantized(Settings settings, int bits, ImageDataset train)
     {
-        foreach (ActivationScaling scaling in Enum.GetValues<ActivationScaling>())
+        // The edge width does not change the state's shapes, so any edge option loads a checkpoint trained with one;
+        // the state then says which it was.
+        int?[] edgeOptions = settings.EdgeBits is int asked ? [asked, null] : [null, IntegerGrid.MaximumBits];
+        foreach ((ActivationScaling scaling, int? edge) in Enum.GetValues<ActivationScaling>().SelectMany(a => edgeOptions.Select(e => (a, e))))
         {
-            var options = new QuantizationOptions { WeightBits = bits, ActivationBits = bits, ActivationScaling = scaling, EdgeLayerBits = settings.EdgeBits };
+            var options = new QuantizationOptions { WeightBits = bits, ActivationBits = bits, ActivationScaling = scaling, EdgeLayerBits = edge };
             QuantizedModel candidate = QuantizedModel.Wrap(ModelFactory.Create(settings.Architecture, 0), options);
             try
             {
@@ -137,6 +140,14 @@ internal sealed class ExportCommand : Command<ExportCommand.Settings>
                 (int w, int a) = candidate.BitsInState;
                 candidate.Dispose();
                 throw new ArgumentException($"'{settings.Model}' was trained with {w}-bit weights and {a}-bit activations; export it with --bits {w} (mixed widths are not supported here).", "--bits");
+            }
+            if (candidate.EdgeBitsInState != settings.EdgeBits)
+            {
+                int? trained = candidate.EdgeBitsInState;
+                candidate.Dispose();
+                throw new ArgumentException(trained is int e
+                    ? $"'{settings.Model}' was trained with its first and last layers at {e} bits; export it with --edge-bits {e}."
+                    : $"'{settings.Model}' was trained with every layer at {bits} bits; export it without --edge-bits.", "--edge-bits");
             }
             AnsiConsole.MarkupLine($"[grey]quantized checkpoint ({Markup.Escape(options.ToString())})[/]");
             return candidate;

@@ -31,6 +31,7 @@ namespace GpuDistill.Quantization;
 public sealed class QuantizedModel : DistillModel
 {
     private const string ModelPrefix = "model.";
+    private const string EdgeBitsName = "quantization_edge_bits";
 
     private readonly DistillModel model;
     private readonly ModuleDict<LayerQuantizer> quantizers;
@@ -76,7 +77,7 @@ public sealed class QuantizedModel : DistillModel
         QuantizedLayers = distinct;
         EdgeLayers = edges is { } found ? [found.First, found.Last] : [];
         // Only when set, so checkpoints saved before the option existed (all layers alike) still load.
-        if (options.EdgeLayerBits is int edgeBits) register_buffer("quantization_edge_bits", tensor(new long[] { edgeBits }));
+        if (options.EdgeLayerBits is int edgeBits) register_buffer(EdgeBitsName, tensor(new long[] { edgeBits }));
         // After the quantizers are in: a ModuleDict registers its entries when it is itself registered.
         RegisterComponents();
     }
@@ -142,6 +143,20 @@ public sealed class QuantizedModel : DistillModel
         {
             long[] values = bits.data<long>().ToArray();
             return ((int)values[0], (int)values[1]);
+        }
+    }
+
+    /// <summary>
+    /// The edge layers' bits held in the state (<see cref="QuantizationOptions.EdgeLayerBits"/>, or after
+    /// <see cref="Checkpoint.TryLoad"/> the checkpoint's); null when the model was wrapped without edge widths.
+    /// </summary>
+    public int? EdgeBitsInState
+    {
+        get
+        {
+            foreach ((string name, Tensor buffer) in named_buffers(recurse: false))
+                if (name == EdgeBitsName) return (int)buffer.data<long>()[0];
+            return null;
         }
     }
 

@@ -239,9 +239,15 @@ public sealed class QuantizedModelTests
             Checkpoint.SaveAtomic(saved, path);
             using QuantizedModel same = QuantizedModel.Wrap(ModelFactory.Create("small-cnn", 2), options);
             Assert.That(Checkpoint.TryLoad(same, path), Is.True);
+            // Another edge width has the same state shapes: it loads, and the state tells what the file was trained with.
+            using QuantizedModel other = QuantizedModel.Wrap(ModelFactory.Create("small-cnn", 2), options with { EdgeLayerBits = 16 });
+            Assert.That(other.EdgeBitsInState, Is.EqualTo(16));
+            Assert.That(Checkpoint.TryLoad(other, path), Is.True);
+            Assert.That(other.EdgeBitsInState, Is.EqualTo(8));
             // A wrapper without edge widths is not the model that was trained: refused, not silently re-quantized.
             using QuantizedModel uniform = QuantizedModel.Wrap(ModelFactory.Create("small-cnn", 2), options with { EdgeLayerBits = null });
             Assert.Throws<InvalidDataException>(() => Checkpoint.TryLoad(uniform, path));
+            Assert.That(uniform.EdgeBitsInState, Is.Null);
         }
         finally
         {
