@@ -38,6 +38,51 @@ public static class FakeQuantizeReference
         return scales;
     }
 
+    /// <summary>
+    /// Least-error weight ranges: for each channel, over the clipping ratios r = 1, 0.95, ..., 0.2, the squared error
+    /// sum_j (s round(clamp(W_kj / s)) - W_kj)^2 of s = max(r max_j |W_kj| / qmax, eps), in float64; returns every
+    /// candidate's scale and error ([channel][ratio]) so a test can check that the chosen scale is a least one.
+    /// </summary>
+    public static (double[][] Scales, double[][] Errors) LeastErrorCandidates(double[] weight, int channels, int bits)
+    {
+        int rowLength = weight.Length / channels;
+        (int qmin, int qmax) = SymmetricGrid(bits);
+        double[] maxScales = SymmetricScales(weight, channels, bits);
+        var scales = new double[channels][];
+        var errors = new double[channels][];
+        for (int k = 0; k < channels; k++)
+        {
+            scales[k] = new double[17];
+            errors[k] = new double[17];
+            for (int r = 0; r < 17; r++)
+            {
+                double s = Math.Max(maxScales[k] * (1 - 0.05 * r), MinimumScale);
+                double error = 0;
+                for (int j = 0; j < rowLength; j++)
+                {
+                    double w = weight[k * rowLength + j];
+                    double d = Math.Clamp(Round(w / s), qmin, qmax) * s - w;
+                    error += d * d;
+                }
+                (scales[k][r], errors[k][r]) = (s, error);
+            }
+        }
+        return (scales, errors);
+    }
+
+    /// <summary>The squared error of one channel's fake quantization with scale s (symmetric grid, zero point 0).</summary>
+    public static double ChannelError(ReadOnlySpan<double> channel, double scale, int bits)
+    {
+        (int qmin, int qmax) = SymmetricGrid(bits);
+        double error = 0;
+        foreach (double w in channel)
+        {
+            double d = Math.Clamp(Round(w / scale), qmin, qmax) * scale - w;
+            error += d * d;
+        }
+        return error;
+    }
+
     /// <summary>lo = min(min, 0), hi = max(max, 0), s = max((hi - lo) / (qmax - qmin), eps), zp = clamp(qmin - round(lo / s)).</summary>
     public static (double Scale, int ZeroPoint) AffineParameters(double minimum, double maximum, int qmin, int qmax)
     {

@@ -121,9 +121,12 @@ internal sealed class ExportCommand : Command<ExportCommand.Settings>
         // The edge width does not change the state's shapes, so any edge option loads a checkpoint trained with one;
         // the state then says which it was.
         int?[] edgeOptions = settings.EdgeBits is int asked ? [asked, null] : [null, IntegerGrid.MaximumBits];
-        foreach ((ActivationScaling scaling, int? edge) in Enum.GetValues<ActivationScaling>().SelectMany(a => edgeOptions.Select(e => (a, e))))
+        var candidates = from scaling in Enum.GetValues<ActivationScaling>()
+                         from edge in edgeOptions
+                         from weights in Enum.GetValues<WeightScaling>()
+                         select new QuantizationOptions { WeightBits = bits, ActivationBits = bits, ActivationScaling = scaling, EdgeLayerBits = edge, WeightScaling = weights };
+        foreach (QuantizationOptions options in candidates)
         {
-            var options = new QuantizationOptions { WeightBits = bits, ActivationBits = bits, ActivationScaling = scaling, EdgeLayerBits = edge };
             QuantizedModel candidate = QuantizedModel.Wrap(ModelFactory.Create(settings.Architecture, 0), options);
             try
             {

@@ -169,7 +169,7 @@ internal sealed class OnnxExporter(OnnxGraph graph, QuantizedModel? quantized)
         IntegerGrid grid = quantized.WeightGridOf(path);
         if (grid.Bits > 8)
             throw new NotSupportedException($"Layer '{path}' has {grid.Bits}-bit weights; the QDQ export holds 2 to 8 bits.");
-        float[] scales = Quantize.WeightScales(weight, grid.Bits);
+        float[] scales = quantized.WeightScalesOf(path, weight);
         using Tensor values = weight.detach().contiguous();
         float[] w = values.data<float>().ToArray();
         int rowLength = w.Length / scales.Length;

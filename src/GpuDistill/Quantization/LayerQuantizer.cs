@@ -69,8 +69,11 @@ internal sealed class LayerQuantizer : Module
         observed.zero_();
     }
 
-    /// <summary>Fake-quantizes the weight: symmetric per output channel.</summary>
-    public Tensor QuantizeWeight(Tensor weight) => Quantize.FakeQuantizeWeights(weight, options.WeightBits, device);
+    /// <summary>Fake-quantizes the weight: symmetric per output channel, scales as <see cref="QuantizationOptions.WeightScaling"/> says.</summary>
+    public Tensor QuantizeWeight(Tensor weight) => Quantize.FakeQuantizeWeights(weight, options.WeightBits, device, options.WeightScaling);
+
+    /// <summary>The per-channel scales <see cref="QuantizeWeight"/> gives <paramref name="weight"/>, for export.</summary>
+    public float[] WeightScales(Tensor weight) => Quantize.WeightScales(weight, options.WeightBits, device, options.WeightScaling);
 
     /// <summary>
     /// Fake-quantizes the layer's input, first folding this batch into the range (a moving average while training,

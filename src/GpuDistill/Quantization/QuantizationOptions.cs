@@ -18,11 +18,29 @@ public enum ActivationScaling
     Learned,
 }
 
+/// <summary>How a quantized layer's weights get their per-output-channel scales.</summary>
+public enum WeightScaling
+{
+    /// <summary>s_k = max|W_k| / qmax: no weight is clipped (PyTorch's per-channel min-max observer).</summary>
+    Max,
+
+    /// <summary>
+    /// s_k = r max|W_k| / qmax with the clipping ratio r in {1, 0.95, ..., 0.2} that gives the smallest squared error
+    /// between W_k and its fake-quantized value, chosen again at every use: the "MSE" weight range of the
+    /// quantization literature (Nagel et al. 2021's white paper; Banner et al. 2019). At 4 bits and below the largest
+    /// weights set a step that rounds most of the others to 0 or one level; clipping a few buys finer steps for the rest.
+    /// </summary>
+    Mse,
+}
+
 /// <summary>What <see cref="QuantizedModel.Wrap"/> quantizes, and how (loss-spec-2 8.1's defaults).</summary>
 public sealed record QuantizationOptions
 {
     /// <summary>Bits of the weights, 2..16: symmetric per output channel on [-(2^(b-1) - 1), 2^(b-1) - 1] (2 = ternary).</summary>
     public int WeightBits { get; init; } = 8;
+
+    /// <summary>How the weights' per-channel scales are found.</summary>
+    public WeightScaling WeightScaling { get; init; } = WeightScaling.Max;
 
     /// <summary>Bits of each quantized layer's input activations, 2..16; null keeps activations in float (weights only).</summary>
     public int? ActivationBits { get; init; } = 8;
@@ -54,6 +72,8 @@ public sealed record QuantizationOptions
         IntegerGrid.RequireBits(WeightBits, nameof(WeightBits));
         if (ActivationBits is int bits) IntegerGrid.RequireBits(bits, nameof(ActivationBits));
         if (EdgeLayerBits is int edge) IntegerGrid.RequireBits(edge, nameof(EdgeLayerBits));
+        if (!Enum.IsDefined(WeightScaling))
+            throw new ArgumentOutOfRangeException(nameof(WeightScaling), WeightScaling, "unknown weight scaling.");
         if (!Enum.IsDefined(ActivationScaling))
             throw new ArgumentOutOfRangeException(nameof(ActivationScaling), ActivationScaling, "unknown activation scaling.");
         if (!(RangeMomentum > 0 && RangeMomentum <= 1))
@@ -75,6 +95,7 @@ public sealed record QuantizationOptions
         string widths = ActivationBits is int a
             ? string.Create(CultureInfo.InvariantCulture, $"{WeightBits}-bit weights, {a}-bit activations ({ActivationScaling})")
             : string.Create(CultureInfo.InvariantCulture, $"{WeightBits}-bit weights, float activations");
+        if (WeightScaling == WeightScaling.Mse) widths += ", weight ranges by least squared error";
         return EdgeLayerBits is int edge
             ? string.Create(CultureInfo.InvariantCulture, $"{widths}; first and last layers {edge}-bit")
             : widths;

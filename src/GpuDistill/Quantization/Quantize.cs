@@ -4,6 +4,7 @@ using GpuDistill.Interop;
 using GpuDistill.Kernels.Quantization;
 using GpuDistill.Validation;
 using ILGPU.Runtime;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace GpuDistill.Quantization;
@@ -67,23 +68,53 @@ public static class Quantize
     /// <param name="bits">Bit width, 2..16.</param>
     /// <param name="device">Accelerator; <see cref="ComputeDevice.Default"/> when null.</param>
     /// <returns>W^, shaped like W.</returns>
-    public static Tensor FakeQuantizeWeights(Tensor weight, int bits, ComputeDevice? device = null)
+    /// <param name="scaling">How the scales are found: <see cref="WeightScaling.Max"/> as above, or <see cref="WeightScaling.Mse"/>.</param>
+    public static Tensor FakeQuantizeWeights(Tensor weight, int bits, ComputeDevice? device = null, WeightScaling scaling = WeightScaling.Max)
     {
         IntegerGrid grid = IntegerGrid.Symmetric(bits);
-        float[] scales = WeightScales(weight, bits, device);
+        float[] scales = WeightScales(weight, bits, device, scaling);
         return FakeQuantizeRows(weight, scales, new int[scales.Length], grid, device, nameof(weight));
     }
 
-    /// <summary>The per-output-channel scales <see cref="FakeQuantizeWeights"/> uses: max|W_k| / qmax.</summary>
+    /// <summary>
+    /// The per-output-channel scales <see cref="FakeQuantizeWeights"/> uses: max|W_k| / qmax, or with
+    /// <see cref="WeightScaling.Mse"/> the clipped scale r max|W_k| / qmax, r in <see cref="ClippingRatios"/>, whose
+    /// fake-quantized channel is nearest W_k in squared error (the largest r on a tie).
+    /// </summary>
     /// <param name="weight">W, float32 CPU, [out, ...].</param>
     /// <param name="bits">Bit width, 2..16.</param>
     /// <param name="device">Accelerator; <see cref="ComputeDevice.Default"/> when null.</param>
+    /// <param name="scaling">How the scales are found.</param>
     /// <returns>One scale per output channel.</returns>
-    public static float[] WeightScales(Tensor weight, int bits, ComputeDevice? device = null)
+    public static float[] WeightScales(Tensor weight, int bits, ComputeDevice? device = null, WeightScaling scaling = WeightScaling.Max)
     {
         IntegerGrid grid = IntegerGrid.Symmetric(bits);
-        return [.. Ranges(weight, (int)RequireInput(weight, nameof(weight), 1), device, nameof(weight))
+        if (!Enum.IsDefined(scaling)) throw new ArgumentOutOfRangeException(nameof(scaling), scaling, "unknown weight scaling.");
+        float[] maxScales = [.. Ranges(weight, (int)RequireInput(weight, nameof(weight), 1), device, nameof(weight))
             .Select(r => QuantizationScales.Symmetric(r.AbsoluteMaximum, grid))];
+        return scaling == WeightScaling.Max ? maxScales : LeastErrorScales(weight, maxScales, grid);
+    }
+
+    /// <summary>The clipping ratios <see cref="WeightScaling.Mse"/> tries: 1, 0.95, ..., 0.2.</summary>
+    public static IReadOnlyList<float> ClippingRatios { get; } = [.. Enumerable.Range(0, 17).Select(k => 1f - 0.05f * k)];
+
+    /// <summary>
+    /// Per channel, the scale r s_max (r in <see cref="ClippingRatios"/>) of least squared fake-quantization error, in
+    /// libtorch ops over every channel and ratio at once (a [C, 17, N] temporary: weights are small beside activations).
+    /// </summary>
+    private static float[] LeastErrorScales(Tensor weight, float[] maxScales, IntegerGrid grid)
+    {
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        // Held Scalars, not bare numbers: this runs on the training path (see Scalars).
+        using Scalar low = ((double)grid.Minimum).ToScalar(), high = ((double)grid.Maximum).ToScalar();
+        using Scalar smallest = ((double)QuantizationScales.MinimumScale).ToScalar();
+        Tensor w = weight.detach().reshape(maxScales.Length, 1, -1);
+        Tensor scales = tensor(maxScales).unsqueeze(1).mul(tensor([.. ClippingRatios])).clamp_min(smallest).unsqueeze(2);
+        Tensor error = w.div(scales).round().clamp(low, high).mul(scales).add(w, Scalars.MinusOne).square().sum(2);
+        // argmin takes the first minimum: the largest ratio among equal errors.
+        Tensor best = error.argmin(1, keepdim: true);
+        return scales.squeeze(2).gather(1, best).squeeze(1).data<float>().ToArray();
     }
 
     /// <summary>

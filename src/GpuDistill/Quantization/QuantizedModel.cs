@@ -32,6 +32,7 @@ public sealed class QuantizedModel : DistillModel
 {
     private const string ModelPrefix = "model.";
     private const string EdgeBitsName = "quantization_edge_bits";
+    private const string MseWeightsName = "quantization_mse_weights";
 
     private readonly DistillModel model;
     private readonly ModuleDict<LayerQuantizer> quantizers;
@@ -78,6 +79,9 @@ public sealed class QuantizedModel : DistillModel
         EdgeLayers = edges is { } found ? [found.First, found.Last] : [];
         // Only when set, so checkpoints saved before the option existed (all layers alike) still load.
         if (options.EdgeLayerBits is int edgeBits) register_buffer(EdgeBitsName, tensor(new long[] { edgeBits }));
+        // A marker, present only with least-error weight ranges, so such a checkpoint loads only into a wrapper that
+        // quantizes its weights the same way (older checkpoints, all max ranges, load as before).
+        if (options.WeightScaling == WeightScaling.Mse) register_buffer(MseWeightsName, ones(1, ScalarType.Int64));
         // After the quantizers are in: a ModuleDict registers its entries when it is itself registered.
         RegisterComponents();
     }
@@ -164,6 +168,12 @@ public sealed class QuantizedModel : DistillModel
     /// <param name="path">One of <see cref="QuantizedLayers"/>.</param>
     /// <returns>The symmetric grid of its weight bits.</returns>
     public IntegerGrid WeightGridOf(string path) => Quantizer(path).WeightGrid;
+
+    /// <summary>The per-output-channel scales the layer's weights are quantized with now (for export).</summary>
+    /// <param name="path">One of <see cref="QuantizedLayers"/>.</param>
+    /// <param name="weight">The layer's weight.</param>
+    /// <returns>One scale per output channel.</returns>
+    public float[] WeightScalesOf(string path, Tensor weight) => Quantizer(path).WeightScales(weight);
 
     /// <summary>
     /// The first and the last of <see cref="QuantizedLayers"/> in the order a forward pass runs them, which take

@@ -65,13 +65,16 @@ public sealed class OnnxModelExportTests
     [TestCase("mlp", 2, ActivationScaling.Learned)]
     [TestCase("small-cnn", 4, ActivationScaling.Learned, 8)]
     [TestCase("mlp", 4, ActivationScaling.RunningRange, 8)]
-    public void QdqExportMatchesTheFakeQuantizedModel(string architecture, int bits, ActivationScaling scaling, int edgeBits = 0)
+    [TestCase("small-cnn", 4, ActivationScaling.Learned, 8, WeightScaling.Mse)]
+    [TestCase("mlp", 2, ActivationScaling.RunningRange, 0, WeightScaling.Mse)]
+    public void QdqExportMatchesTheFakeQuantizedModel(string architecture, int bits, ActivationScaling scaling, int edgeBits = 0,
+        WeightScaling weights = WeightScaling.Max)
     {
         string path = OnnxTestFiles.NewPath();
         try
         {
             using QuantizedModel model = QuantizedModel.Wrap(Trained(ModelFactory.Create(architecture, 8)),
-                new QuantizationOptions { WeightBits = bits, ActivationBits = bits, ActivationScaling = scaling, EdgeLayerBits = edgeBits == 0 ? null : edgeBits });
+                new QuantizationOptions { WeightBits = bits, ActivationBits = bits, ActivationScaling = scaling, EdgeLayerBits = edgeBits == 0 ? null : edgeBits, WeightScaling = weights });
             model.Calibrate([images[..50], images[50..]]);
             model.eval();
             using var scope = NewDisposeScope();
@@ -87,7 +90,7 @@ public sealed class OnnxModelExportTests
             Tensor optimized = OnnxTestFiles.RunOnnx(path, images, optimize: true);
             (_, double optimizedAgreement) = Compare(optimized, expected);
             double optimizedError = OnnxTestFiles.RelativeMaxError(optimized, expected);
-            TestContext.Out.WriteLine($"{architecture} {bits}-bit {scaling} (edges {edgeBits}): {identical:P2} of logits equal to 1e-5 of their scale, max relative error {OnnxTestFiles.RelativeMaxError(exact, expected):G3}, top-1 agreement {agreement:P1}; optimised: max relative error {optimizedError:G3}, agreement {optimizedAgreement:P1}");
+            TestContext.Out.WriteLine($"{architecture} {bits}-bit {scaling} (edges {edgeBits}, {weights} weights): {identical:P2} of logits equal to 1e-5 of their scale, max relative error {OnnxTestFiles.RelativeMaxError(exact, expected):G3}, top-1 agreement {agreement:P1}; optimised: max relative error {optimizedError:G3}, agreement {optimizedAgreement:P1}");
             // Measured: 100% of logits equal on every case but teacher-cnn (91%: a few tie flips, each moving one
             // image's logits by up to 3e-3 of their scale).
             Assert.That(identical, Is.GreaterThanOrEqualTo(0.8), "QDQ file = fake-quantized model, but for rare ties");

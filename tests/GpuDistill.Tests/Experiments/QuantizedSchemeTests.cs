@@ -1,3 +1,4 @@
+using GpuDistill.Quantization;
 using GpuDistill.Deployment;
 using GpuDistill.Experiments;
 using GpuDistill.Methods;
@@ -99,9 +100,14 @@ public sealed class QuantizedSchemeTests() : TrainingFixture(20, 10)
         ArgumentAssert.Rejects(() => map.Set("quant-alone", "learningRateScale", "0").Validate(), "settings.quant-alone.learningRateScale", "> 0");
         ArgumentAssert.Rejects(() => map.Set("quant-kd", "loss", "nope:1").Validate(), "settings.quant-kd.loss", "nope");
         ArgumentAssert.Rejects(() => map.Set("quant-alone", "edgeLayerBits", "1").Validate(), "settings.quant-alone.edgeLayerBits", "2..16");
+        Assert.Throws(Is.InstanceOf<ArgumentException>(), () => map.Set("quant-alone", "weightScaling", "median"));
         Assert.That(map.Set("quant-kd", "activationScaling", "learned").Get<QuantizedKDSettings>("quant-kd").Tag, Is.EqualTo("w4a4-lsq"));
-        QuantizedKDSettings edges = map.Set("quant-kd", "activationScaling", "learned").Set("quant-kd", "edgeLayerBits", "8").Get<QuantizedKDSettings>("quant-kd");
+        MethodSettingsMap edgeMap = map.Set("quant-kd", "activationScaling", "learned").Set("quant-kd", "edgeLayerBits", "8");
+        QuantizedKDSettings edges = edgeMap.Get<QuantizedKDSettings>("quant-kd");
         Assert.That(edges.Tag, Is.EqualTo("w4a4-lsq-e8"), "checkpoints of other widths get other names");
+        QuantizedKDSettings mse = edgeMap.Set("quant-kd", "weightScaling", "mse").Get<QuantizedKDSettings>("quant-kd");
+        Assert.That(mse.Tag, Is.EqualTo("w4a4-lsq-mse-e8"));
+        Assert.That(mse.ToOptions().WeightScaling, Is.EqualTo(WeightScaling.Mse));
         Assert.That(edges.ToOptions().EdgeLayerBits, Is.EqualTo(8));
         Assert.That(map.Get<QuantizedKDSettings>("quant-kd").ToOptions().EdgeLayerBits, Is.Null, "0: the edges like the rest");
         Assert.That(map.Set("quant-alone", "weightBits", "8").Get<QuantizedAloneSettings>("quant-alone").ToOptions().WeightBits, Is.EqualTo(8));

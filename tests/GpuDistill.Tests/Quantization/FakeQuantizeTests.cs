@@ -50,6 +50,61 @@ public sealed class FakeQuantizeTests(AcceleratorKind kind) : AcceleratorTestBas
                 Is.SubsetOf(new[] { -1.0, 0.0, 1.0 }), "2-bit weights are ternary");
     }
 
+    [TestCase(new long[] { 1, 1 }, 8)]
+    [TestCase(new long[] { 41, 1271 }, 4)]
+    [TestCase(new long[] { 8, 1, 3, 3 }, 2)]
+    [TestCase(new long[] { 16, 8, 3, 3 }, 4)]
+    [TestCase(new long[] { 1, 100_000 }, 4)]
+    public void LeastErrorWeightScalesMatchReference(long[] shape, int bits)
+    {
+        Random random = RandomData.NewRandom();
+        using var scope = NewDisposeScope();
+        long count = shape.Aggregate(1L, (a, b) => a * b);
+        int channels = (int)shape[0], rowLength = (int)(count / channels);
+        float[] values = RandomData.Normal(random, count, 0.3);
+        // Extremes: an outlier of about 7 deviations in channel 0 (the case clipping is for; a far larger one costs more
+        // clipped than the rest lose in rounding, and stays unclipped) and, with two channels or more, an all-zero last channel.
+        if (rowLength > 1) values[random.Next(rowLength)] = 2f;
+        if (channels > 1) Array.Clear(values, (channels - 1) * rowLength, rowLength);
+        Tensor weight = tensor(values, shape).requires_grad_(true);
+        Tensor upstream = randn(shape, generator: new TorchSharp.torch.Generator((ulong)random.Next()));
+        Tensor output = Quantize.FakeQuantizeWeights(weight, bits, Device, WeightScaling.Mse);
+        (output * upstream).sum().mul(UpstreamGradient).backward();
+
+        double[] w = ReferenceMath.ToDouble(values);
+        (double[][] candidates, double[][] errors) = FakeQuantizeReference.LeastErrorCandidates(w, channels, bits);
+        float[] actualScales = Quantize.WeightScales(weight, bits, Device, WeightScaling.Mse);
+        float[] maxScales = Quantize.WeightScales(weight, bits, Device);
+        for (int k = 0; k < channels; k++)
+        {
+            // The chosen scale is one of the candidates (to float32 rounding) and has the least error among them
+            // (float64; equal errors to 1e-9 of the best may tie differently in float32).
+            int index = Array.FindIndex(candidates[k], c => Math.Abs(c - actualScales[k]) <= 1e-6 * c);
+            Assert.That(index, Is.GreaterThanOrEqualTo(0), $"scale {k} is a candidate");
+            double best = errors[k].Min();
+            Assert.That(errors[k][index], Is.LessThanOrEqualTo(best + 1e-9 * (1 + best)), $"scale {k} has the least error");
+            double chosen = FakeQuantizeReference.ChannelError(w.AsSpan(k * rowLength, rowLength), actualScales[k], bits);
+            double unclipped = FakeQuantizeReference.ChannelError(w.AsSpan(k * rowLength, rowLength), maxScales[k], bits);
+            Assert.That(chosen, Is.LessThanOrEqualTo(unclipped * (1 + 1e-9) + 1e-12), $"channel {k}: never worse than max|W| / qmax");
+        }
+        if (rowLength >= 1000 && bits == 4)
+            Assert.That(actualScales[0], Is.LessThan(0.8f * maxScales[0]), "a long channel with an outlier is clipped");
+        if (channels > 1)
+            Assert.That(actualScales[channels - 1], Is.EqualTo(QuantizationScales.MinimumScale), "an all-zero channel keeps the smallest scale");
+
+        (int qmin, int qmax) = FakeQuantizeReference.SymmetricGrid(bits);
+        (double[] expected, bool[] passes) = FakeQuantizeReference.FakeQuantize(w, ReferenceMath.ToDouble(actualScales), new double[channels], qmin, qmax);
+        QuantizationKernelTests.AssertQuantized(values, actualScales, TensorData.ToArray(output),
+            [.. TensorData.ToArray(weight.grad!).Zip(TensorData.ToArray(upstream), (g, u) => g != 0 || u == 0)], expected, passes, rowLength);
+        // Clipped weights (outside the grid) get no gradient, the rest the upstream one.
+        AssertGradient(weight.grad!, upstream, passes);
+
+        float[] bad = (float[])values.Clone();
+        bad[^1] = float.NaN;
+        var nonFinite = Assert.Throws<ArgumentException>(() => Quantize.WeightScales(tensor(bad, shape), bits, Device, WeightScaling.Mse));
+        Assert.That(nonFinite!.ParamName, Is.EqualTo("weight"));
+    }
+
     [TestCase(new long[] { 1 }, 8)]
     [TestCase(new long[] { 41, 1271 }, 4)]
     [TestCase(new long[] { 7, 3, 5, 5 }, 2)]

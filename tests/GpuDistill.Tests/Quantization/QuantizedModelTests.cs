@@ -256,6 +256,36 @@ public sealed class QuantizedModelTests
     }
 
     [Test]
+    public void LeastErrorWeightRangesTravelWithTheCheckpoint()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"gpudistill-quant-{Guid.NewGuid():N}.pt");
+        var options = new QuantizationOptions { WeightBits = 4, ActivationBits = 4, WeightScaling = WeightScaling.Mse };
+        try
+        {
+            using QuantizedModel saved = QuantizedModel.Wrap(ModelFactory.Create("small-cnn", 1), options);
+            Assert.That(saved.Options.ToString(), Does.Contain("least squared error"));
+            using var scope = NewDisposeScope();
+            saved.train();
+            saved.Forward(randn(8, 1, 28, 28));
+            saved.eval();
+            Tensor x = randn(5, 1, 28, 28);
+            Tensor expected = saved.ForwardLogits(x);
+            Checkpoint.SaveAtomic(saved, path);
+            using QuantizedModel same = QuantizedModel.Wrap(ModelFactory.Create("small-cnn", 2), options);
+            Assert.That(Checkpoint.TryLoad(same, path), Is.True);
+            same.eval();
+            Assert.That(TensorEquality.Identical(same.ForwardLogits(x), expected), "same outputs after loading");
+            // Max ranges would quantize the same weights differently: refused, not silently changed.
+            using QuantizedModel max = QuantizedModel.Wrap(ModelFactory.Create("small-cnn", 2), options with { WeightScaling = WeightScaling.Max });
+            Assert.Throws<InvalidDataException>(() => Checkpoint.TryLoad(max, path));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Test]
     public void BadOptionsAreRejected()
     {
         using DistillModel model = ModelFactory.Create("small-cnn", 1);

@@ -16,6 +16,9 @@ public abstract record QuantizedSchemeSettings : MethodSettings
     /// <summary>Bits of each quantized layer's input activations, 2..16; 0 keeps activations in float (weights only).</summary>
     public int ActivationBits { get; init; } = 4;
 
+    /// <summary>How the weights' per-channel scales are found: <c>max</c> (no clipping) or <c>mse</c> (the clipping of least squared error).</summary>
+    public WeightScaling WeightScaling { get; init; } = WeightScaling.Max;
+
     /// <summary>How the activation scales are found: a running range, or learned steps (LSQ).</summary>
     public ActivationScaling ActivationScaling { get; init; } = ActivationScaling.RunningRange;
 
@@ -34,6 +37,7 @@ public abstract record QuantizedSchemeSettings : MethodSettings
         Require(WeightBits is >= 2 and <= 16, "weightBits", WeightBits, "2..16");
         Require(ActivationBits == 0 || ActivationBits is >= 2 and <= 16, "activationBits", ActivationBits, "0 (float) or 2..16");
         Require(EdgeLayerBits == 0 || EdgeLayerBits is >= 2 and <= 16, "edgeLayerBits", EdgeLayerBits, "0 (like the other layers) or 2..16");
+        Require(Enum.IsDefined(WeightScaling), "weightScaling", WeightScaling, "max or mse");
         Require(Enum.IsDefined(ActivationScaling), "activationScaling", ActivationScaling, "runningRange or learned");
         Require(LearningRateScale > 0 && double.IsFinite(LearningRateScale), "learningRateScale", LearningRateScale, "finite and > 0");
     }
@@ -59,11 +63,13 @@ public abstract record QuantizedSchemeSettings : MethodSettings
         WeightBits = WeightBits,
         ActivationBits = ActivationBits == 0 ? null : ActivationBits,
         ActivationScaling = ActivationScaling,
+        WeightScaling = WeightScaling,
         EdgeLayerBits = EdgeLayerBits == 0 ? null : EdgeLayerBits,
     };
 
     /// <summary>A short name of the precision, as in the rows and checkpoint names: <c>w4a4</c>, <c>w2</c> (float
-    /// activations), <c>w4a4-lsq</c> (learned steps), <c>w4a4-e8</c> (first and last layers at 8 bits).</summary>
+    /// activations), <c>w4a4-lsq</c> (learned steps), <c>w4a4-mse</c> (least-error weight ranges), <c>w4a4-e8</c> (first
+    /// and last layers at 8 bits), in that order when combined.</summary>
     public string Tag => string.Create(CultureInfo.InvariantCulture,
-        $"w{WeightBits}{(ActivationBits == 0 ? "" : $"a{ActivationBits}")}{(ActivationBits != 0 && ActivationScaling == ActivationScaling.Learned ? "-lsq" : "")}{(EdgeLayerBits == 0 ? "" : $"-e{EdgeLayerBits}")}");
+        $"w{WeightBits}{(ActivationBits == 0 ? "" : $"a{ActivationBits}")}{(ActivationBits != 0 && ActivationScaling == ActivationScaling.Learned ? "-lsq" : "")}{(WeightScaling == WeightScaling.Mse ? "-mse" : "")}{(EdgeLayerBits == 0 ? "" : $"-e{EdgeLayerBits}")}");
 }
