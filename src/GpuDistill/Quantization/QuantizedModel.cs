@@ -112,7 +112,7 @@ public sealed class QuantizedModel : DistillModel
     /// <summary>The options it was wrapped with.</summary>
     public QuantizationOptions Options { get; }
 
-    /// <summary>Module paths (in <see cref="Model"/>) of the quantized layers, in the order of <c>named_modules</c>.</summary>
+    /// <summary>Module paths (in <see cref="Model"/>) of the quantized layers: as <see cref="QuantizationOptions.Layers"/> gives them, else in the order of <c>named_modules</c> (registration order, not always the forward pass's).</summary>
     public IReadOnlyList<string> QuantizedLayers { get; }
 
     /// <inheritdoc/>
