@@ -46,7 +46,6 @@ public static class FakeQuantizeReference
     public static (double[][] Scales, double[][] Errors) LeastErrorCandidates(double[] weight, int channels, int bits)
     {
         int rowLength = weight.Length / channels;
-        (int qmin, int qmax) = SymmetricGrid(bits);
         double[] maxScales = SymmetricScales(weight, channels, bits);
         var scales = new double[channels][];
         var errors = new double[channels][];
@@ -57,14 +56,7 @@ public static class FakeQuantizeReference
             for (int r = 0; r < 17; r++)
             {
                 double s = Math.Max(maxScales[k] * (1 - 0.05 * r), MinimumScale);
-                double error = 0;
-                for (int j = 0; j < rowLength; j++)
-                {
-                    double w = weight[k * rowLength + j];
-                    double d = Math.Clamp(Round(w / s), qmin, qmax) * s - w;
-                    error += d * d;
-                }
-                (scales[k][r], errors[k][r]) = (s, error);
+                (scales[k][r], errors[k][r]) = (s, ChannelError(weight.AsSpan(k * rowLength, rowLength), s, bits));
             }
         }
         return (scales, errors);

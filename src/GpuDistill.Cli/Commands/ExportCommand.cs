@@ -64,17 +64,9 @@ internal sealed class ExportCommand : Command<ExportCommand.Settings>
         if (string.IsNullOrWhiteSpace(settings.Out)) throw new ArgumentException("--out FILE is required.", "--out");
         if (settings.CalibrationImages <= 0)
             throw new ArgumentOutOfRangeException("--calibration-images", settings.CalibrationImages, "--calibration-images must be positive.");
-        if (settings.Bits is int requested && requested is < IntegerGrid.MinimumBits or > 8)
-        {
-            throw new ArgumentOutOfRangeException("--bits", requested,
-                $"--bits must be in {IntegerGrid.MinimumBits}..8 (the QDQ export holds up to 8 bits); got {requested}.");
-        }
-        if (settings.EdgeBits is int edge)
-        {
-            if (settings.Bits is null) throw new ArgumentException("--edge-bits needs --bits.", "--edge-bits");
-            if (edge is < IntegerGrid.MinimumBits or > 8)
-                throw new ArgumentOutOfRangeException("--edge-bits", edge, $"--edge-bits must be in {IntegerGrid.MinimumBits}..8 (the QDQ export holds up to 8 bits); got {edge}.");
-        }
+        RequireExportBits(settings.Bits, "--bits");
+        RequireExportBits(settings.EdgeBits, "--edge-bits");
+        if (settings.EdgeBits is not null && settings.Bits is null) throw new ArgumentException("--edge-bits needs --bits.", "--edge-bits");
         if (!ModelFactory.IsKnown(settings.Architecture))
             throw new ArgumentException($"--arch: {ModelFactory.UnknownMessage(settings.Architecture)}", "--arch");
         if (!File.Exists(settings.Model))
@@ -98,6 +90,16 @@ internal sealed class ExportCommand : Command<ExportCommand.Settings>
         if (settings.Latency)
             AnsiConsole.MarkupLine(Markup.Escape(OnnxLatency.Measure(settings.Out).ToString()));
         return 0;
+    }
+
+    /// <summary>A bit width the QDQ export holds (2..8), or none.</summary>
+    private static void RequireExportBits(int? bits, string option)
+    {
+        if (bits is int requested && requested is < IntegerGrid.MinimumBits or > 8)
+        {
+            throw new ArgumentOutOfRangeException(option, requested,
+                $"{option} must be in {IntegerGrid.MinimumBits}..8 (the QDQ export holds up to 8 bits); got {requested}.");
+        }
     }
 
     private static DistillModel LoadFloat(string architecture, string path)

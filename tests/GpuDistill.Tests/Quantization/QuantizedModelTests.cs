@@ -17,6 +17,15 @@ public sealed class QuantizedModelTests
     private static ImageDataset train = null!;
     private static ImageDataset test = null!;
 
+    // A fresh checkpoint file per test, removed after it.
+    private string checkpointFile = null!;
+
+    [SetUp]
+    public void NewCheckpointPath() => checkpointFile = Path.Combine(Path.GetTempPath(), $"gpudistill-quant-{Guid.NewGuid():N}.pt");
+
+    [TearDown]
+    public void RemoveCheckpoint() => File.Delete(checkpointFile);
+
     [OneTimeSetUp]
     public void LoadData()
     {
@@ -98,45 +107,37 @@ public sealed class QuantizedModelTests
     [TestCase(ActivationScaling.Learned)]
     public void CheckpointCarriesWeightsAndScales(ActivationScaling scaling)
     {
-        string path = Path.Combine(Path.GetTempPath(), $"gpudistill-quant-{Guid.NewGuid():N}.pt");
         var options = new QuantizationOptions { WeightBits = 4, ActivationBits = 4, ActivationScaling = scaling };
-        try
-        {
-            using QuantizedModel saved = QuantizedModel.Wrap(ModelFactory.Create("small-cnn", 1), options);
-            using QuantizedModel loaded = QuantizedModel.Wrap(ModelFactory.Create("small-cnn", 2), options);
-            using var scope = NewDisposeScope();
-            saved.train();
-            saved.Forward(randn(8, 1, 28, 28));
-            saved.Forward(randn(8, 1, 28, 28).mul(3));
-            saved.eval();
-            Tensor x = randn(5, 1, 28, 28);
-            Tensor expected = saved.ForwardLogits(x);
+        using QuantizedModel saved = QuantizedModel.Wrap(ModelFactory.Create("small-cnn", 1), options);
+        using QuantizedModel loaded = QuantizedModel.Wrap(ModelFactory.Create("small-cnn", 2), options);
+        using var scope = NewDisposeScope();
+        saved.train();
+        saved.Forward(randn(8, 1, 28, 28));
+        saved.Forward(randn(8, 1, 28, 28).mul(3));
+        saved.eval();
+        Tensor x = randn(5, 1, 28, 28);
+        Tensor expected = saved.ForwardLogits(x);
 
-            Checkpoint.SaveAtomic(saved, path);
-            Assert.That(Checkpoint.TryLoad(loaded, path), Is.True);
-            loaded.eval();
-            foreach (string layer in saved.QuantizedLayers)
-                Assert.That(loaded.ActivationOf(layer), Is.EqualTo(saved.ActivationOf(layer)), layer);
-            foreach ((string name, Tensor value) in saved.state_dict())
-                Assert.That(TensorEquality.Identical(loaded.state_dict()[name], value), name);
-            Assert.That(TensorEquality.Identical(loaded.ForwardLogits(x), expected), "same outputs after loading");
-            Assert.That(saved.state_dict().Keys, Has.Some.StartsWith("quantizers.stage1_0.activation_"));
+        Checkpoint.SaveAtomic(saved, checkpointFile);
+        Assert.That(Checkpoint.TryLoad(loaded, checkpointFile), Is.True);
+        loaded.eval();
+        foreach (string layer in saved.QuantizedLayers)
+            Assert.That(loaded.ActivationOf(layer), Is.EqualTo(saved.ActivationOf(layer)), layer);
+        foreach ((string name, Tensor value) in saved.state_dict())
+            Assert.That(TensorEquality.Identical(loaded.state_dict()[name], value), name);
+        Assert.That(TensorEquality.Identical(loaded.ForwardLogits(x), expected), "same outputs after loading");
+        Assert.That(saved.state_dict().Keys, Has.Some.StartsWith("quantizers.stage1_0.activation_"));
 
-            // The bit widths travel with the state: a wrapper of other widths loads the file and can tell.
-            using QuantizedModel wider = QuantizedModel.Wrap(ModelFactory.Create("small-cnn", 2), options with { WeightBits = 8, ActivationBits = 8 });
-            Assert.That(wider.BitsInState, Is.EqualTo((8, 8)));
-            Assert.That(Checkpoint.TryLoad(wider, path), Is.True);
-            Assert.That(wider.BitsInState, Is.EqualTo((4, 4)));
+        // The bit widths travel with the state: a wrapper of other widths loads the file and can tell.
+        using QuantizedModel wider = QuantizedModel.Wrap(ModelFactory.Create("small-cnn", 2), options with { WeightBits = 8, ActivationBits = 8 });
+        Assert.That(wider.BitsInState, Is.EqualTo((8, 8)));
+        Assert.That(Checkpoint.TryLoad(wider, checkpointFile), Is.True);
+        Assert.That(wider.BitsInState, Is.EqualTo((4, 4)));
 
-            // A float checkpoint is not a quantized one: refused, naming the file.
-            using DistillModel plain = ModelFactory.Create("small-cnn", 3);
-            Checkpoint.SaveAtomic(plain, path);
-            Assert.Throws<InvalidDataException>(() => Checkpoint.TryLoad(loaded, path));
-        }
-        finally
-        {
-            File.Delete(path);
-        }
+        // A float checkpoint is not a quantized one: refused, naming the file.
+        using DistillModel plain = ModelFactory.Create("small-cnn", 3);
+        Checkpoint.SaveAtomic(plain, checkpointFile);
+        Assert.Throws<InvalidDataException>(() => Checkpoint.TryLoad(loaded, checkpointFile));
     }
 
     [Test]
@@ -228,61 +229,45 @@ public sealed class QuantizedModelTests
     [Test]
     public void EdgeWidthsTravelWithTheCheckpoint()
     {
-        string path = Path.Combine(Path.GetTempPath(), $"gpudistill-quant-{Guid.NewGuid():N}.pt");
         var options = new QuantizationOptions { WeightBits = 4, ActivationBits = 4, EdgeLayerBits = 8 };
-        try
-        {
-            using QuantizedModel saved = QuantizedModel.Wrap(ModelFactory.Create("small-cnn", 1), options);
-            using var scope = NewDisposeScope();
-            saved.train();
-            saved.Forward(randn(8, 1, 28, 28));
-            Checkpoint.SaveAtomic(saved, path);
-            using QuantizedModel same = QuantizedModel.Wrap(ModelFactory.Create("small-cnn", 2), options);
-            Assert.That(Checkpoint.TryLoad(same, path), Is.True);
-            // Another edge width has the same state shapes: it loads, and the state tells what the file was trained with.
-            using QuantizedModel other = QuantizedModel.Wrap(ModelFactory.Create("small-cnn", 2), options with { EdgeLayerBits = 16 });
-            Assert.That(other.EdgeBitsInState, Is.EqualTo(16));
-            Assert.That(Checkpoint.TryLoad(other, path), Is.True);
-            Assert.That(other.EdgeBitsInState, Is.EqualTo(8));
-            // A wrapper without edge widths is not the model that was trained: refused, not silently re-quantized.
-            using QuantizedModel uniform = QuantizedModel.Wrap(ModelFactory.Create("small-cnn", 2), options with { EdgeLayerBits = null });
-            Assert.Throws<InvalidDataException>(() => Checkpoint.TryLoad(uniform, path));
-            Assert.That(uniform.EdgeBitsInState, Is.Null);
-        }
-        finally
-        {
-            File.Delete(path);
-        }
+        using QuantizedModel saved = QuantizedModel.Wrap(ModelFactory.Create("small-cnn", 1), options);
+        using var scope = NewDisposeScope();
+        saved.train();
+        saved.Forward(randn(8, 1, 28, 28));
+        Checkpoint.SaveAtomic(saved, checkpointFile);
+        using QuantizedModel same = QuantizedModel.Wrap(ModelFactory.Create("small-cnn", 2), options);
+        Assert.That(Checkpoint.TryLoad(same, checkpointFile), Is.True);
+        // Another edge width has the same state shapes: it loads, and the state tells what the file was trained with.
+        using QuantizedModel other = QuantizedModel.Wrap(ModelFactory.Create("small-cnn", 2), options with { EdgeLayerBits = 16 });
+        Assert.That(other.EdgeBitsInState, Is.EqualTo(16));
+        Assert.That(Checkpoint.TryLoad(other, checkpointFile), Is.True);
+        Assert.That(other.EdgeBitsInState, Is.EqualTo(8));
+        // A wrapper without edge widths is not the model that was trained: refused, not silently re-quantized.
+        using QuantizedModel uniform = QuantizedModel.Wrap(ModelFactory.Create("small-cnn", 2), options with { EdgeLayerBits = null });
+        Assert.Throws<InvalidDataException>(() => Checkpoint.TryLoad(uniform, checkpointFile));
+        Assert.That(uniform.EdgeBitsInState, Is.Null);
     }
 
     [Test]
     public void LeastErrorWeightRangesTravelWithTheCheckpoint()
     {
-        string path = Path.Combine(Path.GetTempPath(), $"gpudistill-quant-{Guid.NewGuid():N}.pt");
         var options = new QuantizationOptions { WeightBits = 4, ActivationBits = 4, WeightScaling = WeightScaling.Mse };
-        try
-        {
-            using QuantizedModel saved = QuantizedModel.Wrap(ModelFactory.Create("small-cnn", 1), options);
-            Assert.That(saved.Options.ToString(), Does.Contain("least squared error"));
-            using var scope = NewDisposeScope();
-            saved.train();
-            saved.Forward(randn(8, 1, 28, 28));
-            saved.eval();
-            Tensor x = randn(5, 1, 28, 28);
-            Tensor expected = saved.ForwardLogits(x);
-            Checkpoint.SaveAtomic(saved, path);
-            using QuantizedModel same = QuantizedModel.Wrap(ModelFactory.Create("small-cnn", 2), options);
-            Assert.That(Checkpoint.TryLoad(same, path), Is.True);
-            same.eval();
-            Assert.That(TensorEquality.Identical(same.ForwardLogits(x), expected), "same outputs after loading");
-            // Max ranges would quantize the same weights differently: refused, not silently changed.
-            using QuantizedModel max = QuantizedModel.Wrap(ModelFactory.Create("small-cnn", 2), options with { WeightScaling = WeightScaling.Max });
-            Assert.Throws<InvalidDataException>(() => Checkpoint.TryLoad(max, path));
-        }
-        finally
-        {
-            File.Delete(path);
-        }
+        using QuantizedModel saved = QuantizedModel.Wrap(ModelFactory.Create("small-cnn", 1), options);
+        Assert.That(saved.Options.ToString(), Does.Contain("least squared error"));
+        using var scope = NewDisposeScope();
+        saved.train();
+        saved.Forward(randn(8, 1, 28, 28));
+        saved.eval();
+        Tensor x = randn(5, 1, 28, 28);
+        Tensor expected = saved.ForwardLogits(x);
+        Checkpoint.SaveAtomic(saved, checkpointFile);
+        using QuantizedModel same = QuantizedModel.Wrap(ModelFactory.Create("small-cnn", 2), options);
+        Assert.That(Checkpoint.TryLoad(same, checkpointFile), Is.True);
+        same.eval();
+        Assert.That(TensorEquality.Identical(same.ForwardLogits(x), expected), "same outputs after loading");
+        // Max ranges would quantize the same weights differently: refused, not silently changed.
+        using QuantizedModel max = QuantizedModel.Wrap(ModelFactory.Create("small-cnn", 2), options with { WeightScaling = WeightScaling.Max });
+        Assert.Throws<InvalidDataException>(() => Checkpoint.TryLoad(max, checkpointFile));
     }
 
     [Test]
