@@ -106,6 +106,56 @@ public sealed class MultiHeadGraphLossTests
         }
     }
 
+    [TestCase(5, 40, 7, 7)]    // X^T X [40, 40], as a teacher's middle stage
+    [TestCase(4, 64, 6, 6)]    // H*W = 36 < 64: X X^T [36, 36]
+    [TestCase(3, 1, 5, 5)]     // one channel: the vector is 1
+    public void TeacherVectorsOfWiderMapsMatchTheReference(int b, int c, int h, int w)
+    {
+        Random random = RandomData.NewRandom();
+        var shape = new MapShape(b, c, h, w);
+        double[] x = NonNegative(random, shape.Count);
+        AssertTeacherVectors(x, shape);
+    }
+
+    [Test]
+    public void TeacherVectorsWhoseTopPairIsCloseMatchTheReference()
+    {
+        // Two channel groups on disjoint pixels, the second with 0.9 of the first's energy: the top two eigenvalues
+        // differ by 10%, so the power iteration does not settle and the rows are recomputed by eigh.
+        Random random = RandomData.NewRandom();
+        var shape = new MapShape(3, 8, 4, 4);
+        int hw = shape.Height * shape.Width;
+        var x = new double[shape.Count];
+        double[] block = NonNegative(random, 4 * (hw / 2));
+        for (int i = 0; i < shape.Batch; i++)
+        {
+            for (int k = 0; k < 4; k++)
+            {
+                for (int p = 0; p < hw / 2; p++)
+                {
+                    double value = block[k * (hw / 2) + p];
+                    x[(i * 8 + k) * hw + p] = value;
+                    x[(i * 8 + 4 + k) * hw + hw / 2 + p] = (float)(value * Math.Sqrt(0.9));
+                }
+            }
+        }
+        AssertTeacherVectors(x, shape);
+    }
+
+    private static void AssertTeacherVectors(double[] x, MapShape shape)
+    {
+        using var scope = NewDisposeScope();
+        Tensor vectors;
+        using (no_grad()) vectors = SingularVectors.TopRight(tensor(x.Select(v => (float)v).ToArray(), shape.Dims));
+        float[] actual = TensorData.ToArray(vectors);
+        for (int i = 0; i < shape.Batch; i++)
+        {
+            double[] expected = MultiHeadGraphReference.TopVector(x, shape, i);
+            for (int k = 0; k < shape.Channels; k++)
+                Assert.That(actual[i * shape.Channels + k], Is.EqualTo(expected[k]).Within(1e-5), $"v[{i}, {k}]");
+        }
+    }
+
     [Test]
     public void DegenerateBatchesGiveFiniteLossesAndGradients()
     {
