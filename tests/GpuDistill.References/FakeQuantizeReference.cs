@@ -66,8 +66,32 @@ public static class FakeQuantizeReference
     public static double ChannelError(ReadOnlySpan<double> channel, double scale, int bits)
     {
         (int qmin, int qmax) = SymmetricGrid(bits);
+        return GridError(channel, scale, qmin, qmax);
+    }
+
+    /// <summary>
+    /// A learned step's least-error start: over r = 1, 0.95, ..., 0.2, the step s = max(r max|x| / qmax, eps) whose
+    /// fake quantization onto [qmin, qmax] (zero point 0) has the least squared error on x, in float64; every
+    /// candidate's step and error, so a test can check that the chosen step is a least one.
+    /// </summary>
+    public static (double[] Steps, double[] Errors) LeastErrorSteps(double[] values, int qmin, int qmax)
+    {
+        double amax = values.Max(Math.Abs);
+        var steps = new double[17];
+        var errors = new double[17];
+        for (int r = 0; r < 17; r++)
+        {
+            steps[r] = Math.Max(amax * (1 - 0.05 * r) / qmax, MinimumScale);
+            errors[r] = GridError(values, steps[r], qmin, qmax);
+        }
+        return (steps, errors);
+    }
+
+    /// <summary>The squared error of fake-quantizing values with scale s onto [qmin, qmax] (zero point 0).</summary>
+    public static double GridError(ReadOnlySpan<double> values, double scale, int qmin, int qmax)
+    {
         double error = 0;
-        foreach (double w in channel)
+        foreach (double w in values)
         {
             double d = Math.Clamp(Round(w / scale), qmin, qmax) * scale - w;
             error += d * d;

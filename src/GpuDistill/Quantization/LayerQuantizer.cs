@@ -97,9 +97,8 @@ internal sealed class LayerQuantizer : Module
                 return Quantize.FakeQuantizeLearned(input, step!, LearnedGrid(bits, signed!.data<long>()[0] != 0), device);
             }
             // Not yet initialised (evaluation first): the step the first batch would get, not kept.
-            ValueRange first = Quantize.Ranges(input, 1, device)[0];
-            IntegerGrid firstGrid = LearnedGrid(bits, first.Minimum < 0);
-            using Tensor temporary = tensor(new[] { QuantizationScales.LearnedInitialStep(first.MeanAbsolute, firstGrid) });
+            (float start, IntegerGrid firstGrid) = StartingStep(input, bits);
+            using Tensor temporary = tensor(new[] { start });
             return Quantize.FakeQuantizeLearned(input, temporary, firstGrid, device);
         }
 
@@ -167,13 +166,24 @@ internal sealed class LayerQuantizer : Module
 
     private void InitialiseStep(Tensor input, int bits)
     {
+        (float start, IntegerGrid grid) = StartingStep(input, bits);
+        using var noGrad = no_grad();
+        using Tensor initial = tensor(new[] { start });
+        step!.copy_(initial);
+        signed!.fill_(grid.Minimum < 0 ? Scalars.OneInteger : ZeroInteger);
+        observed.fill_(Scalars.OneInteger);
+    }
+
+    /// <summary>The learned step a first batch gives (as <see cref="QuantizationOptions.LearnedStepStart"/> says), and
+    /// its grid: unsigned when the batch has no negative value.</summary>
+    private (float Step, IntegerGrid Grid) StartingStep(Tensor input, int bits)
+    {
         ValueRange first = Quantize.Ranges(input, 1, device)[0];
         IntegerGrid grid = LearnedGrid(bits, first.Minimum < 0);
-        using var noGrad = no_grad();
-        using Tensor initial = tensor(new[] { QuantizationScales.LearnedInitialStep(first.MeanAbsolute, grid) });
-        step!.copy_(initial);
-        signed!.fill_(first.Minimum < 0 ? Scalars.OneInteger : ZeroInteger);
-        observed.fill_(Scalars.OneInteger);
+        float start = options.LearnedStepStart == LearnedStepStart.LeastError
+            ? Quantize.LeastErrorScales(input, [QuantizationScales.Symmetric(first.AbsoluteMaximum, grid)], grid)[0]
+            : QuantizationScales.LearnedInitialStep(first.MeanAbsolute, grid);
+        return (start, grid);
     }
 
     /// <summary>The learned step, raised to the smallest scale if the optimiser pushed it to or below 0.</summary>

@@ -18,6 +18,21 @@ public enum ActivationScaling
     Learned,
 }
 
+/// <summary>Where a learned activation step (<see cref="ActivationScaling.Learned"/>) starts, from the first batch a layer sees.</summary>
+public enum LearnedStepStart
+{
+    /// <summary>LSQ's own start, 2 mean|x| / sqrt(Qp) (Esser et al. 2020): right for training from scratch, where
+    /// activations are small and unsettled; on a trained network it clips the wide activations hard.</summary>
+    MeanAbsolute,
+
+    /// <summary>
+    /// The step r max|x| / Qp, r in {1, 0.95, ..., 0.2}, of least squared quantization error on the first batch (the
+    /// "MSE" range setting of Nagel et al. 2021's white paper, as <see cref="WeightScaling.Mse"/> does for weights):
+    /// the start for fine-tuning a trained network, which then moves the step by LSQ's gradient.
+    /// </summary>
+    LeastError,
+}
+
 /// <summary>How a quantized layer's weights get their per-output-channel scales.</summary>
 public enum WeightScaling
 {
@@ -48,6 +63,9 @@ public sealed record QuantizationOptions
     /// <summary>How activation scales are found.</summary>
     public ActivationScaling ActivationScaling { get; init; } = ActivationScaling.RunningRange;
 
+    /// <summary>Where learned steps start (with <see cref="ActivationScaling.Learned"/>; not state: a trained step is saved as it is).</summary>
+    public LearnedStepStart LearnedStepStart { get; init; } = LearnedStepStart.MeanAbsolute;
+
     /// <summary>The moving average's weight of each new batch's range (PyTorch's averaging constant, 0.01), in (0, 1].</summary>
     public double RangeMomentum { get; init; } = 0.01;
 
@@ -76,6 +94,8 @@ public sealed record QuantizationOptions
             throw new ArgumentOutOfRangeException(nameof(WeightScaling), WeightScaling, "unknown weight scaling.");
         if (!Enum.IsDefined(ActivationScaling))
             throw new ArgumentOutOfRangeException(nameof(ActivationScaling), ActivationScaling, "unknown activation scaling.");
+        if (!Enum.IsDefined(LearnedStepStart))
+            throw new ArgumentOutOfRangeException(nameof(LearnedStepStart), LearnedStepStart, "unknown learned-step start.");
         if (!(RangeMomentum > 0 && RangeMomentum <= 1))
             throw new ArgumentOutOfRangeException(nameof(RangeMomentum), RangeMomentum, "the range momentum must be in (0, 1].");
         if (Layers is not null && (Layers.Count == 0 || Layers.Any(string.IsNullOrWhiteSpace)))
@@ -95,6 +115,8 @@ public sealed record QuantizationOptions
         string widths = ActivationBits is int a
             ? string.Create(CultureInfo.InvariantCulture, $"{WeightBits}-bit weights, {a}-bit activations ({ActivationScaling})")
             : string.Create(CultureInfo.InvariantCulture, $"{WeightBits}-bit weights, float activations");
+        if (ActivationBits is not null && ActivationScaling == ActivationScaling.Learned && LearnedStepStart == LearnedStepStart.LeastError)
+            widths += ", steps started at the least-error range";
         if (WeightScaling == WeightScaling.Mse) widths += ", weight ranges by least squared error";
         return EdgeLayerBits is int edge
             ? string.Create(CultureInfo.InvariantCulture, $"{widths}; first and last layers {edge}-bit")

@@ -99,21 +99,33 @@ public static class Quantize
     public static IReadOnlyList<float> ClippingRatios { get; } = [.. Enumerable.Range(0, 17).Select(k => 1f - 0.05f * k)];
 
     /// <summary>
-    /// Per channel, the scale r s_max (r in <see cref="ClippingRatios"/>) of least squared fake-quantization error, in
-    /// libtorch ops over every channel and ratio at once (a [C, 17, N] temporary: weights are small beside activations).
+    /// Per row of <paramref name="values"/> ([R, ...]: a weight's output channels, or one row for a whole activation),
+    /// the scale r s_max (r in <see cref="ClippingRatios"/>) of least squared fake-quantization error on
+    /// <paramref name="grid"/>, in libtorch ops over every row and as many ratios at once as keep the [R, ratios, N]
+    /// temporary within 2^24 elements (all 17 for a weight; a few at a time for a batch of activations).
     /// </summary>
-    private static float[] LeastErrorScales(Tensor weight, float[] maxScales, IntegerGrid grid)
+    /// <param name="values">The tensor to quantize, [R, ...].</param>
+    /// <param name="maxScales">Each row's unclipped scale (max |x| / Qp).</param>
+    /// <param name="grid">The integer grid.</param>
+    /// <returns>One scale per row; the largest ratio among equal errors.</returns>
+    internal static float[] LeastErrorScales(Tensor values, float[] maxScales, IntegerGrid grid)
     {
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
         // Held Scalars, not bare numbers: this runs on the training path (see Scalars).
         using Scalar low = ((double)grid.Minimum).ToScalar(), high = ((double)grid.Maximum).ToScalar();
         using Scalar smallest = ((double)QuantizationScales.MinimumScale).ToScalar();
-        Tensor w = weight.detach().reshape(maxScales.Length, 1, -1);
+        Tensor x = values.detach().reshape(maxScales.Length, 1, -1);
         Tensor scales = tensor(maxScales).unsqueeze(1).mul(tensor([.. ClippingRatios])).clamp_min(smallest).unsqueeze(2);
-        Tensor error = w.div(scales).round().clamp(low, high).mul(scales).add(w, Scalars.MinusOne).square().sum(2);
+        long perRatio = x.numel(), chunk = Math.Max(1, Math.Min(ClippingRatios.Count, (1L << 24) / Math.Max(1, perRatio)));
+        var errors = new List<Tensor>();
+        for (long first = 0; first < ClippingRatios.Count; first += chunk)
+        {
+            Tensor s = scales.narrow(1, first, Math.Min(chunk, ClippingRatios.Count - first));
+            errors.Add(x.div(s).round().clamp(low, high).mul(s).add(x, Scalars.MinusOne).square().sum(2));
+        }
         // argmin takes the first minimum: the largest ratio among equal errors.
-        Tensor best = error.argmin(1, keepdim: true);
+        Tensor best = cat(errors, 1).argmin(1, keepdim: true);
         return scales.squeeze(2).gather(1, best).squeeze(1).data<float>().ToArray();
     }
 

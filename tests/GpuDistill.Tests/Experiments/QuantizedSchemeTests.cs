@@ -107,6 +107,10 @@ public sealed class QuantizedSchemeTests() : TrainingFixture(20, 10)
         Assert.That(edges.Tag, Is.EqualTo("w4a4-lsq-e8"), "checkpoints of other widths get other names");
         QuantizedKDSettings mse = edgeMap.Set("quant-kd", "weightScaling", "mse").Get<QuantizedKDSettings>("quant-kd");
         Assert.That(mse.Tag, Is.EqualTo("w4a4-lsq-mse-e8"));
+        QuantizedKDSettings leastError = edgeMap.Set("quant-kd", "learnedStepStart", "leastError").Get<QuantizedKDSettings>("quant-kd");
+        Assert.That(leastError.Tag, Is.EqualTo("w4a4-lsqle-e8"));
+        Assert.That(leastError.ToOptions().LearnedStepStart, Is.EqualTo(LearnedStepStart.LeastError));
+        Assert.Throws(Is.InstanceOf<ArgumentException>(), () => map.Set("quant-kd", "learnedStepStart", "median"));
         Assert.That(mse.ToOptions().WeightScaling, Is.EqualTo(WeightScaling.Mse));
         Assert.That(edges.ToOptions().EdgeLayerBits, Is.EqualTo(8));
         Assert.That(map.Get<QuantizedKDSettings>("quant-kd").ToOptions().EdgeLayerBits, Is.Null, "0: the edges like the rest");

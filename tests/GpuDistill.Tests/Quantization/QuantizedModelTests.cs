@@ -2,6 +2,7 @@ using GpuDistill.Data;
 using GpuDistill.Features;
 using GpuDistill.Models;
 using GpuDistill.Quantization;
+using GpuDistill.Tests.Generic;
 using GpuDistill.Tests.Models;
 using static TorchSharp.torch;
 
@@ -101,6 +102,42 @@ public sealed class QuantizedModelTests
         TestContext.Out.WriteLine($"4-bit small-cnn ({scaling}): loss {first:F3} -> {last:F3} over {losses.Count} steps");
         Assert.That(last, Is.LessThan(0.8 * first), "the loss falls");
         Assert.That(model.parameters().All(p => p.grad is not null), "every parameter (learned steps included) gets a gradient");
+    }
+
+    [TestCase(false)]   // signed images: the two's-complement grid
+    [TestCase(true)]    // non-negative images: the unsigned grid
+    public void ALeastErrorStartIsTheFirstBatchsStepOfLeastError(bool nonNegative)
+    {
+        // 1,300 images of 784 pixels: over 2^24 / 17 elements, so the candidate ratios are scored in two chunks.
+        Random random = RandomData.NewRandom();
+        float[] values = RandomData.Normal(random, 1300 * 784, 1.0);
+        if (nonNegative) values = [.. values.Select(MathF.Abs)];
+        values[random.Next(values.Length)] = 12f;   // an outlier, which clipping is for
+        var options = new QuantizationOptions
+        {
+            WeightBits = 4, ActivationBits = 4, ActivationScaling = ActivationScaling.Learned,
+            LearnedStepStart = LearnedStepStart.LeastError, Layers = ["stage1.0"],
+        };
+        using QuantizedModel model = QuantizedModel.Wrap(ModelFactory.Create("small-cnn", 1), options);
+        using QuantizedModel lsq = QuantizedModel.Wrap(ModelFactory.Create("small-cnn", 1), options with { LearnedStepStart = LearnedStepStart.MeanAbsolute });
+        using var scope = NewDisposeScope();
+        Tensor images = tensor(values, [1300, 1, 28, 28]);
+        model.train();
+        lsq.train();
+        model.Forward(images);
+        lsq.Forward(images);
+
+        ActivationQuantization start = model.ActivationOf("stage1.0")!.Value;
+        Assert.That(start.Grid.IsSigned, Is.EqualTo(!nonNegative), "the grid follows the first batch's sign");
+        (double[] steps, double[] errors) = FakeQuantizeReference.LeastErrorSteps(ReferenceMath.ToDouble(values), start.Grid.Minimum, start.Grid.Maximum);
+        int index = Array.FindIndex(steps, c => Math.Abs(c - start.Scale) <= 1e-6 * c);
+        Assert.That(index, Is.GreaterThanOrEqualTo(0), $"step {start.Scale} is a candidate");
+        Assert.That(errors[index], Is.LessThanOrEqualTo(errors.Min() * (1 + 1e-6)), "and one of least error");
+        Assert.That(index, Is.GreaterThan(0), "the outlier is clipped");
+        float lsqStart = lsq.ActivationOf("stage1.0")!.Value.Scale;
+        double meanAbsolute = values.Average(v => Math.Abs((double)v));
+        Assert.That(lsqStart, Is.EqualTo(2 * meanAbsolute / Math.Sqrt(start.Grid.Maximum)).Within(1e-3).Percent, "LSQ's own start, 2 mean|x| / sqrt(Qp)");
+        Assert.That(model.ActivationOf("stage1.0"), Is.EqualTo(start), "evaluation keeps the step the first batch set");
     }
 
     [TestCase(ActivationScaling.RunningRange)]

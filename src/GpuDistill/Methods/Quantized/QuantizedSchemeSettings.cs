@@ -22,6 +22,10 @@ public abstract record QuantizedSchemeSettings : MethodSettings
     /// <summary>How the activation scales are found: a running range, or learned steps (LSQ).</summary>
     public ActivationScaling ActivationScaling { get; init; } = ActivationScaling.RunningRange;
 
+    /// <summary>Where learned steps start: <c>meanAbsolute</c> (LSQ's 2 mean|x| / sqrt(Qp), for training from scratch) or
+    /// <c>leastError</c> (the first batch's range of least quantization error, for fine-tuning trained weights).</summary>
+    public LearnedStepStart LearnedStepStart { get; init; } = LearnedStepStart.MeanAbsolute;
+
     /// <summary>
     /// Bits of the first and the last layer (the image's convolution or layer, and the classifier), weights and
     /// inputs; 0 quantizes them like the rest. 8 is what LSQ, PACT and QKD do when they report a 4-bit network.
@@ -39,6 +43,7 @@ public abstract record QuantizedSchemeSettings : MethodSettings
         Require(EdgeLayerBits == 0 || EdgeLayerBits is >= 2 and <= 16, "edgeLayerBits", EdgeLayerBits, "0 (like the other layers) or 2..16");
         Require(Enum.IsDefined(WeightScaling), "weightScaling", WeightScaling, "max or mse");
         Require(Enum.IsDefined(ActivationScaling), "activationScaling", ActivationScaling, "runningRange or learned");
+        Require(Enum.IsDefined(LearnedStepStart), "learnedStepStart", LearnedStepStart, "meanAbsolute or leastError");
         Require(LearningRateScale > 0 && double.IsFinite(LearningRateScale), "learningRateScale", LearningRateScale, "finite and > 0");
     }
 
@@ -64,12 +69,13 @@ public abstract record QuantizedSchemeSettings : MethodSettings
         ActivationBits = ActivationBits == 0 ? null : ActivationBits,
         ActivationScaling = ActivationScaling,
         WeightScaling = WeightScaling,
+        LearnedStepStart = LearnedStepStart,
         EdgeLayerBits = EdgeLayerBits == 0 ? null : EdgeLayerBits,
     };
 
     /// <summary>A short name of the precision, as in the rows and checkpoint names: <c>w4a4</c>, <c>w2</c> (float
-    /// activations), <c>w4a4-lsq</c> (learned steps), <c>w4a4-mse</c> (least-error weight ranges), <c>w4a4-e8</c> (first
+    /// activations), <c>w4a4-lsq</c> (learned steps; <c>w4a4-lsqle</c> started at the least-error range), <c>w4a4-mse</c> (least-error weight ranges), <c>w4a4-e8</c> (first
     /// and last layers at 8 bits), in that order when combined.</summary>
     public string Tag => string.Create(CultureInfo.InvariantCulture,
-        $"w{WeightBits}{(ActivationBits == 0 ? "" : $"a{ActivationBits}")}{(ActivationBits != 0 && ActivationScaling == ActivationScaling.Learned ? "-lsq" : "")}{(WeightScaling == WeightScaling.Mse ? "-mse" : "")}{(EdgeLayerBits == 0 ? "" : $"-e{EdgeLayerBits}")}");
+        $"w{WeightBits}{(ActivationBits == 0 ? "" : $"a{ActivationBits}")}{(ActivationBits != 0 && ActivationScaling == ActivationScaling.Learned ? (LearnedStepStart == LearnedStepStart.LeastError ? "-lsqle" : "-lsq") : "")}{(WeightScaling == WeightScaling.Mse ? "-mse" : "")}{(EdgeLayerBits == 0 ? "" : $"-e{EdgeLayerBits}")}");
 }
