@@ -108,16 +108,7 @@ public sealed class MultiHeadGraphLossTests
         // H*W = 4 < C = 9: without a gradient the [4, 4] Gram X X^T is decomposed instead of the [9, 9] X^T X.
         Random random = RandomData.NewRandom();
         var shape = new MapShape(6, 9, 2, 2);
-        double[] x = NonNegative(random, shape.Count);
-        using var scope = NewDisposeScope();
-        Tensor fast;
-        using (no_grad()) fast = SingularVectors.TopRight(tensor(x.Select(v => (float)v).ToArray(), shape.Dims));
-        float[] actual = TensorData.ToArray(fast);
-        for (int i = 0; i < shape.Batch; i++)
-        {
-            double[] expected = MultiHeadGraphReference.TopVector(x, shape, i);
-            for (int k = 0; k < shape.Channels; k++) Assert.That(actual[i * 9 + k], Is.EqualTo(expected[k]).Within(1e-5));
-        }
+        AssertTeacherVectors(NonNegative(random, shape.Count), shape);
     }
 
     [TestCase(5, 40, 7, 7)]    // X^T X [40, 40], as a teacher's middle stage
