@@ -46,19 +46,11 @@ public static class FakeQuantizeReference
     public static (double[][] Scales, double[][] Errors) LeastErrorCandidates(double[] weight, int channels, int bits)
     {
         int rowLength = weight.Length / channels;
-        double[] maxScales = SymmetricScales(weight, channels, bits);
+        (int qmin, int qmax) = SymmetricGrid(bits);
         var scales = new double[channels][];
         var errors = new double[channels][];
         for (int k = 0; k < channels; k++)
-        {
-            scales[k] = new double[17];
-            errors[k] = new double[17];
-            for (int r = 0; r < 17; r++)
-            {
-                double s = Math.Max(maxScales[k] * (1 - 0.05 * r), MinimumScale);
-                (scales[k][r], errors[k][r]) = (s, ChannelError(weight.AsSpan(k * rowLength, rowLength), s, bits));
-            }
-        }
+            (scales[k], errors[k]) = LeastErrorSteps(weight[(k * rowLength)..((k + 1) * rowLength)], qmin, qmax);
         return (scales, errors);
     }
 

@@ -170,7 +170,7 @@ internal sealed class LayerQuantizer : Module
         using var noGrad = no_grad();
         using Tensor initial = tensor(new[] { start });
         step!.copy_(initial);
-        signed!.fill_(grid.Minimum < 0 ? Scalars.OneInteger : ZeroInteger);
+        signed!.fill_(grid.IsSigned ? Scalars.OneInteger : ZeroInteger);
         observed.fill_(Scalars.OneInteger);
     }
 

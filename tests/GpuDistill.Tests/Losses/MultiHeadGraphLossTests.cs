@@ -131,22 +131,22 @@ public sealed class MultiHeadGraphLossTests
         AssertTeacherVectors(CloseTopPair(random, shape), shape);
     }
 
-    /// <summary>Maps whose top two eigenvalues differ by 10%: two channel groups on disjoint pixels, the second with
-    /// 0.9 of the first's energy.</summary>
+    /// <summary>Maps whose top two eigenvalues differ by 10%: two channel groups (halves of an even channel count) on
+    /// disjoint pixels, the second with 0.9 of the first's energy.</summary>
     private static double[] CloseTopPair(Random random, MapShape shape)
     {
-        int hw = shape.Height * shape.Width;
+        int hw = shape.Height * shape.Width, c = shape.Channels, half = c / 2;
         var x = new double[shape.Count];
-        double[] block = NonNegative(random, 4 * (hw / 2));
+        double[] block = NonNegative(random, half * (hw / 2));
         for (int i = 0; i < shape.Batch; i++)
         {
-            for (int k = 0; k < 4; k++)
+            for (int k = 0; k < half; k++)
             {
                 for (int p = 0; p < hw / 2; p++)
                 {
                     double value = block[k * (hw / 2) + p];
-                    x[(i * 8 + k) * hw + p] = value;
-                    x[(i * 8 + 4 + k) * hw + hw / 2 + p] = (float)(value * Math.Sqrt(0.9));
+                    x[(i * c + k) * hw + p] = value;
+                    x[(i * c + half + k) * hw + hw / 2 + p] = (float)(value * Math.Sqrt(0.9));
                 }
             }
         }

@@ -77,5 +77,10 @@ public abstract record QuantizedSchemeSettings : MethodSettings
     /// activations), <c>w4a4-lsq</c> (learned steps; <c>w4a4-lsqle</c> started at the least-error range), <c>w4a4-mse</c> (least-error weight ranges), <c>w4a4-e8</c> (first
     /// and last layers at 8 bits), in that order when combined.</summary>
     public string Tag => string.Create(CultureInfo.InvariantCulture,
-        $"w{WeightBits}{(ActivationBits == 0 ? "" : $"a{ActivationBits}")}{(ActivationBits != 0 && ActivationScaling == ActivationScaling.Learned ? (LearnedStepStart == LearnedStepStart.LeastError ? "-lsqle" : "-lsq") : "")}{(WeightScaling == WeightScaling.Mse ? "-mse" : "")}{(EdgeLayerBits == 0 ? "" : $"-e{EdgeLayerBits}")}");
+        $"w{WeightBits}{(ActivationBits == 0 ? "" : $"a{ActivationBits}")}{LearnedStepsTag}{(WeightScaling == WeightScaling.Mse ? "-mse" : "")}{(EdgeLayerBits == 0 ? "" : $"-e{EdgeLayerBits}")}");
+
+    /// <summary>The tag's part for learned activation steps: <c>-lsq</c>, <c>-lsqle</c> (least-error start), or none.</summary>
+    private string LearnedStepsTag =>
+        ActivationBits == 0 || ActivationScaling != ActivationScaling.Learned ? ""
+        : LearnedStepStart == LearnedStepStart.LeastError ? "-lsqle" : "-lsq";
 }
