@@ -44,6 +44,14 @@ internal sealed class SearchCommand : Command<SearchCommand.Settings>
         [Description("Epochs of each candidate's KD training, its fitness (default 2).")]
         public int SearchEpochs { get; init; } = 2;
 
+        [CommandOption("--finalists <N>")]
+        [Description("The best candidates trained again on a longer schedule (--finalist-epochs), the best of them wins (default 0: the best short training wins).")]
+        public int Finalists { get; init; }
+
+        [CommandOption("--finalist-epochs <N>")]
+        [Description("Epochs of each finalist's training, more than --search-epochs (default 6).")]
+        public int FinalistEpochs { get; init; } = 6;
+
         [CommandOption("--teacher-model <MODEL>")]
         [Description("The teacher's architecture (default teacher-cnn).")]
         public string? TeacherModel { get; init; }
@@ -77,6 +85,8 @@ internal sealed class SearchCommand : Command<SearchCommand.Settings>
             Population = settings.Population,
             Generations = settings.SearchGenerations,
             Epochs = settings.SearchEpochs,
+            Finalists = settings.Finalists,
+            FinalistEpochs = settings.FinalistEpochs,
             Training = recipe.Training.ToOptions(recipe.Seeds[0], recipe.Data.Augment),
         };
         // A budget nothing meets is an error before the teacher trains.

@@ -58,13 +58,13 @@ public static class SearchReport
 
     private static string Csv(SearchResult result)
     {
-        var text = new StringBuilder("architecture,parameters,ms_per_image_batch1,ms_per_image_batch256,validation_accuracy,generation,train_seconds,pareto_params,pareto_latency\n");
+        var text = new StringBuilder("architecture,parameters,ms_per_image_batch1,ms_per_image_batch256,validation_accuracy,generation,train_seconds,pareto_params,pareto_latency,finalist_accuracy\n");
         var byParams = result.ParetoFront(c => c.Parameters).ToHashSet();
         var byLatency = result.ParetoFront(c => c.MillisecondsBatch1).ToHashSet();
         foreach (SearchCandidate c in result.Candidates)
         {
             text.AppendLine(CultureInfo.InvariantCulture,
-                $"{c.Architecture},{c.Parameters},{c.MillisecondsBatch1:F5},{c.MillisecondsBatch256:F6},{c.ValidationAccuracy:F4},{c.Generation},{c.TrainSeconds:F1},{byParams.Contains(c)},{byLatency.Contains(c)}");
+                $"{c.Architecture},{c.Parameters},{c.MillisecondsBatch1:F5},{c.MillisecondsBatch256:F6},{c.ValidationAccuracy:F4},{c.Generation},{c.TrainSeconds:F1},{byParams.Contains(c)},{byLatency.Contains(c)},{c.FinalistAccuracy:F4}");
         }
         return text.ToString();
     }
@@ -77,20 +77,20 @@ public static class SearchReport
             .AppendLine(CultureInfo.InvariantCulture, $"Machine: {MachineDescription.Current}; load average when written: {load}.").AppendLine()
             .AppendLine(Budget(result))
             .AppendLine()
-            .AppendLine(CultureInfo.InvariantCulture, $"Winner: **{result.Winner.Architecture}**, {result.Winner.Parameters:N0} parameters, {result.Winner.MillisecondsBatch1:F4} ms/image at batch 1, validation accuracy {result.Winner.ValidationAccuracy:P2}. Recipe: winner-recipe.json (`gpudistill run winner-recipe.json`).")
+            .AppendLine(CultureInfo.InvariantCulture, $"Winner: **{result.Winner.Architecture}**, {result.Winner.Parameters:N0} parameters, {result.Winner.MillisecondsBatch1:F4} ms/image at batch 1, validation accuracy {result.Winner.ValidationAccuracy:P2}{Final(result.Winner, result.Options)}. Recipe: winner-recipe.json (`gpudistill run winner-recipe.json`).")
             .AppendLine()
             .AppendLine(Cost(result, teacherTrainSeconds))
             .AppendLine()
             .AppendLine("Latency: ONNX Runtime, one intra-op thread, median per image of timed runs after warm-up, measured while the search ran (see the load).")
             .AppendLine()
-            .AppendLine("| architecture | parameters | ms/img b1 | ms/img b256 | validation accuracy | generation | Pareto (params) | Pareto (latency) |")
-            .AppendLine("|---|---:|---:|---:|---:|---:|---|---|");
+            .AppendLine("| architecture | parameters | ms/img b1 | ms/img b256 | validation accuracy | generation | Pareto (params) | Pareto (latency) | finalist accuracy |")
+            .AppendLine("|---|---:|---:|---:|---:|---:|---|---|---:|");
         var byParams = result.ParetoFront(c => c.Parameters).ToHashSet();
         var byLatency = result.ParetoFront(c => c.MillisecondsBatch1).ToHashSet();
         foreach (SearchCandidate c in result.Candidates.OrderByDescending(c => c.ValidationAccuracy))
         {
             text.AppendLine(CultureInfo.InvariantCulture,
-                $"| {c.Architecture} | {c.Parameters:N0} | {c.MillisecondsBatch1:F4} | {c.MillisecondsBatch256:F5} | {c.ValidationAccuracy * 100:F2} | {c.Generation} | {(byParams.Contains(c) ? "yes" : "")} | {(byLatency.Contains(c) ? "yes" : "")} |");
+                $"| {c.Architecture} | {c.Parameters:N0} | {c.MillisecondsBatch1:F4} | {c.MillisecondsBatch256:F5} | {c.ValidationAccuracy * 100:F2} | {c.Generation} | {(byParams.Contains(c) ? "yes" : "")} | {(byLatency.Contains(c) ? "yes" : "")} | {c.FinalistAccuracy * 100:F2} |");
         }
         return text.ToString();
     }
@@ -100,8 +100,17 @@ public static class SearchReport
         SearchOptions o = result.Options;
         string latency = o.BudgetMilliseconds is double ms ? string.Create(CultureInfo.InvariantCulture, $", {ms} ms per image at batch 1") : "";
         return string.Create(CultureInfo.InvariantCulture,
-            $"Budget: {o.BudgetParameters:N0} parameters{latency}. Space: {string.Join(", ", o.Space.Families)}. Evolutionary: population {o.Population}, {o.Generations} generations, each candidate {o.Epochs} epoch(s) of `{o.Loss}` on {result.TrainImages:N0} images, fitness = accuracy on {result.ValidationImages:N0} held-out training images (never the test set).");
+            $"Budget: {o.BudgetParameters:N0} parameters{latency}. Space: {string.Join(", ", o.Space.Families)}. Evolutionary: population {o.Population}, {o.Generations} generations, each candidate {o.Epochs} epoch(s) of `{o.Loss}` on {result.TrainImages:N0} images, fitness = accuracy on {result.ValidationImages:N0} held-out training images (never the test set){Finalists(o)}.");
     }
+
+    private static string Finalists(SearchOptions o) => o.Finalists == 0
+        ? ""
+        : string.Create(CultureInfo.InvariantCulture,
+            $"; then the best {o.Finalists} trained again for {o.FinalistEpochs} epochs, and the best of them on the same images wins (finalist accuracy)");
+
+    private static string Final(SearchCandidate c, SearchOptions o) => c.FinalistAccuracy is double a
+        ? string.Create(CultureInfo.InvariantCulture, $" after {o.Epochs} epoch(s), {a:P2} after the finalists' {o.FinalistEpochs}")
+        : "";
 
     private static string Cost(SearchResult result, double teacherTrainSeconds)
     {

@@ -35,6 +35,21 @@ public sealed record SearchOptions
     /// <summary>The candidates' loss (the recipe's KD by default).</summary>
     public string Loss { get; init; } = "kd:0.9,ce:0.1";
 
+    /// <summary>
+    /// The best candidates of the evolutionary rounds that are trained again, from scratch on a schedule of
+    /// <see cref="FinalistEpochs"/>, to pick the winner (successive halving's last round); 0 for none, when the
+    /// winner is the best short-training fitness.
+    /// </summary>
+    /// <remarks>
+    /// Why: the short training ranks networks by how fast they learn, and on the full data the best few fitnesses lie
+    /// within the noise of one short run (0.3 points), so the pick among them is close to a coin toss; a longer
+    /// schedule for those few reads them nearer to where they end.
+    /// </remarks>
+    public int Finalists { get; init; }
+
+    /// <summary>Epochs of each finalist's training (more than <see cref="Epochs"/>; used when <see cref="Finalists"/> &gt; 0).</summary>
+    public int FinalistEpochs { get; init; }
+
     /// <summary>Timed ONNX Runtime runs per batch size of each candidate's latency (median), 3 or more.</summary>
     public int LatencyRepeats { get; init; } = 9;
 
@@ -47,6 +62,9 @@ public sealed record SearchOptions
         if (Population < 2) throw new ArgumentOutOfRangeException(nameof(Population), Population, "the population must be 2 or more.");
         if (Generations < 0) throw new ArgumentOutOfRangeException(nameof(Generations), Generations, "generations must be >= 0.");
         if (Epochs < 1) throw new ArgumentOutOfRangeException(nameof(Epochs), Epochs, "each candidate trains 1 epoch or more.");
+        if (Finalists < 0) throw new ArgumentOutOfRangeException(nameof(Finalists), Finalists, "finalists must be >= 0 (0 for no final round).");
+        if (Finalists > 0 && FinalistEpochs <= Epochs)
+            throw new ArgumentOutOfRangeException(nameof(FinalistEpochs), FinalistEpochs, $"the finalists' training must be longer than the candidates' {Epochs} epoch(s).");
         if (LatencyRepeats < 3) throw new ArgumentOutOfRangeException(nameof(LatencyRepeats), LatencyRepeats, "latency needs 3 repeats or more.");
         ArgumentNullException.ThrowIfNull(Space, nameof(Space));
         Space.Validate();
@@ -62,13 +80,15 @@ public sealed record SearchOptions
 /// <param name="MillisecondsBatch256">ONNX Runtime latency per image at batch 256 (median, one thread).</param>
 /// <param name="ValidationAccuracy">Accuracy on the search's validation split after the short KD training.</param>
 /// <param name="Generation">0 for the first population, g for the g-th generation of children.</param>
-/// <param name="TrainSeconds">Its training time.</param>
+/// <param name="TrainSeconds">Its training time (both trainings for a finalist).</param>
+/// <param name="FinalistAccuracy">Validation accuracy after the finalists' longer training; null when it was not a finalist.</param>
 public sealed record SearchCandidate(string Architecture, long Parameters, double MillisecondsBatch1, double MillisecondsBatch256,
-    double ValidationAccuracy, int Generation, double TrainSeconds);
+    double ValidationAccuracy, int Generation, double TrainSeconds, double? FinalistAccuracy = null);
 
 /// <summary>What a search found, and what it cost.</summary>
 /// <param name="Candidates">Every evaluated candidate, in evaluation order.</param>
-/// <param name="Winner">The best validation accuracy (fewer parameters among equals).</param>
+/// <param name="Winner">The best finalist accuracy when there was a final round, else the best validation accuracy
+/// (fewer parameters among equals).</param>
 /// <param name="Options">The options it ran with.</param>
 /// <param name="SearchSeconds">Wall time of the whole search (teacher outputs, latency measurements, trainings).</param>
 /// <param name="Rejected">Architectures drawn and rejected for the budget (never trained).</param>
@@ -88,7 +108,8 @@ public sealed record SearchResult(IReadOnlyList<SearchCandidate> Candidates, Sea
 /// candidate within the budget is trained for a few epochs with KD from the teacher, and its accuracy on a held-out
 /// validation split is its fitness. The first population is drawn uniformly; each generation mutates one gene
 /// (a stage's width, depth or kernel size, an MLP width) of parents drawn by tournament from the best half, and the
-/// population keeps the best. Costs are measured before any training: parameters on the built model, latency per
+/// population keeps the best. With <see cref="SearchOptions.Finalists"/>, the best few are then trained again on a
+/// longer schedule and the best of that round wins. Costs are measured before any training: parameters on the built model, latency per
 /// image in ONNX Runtime (the model exported as it would be served).
 /// </summary>
 /// <remarks>
@@ -143,14 +164,19 @@ public static class StudentSearch
             return null;
         }
 
-        void Evaluate(StudentArchitecture architecture, int generation)
+        TrainingRun Train(StudentArchitecture architecture, int epochs)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            (long parameters, OnnxLatencyResult? latency) = cost(architecture, true);
             using DistillModel model = architecture.Create(options.Training.Seed);
             WeightedLoss loss = LossSpec.Parse(options.Loss).Create();
-            TrainingRun run = new Trainer(options.Training with { Epochs = options.Epochs }).Fit($"search/{architecture.Name}", model, loss,
+            return new Trainer(options.Training with { Epochs = epochs }).Fit($"search/{architecture.Name}", model, loss,
                 train, validation, loss.NeedsTeacher ? outputs : null, null, resume: false, cancellationToken);
+        }
+
+        void Evaluate(StudentArchitecture architecture, int generation)
+        {
+            (long parameters, OnnxLatencyResult? latency) = cost(architecture, true);
+            TrainingRun run = Train(architecture, options.Epochs);
             var candidate = new SearchCandidate(architecture.Name, parameters, latency!.MillisecondsPerImageBatch1,
                 latency.MillisecondsPerImageBatch256, run.FinalAccuracy, generation, run.TrainSeconds);
             evaluated.Add(candidate);
@@ -193,7 +219,21 @@ public static class StudentSearch
             }
         }
 
-        SearchCandidate winner = Ranked(evaluated).First();
+        foreach (SearchCandidate finalist in Ranked(evaluated).Take(options.Finalists).ToArray())
+        {
+            TrainingRun run = Train(StudentArchitecture.TryParse(finalist.Architecture)!, options.FinalistEpochs);
+            evaluated[evaluated.IndexOf(finalist)] = finalist with
+            {
+                FinalistAccuracy = run.FinalAccuracy,
+                TrainSeconds = finalist.TrainSeconds + run.TrainSeconds,
+            };
+            log(string.Create(CultureInfo.InvariantCulture,
+                $"search: finalist {finalist.Architecture}: validation accuracy {run.FinalAccuracy:P2} after {options.FinalistEpochs} epochs ({finalist.ValidationAccuracy:P2} after {options.Epochs}; {run.TrainSeconds:F0} s)"));
+        }
+
+        SearchCandidate winner = options.Finalists > 0
+            ? evaluated.Where(c => c.FinalistAccuracy is not null).OrderByDescending(c => c.FinalistAccuracy).ThenBy(c => c.Parameters).First()
+            : Ranked(evaluated).First();
         double seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
         return new SearchResult(evaluated, winner, options, seconds, rejected, train.Count, validation.Count);
     }

@@ -124,4 +124,45 @@ public sealed class StudentSearchTests() : TrainingFixture(20, 10)
         Assert.That(winner.Methods.Select(m => m.Name), Is.EqualTo(new[] { "none", "kd" }));
         Assert.That(SearchReport.Plot(result).Subplots.Count, Is.EqualTo(2), "pareto.png: the two panels and no blank one");
     }
+
+    [Test]
+    public void AFinalRoundRetrainsTheBestAndTheBestFinalistWins()
+    {
+        using DistillModel teacher = ModelFactory.Create("small-cnn", 5);
+        new Trainer(Options(1)).Fit("teacher", teacher, WeightedLoss.ForMethod("none"), Train, Test, null, null, false);
+        (ImageDataset train, ImageDataset validation) = Train.SplitStratified(5, 1);
+        var options = new SearchOptions
+        {
+            BudgetParameters = 12_000,
+            Population = 3,
+            Generations = 0,
+            Epochs = 1,
+            Finalists = 2,
+            FinalistEpochs = 2,
+            LatencyRepeats = 3,
+            Training = Options(1),
+        };
+
+        SearchResult result = StudentSearch.Run(teacher, train, validation, options, RunDirectory);
+        SearchReport.Write(result, RunDirectory, SearchReport.WinnerRecipe(result, new Recipe()), 100, "test");
+
+        SearchCandidate[] finalists = [.. result.Candidates.Where(c => c.FinalistAccuracy is not null)];
+        Assert.That(finalists, Has.Length.EqualTo(2));
+        double cut = result.Candidates.Select(c => c.ValidationAccuracy).OrderDescending().ElementAt(1);
+        Assert.That(finalists.All(c => c.ValidationAccuracy >= cut), Is.True, "the finalists are the best of the short trainings");
+        Assert.That(result.Winner.FinalistAccuracy, Is.EqualTo(finalists.Max(c => c.FinalistAccuracy)));
+        Assert.That(File.ReadAllText(Path.Combine(RunDirectory, "search.md")), Does.Contain("best 2 trained again for 2 epochs"));
+        string[] csv = File.ReadAllLines(Path.Combine(RunDirectory, "candidates.csv"));
+        Assert.That(csv[0], Does.EndWith(",finalist_accuracy"));
+        Assert.That(csv.Skip(1).Count(line => !line.EndsWith(',')), Is.EqualTo(2), "a finalist accuracy on the finalists' rows only");
+    }
+
+    [TestCase(-1, 0)]
+    [TestCase(2, 1)]
+    public void AFinalRoundNeedsALongerTraining(int finalists, int finalistEpochs)
+    {
+        var options = new SearchOptions { BudgetParameters = 12_000, Epochs = 1, Finalists = finalists, FinalistEpochs = finalistEpochs };
+        var ex = Assert.Throws<ArgumentOutOfRangeException>(options.Validate);
+        Assert.That(ex!.ParamName, Is.EqualTo(finalists < 0 ? "Finalists" : "FinalistEpochs"));
+    }
 }
