@@ -79,7 +79,7 @@ public sealed class CrossModalScheme(CrossModalSettings settings) : IScheme
         var terms = new List<(ILossTerm Term, double Weight)>();
         ProjectedFeatureTerm? features = null;
         if (method is "labels" or "teacher-labels") terms.Add((new CrossEntropyTerm(), 1.0));
-        if (method is "kd" or "kd-features") terms.Add((new KDTerm(new TemperatureSettings { Temperature = settings.Temperature }), 1.0));
+        if (method is "kd" or "kd-features") terms.Add((new KDTerm(new KDSettings { Temperature = settings.Temperature }), 1.0));
         if (method == "kd-features")
         {
             features = new ProjectedFeatureTerm(settings.TeacherLayer, settings.FeatureCells);

@@ -61,7 +61,7 @@ public sealed class DaflScheme(DaflSettings settings) : IScheme
     public IReadOnlyList<SchemeRow> Run(SchemeContext context, string student, int seed)
     {
         ArgumentNullException.ThrowIfNull(context);
-        WeightedLoss loss = WeightedLoss.Parse("kd:1", context.Recipe.Settings.With("kd", new TemperatureSettings { Temperature = 1 }));
+        WeightedLoss loss = WeightedLoss.Parse("kd:1", context.Recipe.Settings.With("kd", new KDSettings { Temperature = 1 }));
         return DataFreeTraining.RunScheme(context, Name, student, seed, settings, 0, _ => new Game(settings), loss);
     }
 
