@@ -20,6 +20,7 @@ public sealed class MethodRegistry
         .Register(ReverseKLTerm.Info)
         .Register(JensenShannonTerm.Info)
         .Register(DecoupledKDTerm.Info)
+        .Register(PearsonRelationTerm.Info)
         .Register(MultiTeacherKDTerm.Info)
         // Feature-based knowledge
         .Register(FitNetsTerm.Info)

@@ -1,0 +1,103 @@
+using GpuDistill.Methods;
+using GpuDistill.References;
+using GpuDistill.Tests.Generic;
+using static TorchSharp.torch;
+
+namespace GpuDistill.Tests.Losses;
+
+/// <summary>
+/// DIST (<see cref="GpuDistill.Losses.PearsonRelations"/>, the <c>dist</c> term): the float64 reference's gradient
+/// against its own loss by finite differences, then the library's loss and gradient against the reference on odd
+/// shapes, extreme logits and an upstream gradient that is not 1; bad input named.
+/// </summary>
+public sealed class PearsonRelationsTests
+{
+    private const double UpstreamGradient = 1.7;
+
+    [TestCase(1, 1)]
+    [TestCase(1, 4)]
+    [TestCase(3, 1)]
+    [TestCase(5, 7)]
+    public void TheReferenceGradientIsTheDerivativeOfItsLoss(int rows, int classes)
+    {
+        Random random = RandomData.NewRandom();
+        double[] s = [.. RandomData.Uniform(random, rows * classes, 3).Select(v => (double)v)];
+        double[] t = [.. RandomData.Uniform(random, rows * classes, 3).Select(v => (double)v)];
+        double[] gradient = PearsonRelationsReference.Compute(s, t, rows, classes, 2.0, 1.5, 0.5).Gradient;
+        FiniteDifferences.AssertGradient(x => PearsonRelationsReference.Loss(x, t, rows, classes, 2.0, 1.5, 0.5), s, gradient);
+    }
+
+    [Test, Combinatorial]
+    public void LossAndGradientMatchTheReference(
+        [Values(1, 2, 3, 4, 5)] int shape,
+        [Values(1.0, 4.0)] double temperature,
+        [Values(3.0, 1e30)] double scale)
+    {
+        (int rows, int classes) = shape switch
+        {
+            1 => (1, 1),
+            2 => (2, 3),
+            3 => (41, 1271),
+            4 => (2, 100003),
+            _ => (256, 10),
+        };
+        Random random = RandomData.NewRandom();
+        float[] s = RandomData.Uniform(random, (long)rows * classes, scale);
+        float[] t = RandomData.Uniform(random, (long)rows * classes, scale);
+        (double expectedLoss, double[] expectedGradient) = PearsonRelationsReference.Compute(
+            [.. s.Select(v => (double)v)], [.. t.Select(v => (double)v)], rows, classes, temperature, 2.0, 0.5);
+
+        using var scope = NewDisposeScope();
+        Tensor student = TensorData.Matrix(s, rows, classes, requiresGrad: true);
+        Tensor loss = GpuDistill.Losses.PearsonRelations(student, TensorData.Matrix(t, rows, classes), temperature, 2.0, 0.5);
+        (loss * UpstreamGradient).backward();
+
+        double[] scaled = [.. expectedGradient.Select(g => g * UpstreamGradient)];
+        double largest = scaled.Select(Math.Abs).Max();
+        Assert.Multiple(() =>
+        {
+            // Correlations are bounded by 1, so the loss is at most 2.5 T^2 and is measured against that scale.
+            Assert.That(loss.item<float>(), Is.EqualTo(expectedLoss).Within(1e-5 * 2.5 * temperature * temperature));
+            Assert.That(Tolerance.RelativeMaxError(TensorData.ToArray(student.grad!), scaled, Tolerance.GradientFloor(largest + 1e-12)),
+                Is.LessThan(1e-3));
+        });
+    }
+
+    [Test]
+    public void TheTermUsesItsSettingsAndGivesTheTeacherNoGradient()
+    {
+        Random random = RandomData.NewRandom();
+        float[] s = RandomData.Uniform(random, 16 * 10, 5), t = RandomData.Uniform(random, 16 * 10, 5);
+        using var scope = NewDisposeScope();
+        Tensor student = TensorData.Matrix(s, 16, 10, requiresGrad: true), teacher = TensorData.Matrix(t, 16, 10, requiresGrad: true);
+        var term = new PearsonRelationTerm(new PearsonRelationSettings { Temperature = 4, Beta = 2, Gamma = 0.5 });
+        term.Compute(new TermInputs(student, teacher, zeros(16, dtype: ScalarType.Int64), 0, 1)).backward();
+        double expected = PearsonRelationsReference.Loss([.. s.Select(v => (double)v)], [.. t.Select(v => (double)v)], 16, 10, 4, 2, 0.5);
+        Assert.That(MethodSettingsMap.Defaults.Get<PearsonRelationSettings>("dist").Temperature, Is.EqualTo(1), "the reference's T = 1");
+        Assert.That(teacher.grad is null || teacher.grad.abs().max().item<float>() == 0, Is.True);
+        Assert.That(student.grad!.abs().max().item<float>(), Is.GreaterThan(0));
+        Assert.That(MethodRegistry.Default.Method("dist").Loss, Is.EqualTo("dist:1,ce:1"));
+        Assert.That(term.Compute(new TermInputs(student.detach(), teacher.detach(), zeros(16, dtype: ScalarType.Int64), 0, 1)).item<float>(),
+            Is.EqualTo(expected).Within(1e-4));
+    }
+
+    [TestCase(float.NaN, "student")]
+    [TestCase(float.PositiveInfinity, "teacher")]
+    public void NonFiniteLogitsAreNamed(float bad, string argument)
+    {
+        using var scope = NewDisposeScope();
+        Tensor s = randn(4, 10), t = randn(4, 10);
+        (argument == "student" ? s : t)[1, 2] = tensor(bad);
+        ArgumentAssert.Rejects(() => GpuDistill.Losses.PearsonRelations(s, t, 1), argument, "finite");
+    }
+
+    [Test]
+    public void BadArgumentsAreNamed()
+    {
+        using var scope = NewDisposeScope();
+        ArgumentAssert.Rejects(() => GpuDistill.Losses.PearsonRelations(randn(4, 10), randn(4, 9), 1), "teacher", "shape");
+        ArgumentAssert.Rejects(() => GpuDistill.Losses.PearsonRelations(randn(4, 10), randn(4, 10), 0), "temperature", "> 0");
+        ArgumentAssert.Rejects(() => GpuDistill.Losses.PearsonRelations(randn(4, 10), randn(4, 10), 1, interWeight: -1), "interWeight", ">= 0");
+        Assert.Throws<ArgumentOutOfRangeException>(() => new PearsonRelationSettings { Gamma = double.NaN }.Validate());
+    }
+}
