@@ -94,21 +94,7 @@ public sealed class StudentSearchTests() : TrainingFixture(20, 10)
     [Test]
     public void ATinySearchKeepsWithinBudgetAndWritesItsFiles()
     {
-        using DistillModel teacher = ModelFactory.Create("small-cnn", 5);
-        new Trainer(Options(1)).Fit("teacher", teacher, WeightedLoss.ForMethod("none"), Train, Test, null, null, false);
-        (ImageDataset train, ImageDataset validation) = Train.SplitStratified(5, 1);
-        var options = new SearchOptions
-        {
-            BudgetParameters = 12_000,
-            Population = 3,
-            Generations = 1,
-            Epochs = 1,
-            LatencyRepeats = 3,
-            Training = Options(1),
-        };
-
-        SearchResult result = StudentSearch.Run(teacher, train, validation, options, RunDirectory);
-        SearchReport.Write(result, RunDirectory, SearchReport.WinnerRecipe(result, new Recipe()), 100, "test");
+        SearchResult result = TinySearch(new SearchOptions { Generations = 1 });
 
         Assert.That(result.Candidates, Has.Count.EqualTo(3 + 2));
         Assert.That(result.Candidates.Select(c => c.Architecture).Distinct().Count(), Is.EqualTo(5), "no candidate trained twice");
@@ -128,23 +114,7 @@ public sealed class StudentSearchTests() : TrainingFixture(20, 10)
     [Test]
     public void AFinalRoundRetrainsTheBestAndTheBestFinalistWins()
     {
-        using DistillModel teacher = ModelFactory.Create("small-cnn", 5);
-        new Trainer(Options(1)).Fit("teacher", teacher, WeightedLoss.ForMethod("none"), Train, Test, null, null, false);
-        (ImageDataset train, ImageDataset validation) = Train.SplitStratified(5, 1);
-        var options = new SearchOptions
-        {
-            BudgetParameters = 12_000,
-            Population = 3,
-            Generations = 0,
-            Epochs = 1,
-            Finalists = 2,
-            FinalistEpochs = 2,
-            LatencyRepeats = 3,
-            Training = Options(1),
-        };
-
-        SearchResult result = StudentSearch.Run(teacher, train, validation, options, RunDirectory);
-        SearchReport.Write(result, RunDirectory, SearchReport.WinnerRecipe(result, new Recipe()), 100, "test");
+        SearchResult result = TinySearch(new SearchOptions { Generations = 0, Finalists = 2, FinalistEpochs = 2 });
 
         SearchCandidate[] finalists = [.. result.Candidates.Where(c => c.FinalistAccuracy is not null)];
         Assert.That(finalists, Has.Length.EqualTo(2));
@@ -164,5 +134,20 @@ public sealed class StudentSearchTests() : TrainingFixture(20, 10)
         var options = new SearchOptions { BudgetParameters = 12_000, Epochs = 1, Finalists = finalists, FinalistEpochs = finalistEpochs };
         var ex = Assert.Throws<ArgumentOutOfRangeException>(options.Validate);
         Assert.That(ex!.ParamName, Is.EqualTo(finalists < 0 ? "Finalists" : "FinalistEpochs"));
+    }
+
+    /// <summary>
+    /// A search of 3 first candidates under 12,000 parameters, 1 epoch each, guided by a small CNN trained 1 epoch,
+    /// with <paramref name="rounds"/>' generations and final round; its files written to the run directory.
+    /// </summary>
+    private SearchResult TinySearch(SearchOptions rounds)
+    {
+        using DistillModel teacher = ModelFactory.Create("small-cnn", 5);
+        new Trainer(Options(1)).Fit("teacher", teacher, WeightedLoss.ForMethod("none"), Train, Test, null, null, false);
+        (ImageDataset train, ImageDataset validation) = Train.SplitStratified(5, 1);
+        SearchOptions options = rounds with { BudgetParameters = 12_000, Population = 3, Epochs = 1, LatencyRepeats = 3, Training = Options(1) };
+        SearchResult result = StudentSearch.Run(teacher, train, validation, options, RunDirectory);
+        SearchReport.Write(result, RunDirectory, SearchReport.WinnerRecipe(result, new Recipe()), 100, "test");
+        return result;
     }
 }
