@@ -61,9 +61,39 @@ public static class RelationalKernelRun
     {
         Random random = RandomData.NewRandom();
         float[] zero = WithZeroRow(random, 6, 5, 1, 2);
-        float[] other = RandomData.Uniform(random, 6 * 3, 1);
+        float[] other = WellSeparated(random, 6, 3);
         check(zero, other, 6, 5, 3, "zero student row");
         check(other, zero, 6, 3, 5, "zero teacher row");
+    }
+
+    /// <summary>
+    /// Features [B, D] uniform in [-1, 1], each row redrawn until it lies at least 0.25 sqrt(D) from every earlier one.
+    /// </summary>
+    /// <remarks>
+    /// The kernels take distances from the float32 Gram matrix, |e_i - e_j|^2 = G_ii + G_jj - 2 G_ij, whose rounding
+    /// grows as 1 / |e_i - e_j|^2: two random rows that happen to lie close (about one draw in a thousand of 6 x 3)
+    /// put an angle gradient 3e-5 off the float64 reference against the usual 1e-6. A test about something else (a zero
+    /// row on the other side) draws its partner away from that case; the conditioning has its own tests.
+    /// </remarks>
+    public static float[] WellSeparated(Random random, int batch, int width)
+    {
+        var values = new float[batch * width];
+        double minimum = 0.25 * Math.Sqrt(width);
+        for (int i = 0; i < batch; i++)
+        {
+            float[] row;
+            do row = RandomData.Uniform(random, width, 1);
+            while (Enumerable.Range(0, i).Any(j => Distance(row, values.AsSpan(j * width, width)) < minimum));
+            row.CopyTo(values, i * width);
+        }
+        return values;
+
+        static double Distance(float[] a, ReadOnlySpan<float> b)
+        {
+            double sum = 0;
+            for (int k = 0; k < a.Length; k++) sum += (a[k] - b[k]) * (double)(a[k] - b[k]);
+            return Math.Sqrt(sum);
+        }
     }
 
     /// <summary>Features [B, D] uniform in [-scale, scale] with every row a copy of the first.</summary>
