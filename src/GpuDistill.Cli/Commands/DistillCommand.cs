@@ -12,8 +12,8 @@ internal sealed class DistillCommand : Command<DistillCommand.Settings>
     internal sealed class Settings : ExperimentSettings
     {
         [CommandOption("-m|--method <METHOD>")]
-        [Description("A built-in method, listed above (default kd).")]
-        public string Method { get; init; } = "kd";
+        [Description("A built-in method, listed above (default kd); with --loss, the run's name (default: the loss, e.g. dkd1-dist1-ce1).")]
+        public string? Method { get; init; }
 
         [CommandOption("--scheme <SCHEME>")]
         [Description("A training scheme instead of an offline method, listed above.")]
@@ -30,9 +30,12 @@ internal sealed class DistillCommand : Command<DistillCommand.Settings>
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
+        // A loss of one's own is named after itself unless --method names it, so its rows and checkpoints never carry
+        // the name of a built-in method it is not.
         MethodSection method = settings.Loss is null
-            ? BuiltInRecipes.Method(settings.Method)
-            : new MethodSection(settings.Method, LossSpec.Parse(settings.Loss));
+            ? BuiltInRecipes.Method(settings.Method ?? "kd")
+            : new MethodSection(settings.Method ?? new GridPoint(LossSpec.Parse(settings.Loss).ToString(), new Dictionary<string, string>()).FileName,
+                LossSpec.Parse(settings.Loss));
         Recipe defaults = settings.Apply(BuiltInRecipes.Compare(settings.Data));
         Recipe recipe = defaults with
         {
