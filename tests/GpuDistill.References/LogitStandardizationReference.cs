@@ -29,7 +29,7 @@ public static class LogitStandardizationReference
         for (int i = 0; i < rows; i++)
         {
             double[] zs = Standardize(student, i, classes), zt = Standardize(teacher, i, classes);
-            double[] logQ = LogSoftmax(zs, temperature), logP = LogSoftmax(zt, temperature);
+            double[] logQ = ReferenceMath.LogSoftmax(zs, temperature), logP = ReferenceMath.LogSoftmax(zt, temperature);
             var dz = new double[classes];
             double kl = 0;
             for (int c = 0; c < classes; c++)
@@ -65,12 +65,5 @@ public static class LogitStandardizationReference
         double squares = 0;
         for (int c = 0; c < classes; c++) squares += (logits[offset + c] - mean) * (logits[offset + c] - mean);
         return (mean, Math.Sqrt(squares / (classes - 1)));
-    }
-
-    private static double[] LogSoftmax(double[] z, double temperature)
-    {
-        double max = z.Max(v => v / temperature), sum = z.Sum(v => Math.Exp(v / temperature - max));
-        double lse = max + Math.Log(sum);
-        return [.. z.Select(v => v / temperature - lse)];
     }
 }

@@ -69,17 +69,7 @@ public static class PearsonRelationsReference
         return r;
     }
 
-    private static double[] Softmax(double[] z, int rows, int classes, double temperature)
-    {
-        var p = new double[z.Length];
-        for (int i = 0; i < rows; i++)
-        {
-            long o = (long)i * classes;
-            double max = double.NegativeInfinity, sum = 0;
-            for (int c = 0; c < classes; c++) max = Math.Max(max, z[o + c] / temperature);
-            for (int c = 0; c < classes; c++) sum += p[o + c] = Math.Exp(z[o + c] / temperature - max);
-            for (int c = 0; c < classes; c++) p[o + c] /= sum;
-        }
-        return p;
-    }
+    /// <summary>softmax(z / T) of each row, from <see cref="ReferenceMath.LogSoftmax"/>.</summary>
+    private static double[] Softmax(double[] z, int rows, int classes, double temperature) =>
+        [.. Enumerable.Range(0, rows).SelectMany(i => ReferenceMath.LogSoftmax(z.AsSpan(i * classes, classes), temperature).Select(Math.Exp))];
 }

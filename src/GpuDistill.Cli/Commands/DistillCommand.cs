@@ -32,10 +32,10 @@ internal sealed class DistillCommand : Command<DistillCommand.Settings>
     {
         // A loss of one's own is named after itself unless --method names it, so its rows and checkpoints never carry
         // the name of a built-in method it is not.
-        MethodSection method = settings.Loss is null
+        LossSpec? loss = settings.Loss is null ? null : LossSpec.Parse(settings.Loss);
+        MethodSection method = loss is null
             ? BuiltInRecipes.Method(settings.Method ?? "kd")
-            : new MethodSection(settings.Method ?? new GridPoint(LossSpec.Parse(settings.Loss).ToString(), new Dictionary<string, string>()).FileName,
-                LossSpec.Parse(settings.Loss));
+            : new MethodSection(settings.Method ?? new GridPoint(loss.ToString(), new Dictionary<string, string>()).FileName, loss);
         Recipe defaults = settings.Apply(BuiltInRecipes.Compare(settings.Data));
         Recipe recipe = defaults with
         {
