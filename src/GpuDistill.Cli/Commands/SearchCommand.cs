@@ -32,6 +32,10 @@ internal sealed class SearchCommand : Command<SearchCommand.Settings>
         [Description("Model families searched: cnn, mlp or cnn,mlp (default cnn).")]
         public string Families { get; init; } = "cnn";
 
+        [CommandOption("--separable")]
+        [Description("Widen the CNN space with depthwise-separable stages and wider stage widths (SearchSpace.WithSeparable).")]
+        public bool Separable { get; init; }
+
         [CommandOption("--population <N>")]
         [Description("Candidates of the first generation and the population kept (default 8).")]
         public int Population { get; init; } = 8;
@@ -81,7 +85,7 @@ internal sealed class SearchCommand : Command<SearchCommand.Settings>
         {
             BudgetParameters = budget,
             BudgetMilliseconds = settings.BudgetMilliseconds,
-            Space = new SearchSpace { Families = families.Distinct().ToArray() },
+            Space = (settings.Separable ? SearchSpace.WithSeparable : new SearchSpace()) with { Families = families.Distinct().ToArray() },
             Population = settings.Population,
             Generations = settings.SearchGenerations,
             Epochs = settings.SearchEpochs,

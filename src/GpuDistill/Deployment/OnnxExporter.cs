@@ -40,7 +40,7 @@ internal sealed class OnnxExporter(OnnxGraph graph, QuantizedModel? quantized)
             case Conv2dModule conv:
                 return Convolution(conv, path, input);
             case Models.SameConv2d same:
-                return Convolution(path, input, same.weight, null, same.KernelSize, [.. same.Padding, .. same.Padding], [1, 1], [1, 1], 1);
+                return Convolution(path, input, same.weight, null, same.KernelSize, [.. same.Padding, .. same.Padding], [1, 1], [1, 1], same.Groups);
             case LinearModule linear:
                 return Gemm(linear, path, input);
             case BatchNormalization2d bn:

@@ -12,32 +12,42 @@ namespace GpuDistill.Models;
 /// they are right and never oneDNN's convolution backward, which corrupts gradients on this project's machine (see
 /// <see cref="Interop.TorchBackends"/>).
 /// </summary>
-/// <remarks>Its one parameter is <c>weight</c> [out, in, kh, kw], as in <c>Conv2d</c>, so checkpoints are the same.</remarks>
+/// <remarks>Its one parameter is <c>weight</c> [out, in / groups, kh, kw], as in <c>Conv2d</c>, so checkpoints are the
+/// same. With groups equal to the input channels it is a depthwise convolution (MobileNet's separable blocks).</remarks>
 public sealed class SameConv2d : Module<Tensor, Tensor>
 {
     /// <summary>Creates the layer with an uninitialised weight (<see cref="WeightInit"/> fills it).</summary>
     /// <param name="inChannels">Input channels.</param>
     /// <param name="outChannels">Output channels.</param>
     /// <param name="kernelSize">Kernel height and width, odd and positive.</param>
-    /// <exception cref="ArgumentOutOfRangeException">A non-positive channel count or an even or non-positive kernel size.</exception>
-    public SameConv2d(long inChannels, long outChannels, (long Height, long Width) kernelSize)
+    /// <param name="groups">Groups of channels convolved apart (1: dense); it divides both channel counts.</param>
+    /// <exception cref="ArgumentOutOfRangeException">A non-positive channel count or group count, groups that do not
+    /// divide the channels, or an even or non-positive kernel size.</exception>
+    public SameConv2d(long inChannels, long outChannels, (long Height, long Width) kernelSize, long groups = 1)
         : base(nameof(SameConv2d))
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(inChannels);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(outChannels);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(groups);
+        if (inChannels % groups != 0 || outChannels % groups != 0)
+            throw new ArgumentOutOfRangeException(nameof(groups), groups, $"groups must divide both channel counts ({inChannels} in, {outChannels} out).");
         if (kernelSize.Height < 1 || kernelSize.Width < 1 || kernelSize.Height % 2 == 0 || kernelSize.Width % 2 == 0)
             throw new ArgumentOutOfRangeException(nameof(kernelSize), kernelSize, "kernel sizes must be odd and positive.");
-        weight = new Parameter(empty(outChannels, inChannels, kernelSize.Height, kernelSize.Width));
+        Groups = groups;
+        weight = new Parameter(empty(outChannels, inChannels / groups, kernelSize.Height, kernelSize.Width));
         // Registered by name, not by RegisterComponents (which would name it after the property's backing field), so
         // the state key is "weight" as in Conv2d; Checkpoint still reads files saved under the backing field's name.
         register_parameter("weight", weight);
     }
 
-    /// <summary>The kernel [out, in, kh, kw].</summary>
+    /// <summary>The kernel [out, in / groups, kh, kw].</summary>
     public Parameter weight { get; }
 
+    /// <summary>Groups of channels convolved apart (1: dense; the input channels: depthwise).</summary>
+    public long Groups { get; }
+
     /// <summary>Input channels.</summary>
-    public long InChannels => weight.shape[1];
+    public long InChannels => weight.shape[1] * Groups;
 
     /// <summary>Output channels.</summary>
     public long OutChannels => weight.shape[0];
@@ -49,26 +59,32 @@ public sealed class SameConv2d : Module<Tensor, Tensor>
     public long[] Padding => [weight.shape[2] / 2, weight.shape[3] / 2];
 
     /// <inheritdoc/>
-    public override Tensor forward(Tensor input) => Convolve(input, weight, "input");
+    public override Tensor forward(Tensor input) => Convolve(input, weight, "input", Groups);
 
     /// <summary>
     /// The convolution of <paramref name="input"/> with <paramref name="kernel"/> (stride 1, same zero padding, no bias),
     /// recording its gradient through <see cref="ConvolutionFunction"/> when either needs one.
     /// </summary>
     /// <param name="input">[B, in, H, W], float32.</param>
-    /// <param name="kernel">[out, in, kh, kw], odd kh and kw (the layer's weight, or a quantized copy of it).</param>
+    /// <param name="kernel">[out, in / groups, kh, kw], odd kh and kw (the layer's weight, or a quantized copy of it).</param>
     /// <param name="inputName">The caller's name of the input, for errors.</param>
+    /// <param name="groups">Groups of channels convolved apart (1: dense).</param>
     /// <returns>[B, out, H, W].</returns>
-    /// <exception cref="ArgumentException">The input is not 4-D float32 with the kernel's input channels.</exception>
-    public static Tensor Convolve(Tensor input, Tensor kernel, string inputName)
+    /// <exception cref="ArgumentException">The input is not 4-D float32 with the kernel's input channels times
+    /// <paramref name="groups"/>, or the groups do not divide the kernel's output channels.</exception>
+    public static Tensor Convolve(Tensor input, Tensor kernel, string inputName, long groups = 1)
     {
         ArgumentNullException.ThrowIfNull(input);
         ArgumentNullException.ThrowIfNull(kernel);
-        if (input.IsInvalid || input.dim() != 4 || input.dtype != ScalarType.Float32 || input.shape[1] != kernel.shape[1])
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(groups);
+        if (kernel.shape[0] % groups != 0)
+            throw new ArgumentException($"{groups} groups must divide the kernel's {kernel.shape[0]} output channels.", nameof(groups));
+        long inChannels = kernel.shape[1] * groups;
+        if (input.IsInvalid || input.dim() != 4 || input.dtype != ScalarType.Float32 || input.shape[1] != inChannels)
         {
             string shape = input.IsInvalid ? "a disposed tensor" : $"[{string.Join(", ", input.shape)}] {input.dtype}";
             throw new ArgumentException(
-                $"{inputName} must be [B, {kernel.shape[1]}, H, W] float32 for a convolution with {kernel.shape[1]} input channels; got {shape}.",
+                $"{inputName} must be [B, {inChannels}, H, W] float32 for a convolution with {inChannels} input channels; got {shape}.",
                 inputName);
         }
         bool records = is_grad_enabled() && (input.requires_grad || kernel.requires_grad);

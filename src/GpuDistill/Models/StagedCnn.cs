@@ -44,8 +44,11 @@ public abstract class StagedCnn : DistillModel
     /// <param name="kernels">Kernel size per stage, odd (padding k/2 keeps the spatial size).</param>
     /// <param name="dropout">Dropout probability before the head, in [0, 1).</param>
     /// <param name="seed">Seed of the weight initialisation.</param>
+    /// <param name="separable">Per stage, whether its convolutions are depthwise-separable (MobileNet's block: a
+    /// depthwise k x k conv-BN-ReLU, then a pointwise 1x1 conv-BN-ReLU); null for none. A separable stage's
+    /// convolution from the one-channel image stays dense (a depthwise filter of one channel is a single filter).</param>
     protected StagedCnn(string architecture, IReadOnlyList<int> widths, IReadOnlyList<int> depths, IReadOnlyList<int> kernels,
-        double dropout, long seed)
+        double dropout, long seed, IReadOnlyList<bool>? separable = null)
         : base(architecture)
     {
         ArgumentNullException.ThrowIfNull(widths);
@@ -60,13 +63,16 @@ public abstract class StagedCnn : DistillModel
         if (!(dropout >= 0 && dropout < 1))
             throw new ArgumentOutOfRangeException(nameof(dropout), dropout, "dropout must be in [0, 1).");
 
+        if (separable is not null && separable.Count != 3)
+            throw new ArgumentException("A staged CNN has three stages: give three separable flags, or none.", nameof(separable));
         Widths = [.. widths];
         Depths = [.. depths];
         KernelSizes = [.. kernels];
+        Separable = separable is null ? [false, false, false] : [.. separable];
         this.dropout = dropout;
-        stage1 = Stage(ImageChannels, widths[0], depths[0], kernels[0], pool: true);
-        stage2 = Stage(widths[0], widths[1], depths[1], kernels[1], pool: true);
-        stage3 = Stage(widths[1], widths[2], depths[2], kernels[2], pool: false);
+        stage1 = Stage(ImageChannels, widths[0], depths[0], kernels[0], Separable[0], pool: true);
+        stage2 = Stage(widths[0], widths[1], depths[1], kernels[1], Separable[1], pool: true);
+        stage3 = Stage(widths[1], widths[2], depths[2], kernels[2], Separable[2], pool: false);
         head = Linear(widths[2], ClassCount);
         RegisterComponents();
         WeightInit.Apply(this, seed);
@@ -78,6 +84,9 @@ public abstract class StagedCnn : DistillModel
     /// <summary>Kernel size per stage (3 each for the zoo's fixed models).</summary>
     public IReadOnlyList<int> KernelSizes { get; }
 
+    /// <summary>Per stage, whether its convolutions are depthwise-separable.</summary>
+    public IReadOnlyList<bool> Separable { get; }
+
     /// <summary>Channels of stage 1, 2 and 3.</summary>
     public IReadOnlyList<int> Widths { get; }
 
@@ -85,11 +94,11 @@ public abstract class StagedCnn : DistillModel
     public double DropoutProbability => dropout;
 
     /// <inheritdoc/>
-    public override string Description => Depths.All(d => d == 2) && KernelSizes.All(k => k == 3)
+    public override string Description => Depths.All(d => d == 2) && KernelSizes.All(k => k == 3) && !Separable.Any(x => x)
         ? string.Create(CultureInfo.InvariantCulture,
             $"3 stages of (conv3x3-BN-ReLU)x2, widths {Widths[0]}/{Widths[1]}/{Widths[2]}, maxpool after stages 1-2, global average pool, dropout {dropout}, linear {Widths[2]}->{ClassCount}")
         : string.Create(CultureInfo.InvariantCulture,
-            $"3 stages of conv-BN-ReLU, widths {Widths[0]}/{Widths[1]}/{Widths[2]}, depths {Depths[0]}/{Depths[1]}/{Depths[2]}, kernels {KernelSizes[0]}/{KernelSizes[1]}/{KernelSizes[2]}, maxpool after stages 1-2, global average pool, dropout {dropout}, linear {Widths[2]}->{ClassCount}");
+            $"3 stages of conv-BN-ReLU, widths {Widths[0]}/{Widths[1]}/{Widths[2]}, depths {Depths[0]}/{Depths[1]}/{Depths[2]}, kernels {KernelSizes[0]}/{KernelSizes[1]}/{KernelSizes[2]}{SeparableStages}, maxpool after stages 1-2, global average pool, dropout {dropout}, linear {Widths[2]}->{ClassCount}");
 
     /// <inheritdoc/>
     public override IReadOnlyList<string> FeatureNames => StageNames;
@@ -112,15 +121,32 @@ public abstract class StagedCnn : DistillModel
             [new(StageNames[0], s1), new(StageNames[1], s2), new(StageNames[2], s3)]);
     }
 
-    private static Sequential Stage(int inChannels, int width, int depth, int kernel, bool pool)
+    private string SeparableStages => Separable.Any(x => x)
+        ? $", depthwise-separable stage{(Separable.Count(x => x) > 1 ? "s" : "")} {string.Join('/', Enumerable.Range(1, 3).Where(i => Separable[i - 1]))}"
+        : "";
+
+    private static Sequential Stage(int inChannels, int width, int depth, int kernel, bool separable, bool pool)
     {
         var layers = new List<Module<Tensor, Tensor>>();
-        for (int i = 0; i < depth; i++)
+        void ConvolutionBlock(SameConv2d convolution)
         {
-            layers.Add(new SameConv2d(i == 0 ? inChannels : width, width, (kernel, kernel)));
-            layers.Add(new BatchNormalization2d(width));
+            layers.Add(convolution);
+            layers.Add(new BatchNormalization2d(convolution.OutChannels));
             // In place: batch norm's backward needs its input, not its output, so overwriting the output is safe.
             layers.Add(ReLU(inplace: true));
+        }
+        for (int i = 0; i < depth; i++)
+        {
+            int channels = i == 0 ? inChannels : width;
+            if (separable && channels > 1)
+            {
+                ConvolutionBlock(new SameConv2d(channels, channels, (kernel, kernel), groups: channels));
+                ConvolutionBlock(new SameConv2d(channels, width, (1, 1)));
+            }
+            else
+            {
+                ConvolutionBlock(new SameConv2d(channels, width, (kernel, kernel)));
+            }
         }
         if (pool) layers.Add(MaxPool2d(2));
         return Sequential(layers);

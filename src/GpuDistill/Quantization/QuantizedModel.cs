@@ -303,7 +303,7 @@ public sealed class QuantizedModel : DistillModel
                 {
                     y.Dispose();
                     using Tensor w = quantizer.QuantizeWeight(same.weight);
-                    return Models.SameConv2d.Convolve(x, w, path);
+                    return Models.SameConv2d.Convolve(x, w, path, same.Groups);
                 });
                 removeHooks.Add(samePre.remove);
                 removeHooks.Add(samePost.remove);

@@ -1,8 +1,9 @@
 namespace GpuDistill.Search;
 
 /// <summary>
-/// The choices of the student search: per-stage widths, depths and kernel sizes of the CNN family, and the hidden
-/// widths of the MLP family. Widths are ordered lists, so a mutation moves one step up or down.
+/// The choices of the student search: per-stage widths, depths, kernel sizes and (where <see cref="SeparableChoices"/>
+/// allows) depthwise-separable blocks of the CNN family, and the hidden widths of the MLP family. Widths are ordered
+/// lists, so a mutation moves one step up or down.
 /// </summary>
 public sealed record SearchSpace
 {
@@ -18,6 +19,21 @@ public sealed record SearchSpace
     /// <summary>Kernel-size choices of every CNN stage (ascending, odd).</summary>
     public IReadOnlyList<int> KernelSizes { get; init; } = [3, 5];
 
+    /// <summary>Whether a CNN stage's blocks may be dense (false) and/or depthwise-separable (true); dense only by
+    /// default.</summary>
+    public IReadOnlyList<bool> SeparableChoices { get; init; } = [false];
+
+    /// <summary>
+    /// The default space widened for depthwise-separable stages: each stage dense or separable, and wider stage widths
+    /// (a separable block of C channels costs about C^2 + 9C parameters against a dense 3x3 block's 9C^2, so the same
+    /// budget buys about three times the width).
+    /// </summary>
+    public static SearchSpace WithSeparable { get; } = new()
+    {
+        StageWidths = [[4, 6, 8, 12, 16, 24], [8, 12, 16, 24, 32, 48], [16, 24, 32, 48, 64, 72, 96, 128]],
+        SeparableChoices = [false, true],
+    };
+
     /// <summary>Width choices of the MLP's two hidden layers (ascending).</summary>
     public IReadOnlyList<IReadOnlyList<int>> MlpWidths { get; init; } = [[8, 16, 32, 64, 128], [8, 16, 32, 64]];
 
@@ -31,6 +47,8 @@ public sealed record SearchSpace
             throw new ArgumentException("StageDepths must hold positive depths.", nameof(StageDepths));
         if (KernelSizes.Count == 0 || KernelSizes.Any(k => k <= 0 || k % 2 == 0))
             throw new ArgumentException("KernelSizes must hold odd positive sizes.", nameof(KernelSizes));
+        if (SeparableChoices.Count == 0 || SeparableChoices.Distinct().Count() != SeparableChoices.Count)
+            throw new ArgumentException("SeparableChoices must hold false, true or both, once each.", nameof(SeparableChoices));
         if (MlpWidths.Count != 2 || MlpWidths.Any(w => w.Count == 0 || w.Any(x => x <= 0)))
             throw new ArgumentException("MlpWidths must hold two non-empty lists of positive widths.", nameof(MlpWidths));
     }
@@ -49,7 +67,9 @@ public sealed record SearchSpace
         if (family == ArchitectureFamily.Mlp)
             return StudentArchitecture.Mlp(Pick(random, MlpWidths[0]), Pick(random, MlpWidths[1]));
         return StudentArchitecture.Cnn([.. StageWidths.Select(w => Pick(random, w))],
-            [.. Enumerable.Range(0, 3).Select(_ => Pick(random, StageDepths))], [.. Enumerable.Range(0, 3).Select(_ => Pick(random, KernelSizes))]);
+            [.. Enumerable.Range(0, 3).Select(_ => Pick(random, StageDepths))], [.. Enumerable.Range(0, 3).Select(_ => Pick(random, KernelSizes))],
+            // Drawn only where there is a choice, so a dense-only space draws the same architectures as before.
+            SeparableChoices.Count > 1 ? [.. Enumerable.Range(0, 3).Select(_ => Pick(random, SeparableChoices))] : [.. Enumerable.Repeat(SeparableChoices[0], 3)]);
     }
 
     /// <summary>
@@ -69,17 +89,19 @@ public sealed record SearchSpace
             return StudentArchitecture.Mlp(widths[0], widths[1]);
         }
         int[] w = [.. parent.Widths], d = [.. parent.Depths], k = [.. parent.Kernels];
+        bool[] separable = [.. Enumerable.Range(0, 3).Select(parent.IsSeparable)];
         int stage = random.Next(3);
-        switch (random.Next(3))
+        switch (random.Next(SeparableChoices.Count > 1 ? 4 : 3))
         {
             case 0: w[stage] = Step(StageWidths[stage], w[stage], direction); break;
             case 1: d[stage] = Step(StageDepths, d[stage], direction); break;
-            default: k[stage] = Step(KernelSizes, k[stage], direction); break;
+            case 2: k[stage] = Step(KernelSizes, k[stage], direction); break;
+            default: separable[stage] = !separable[stage]; break;
         }
-        return StudentArchitecture.Cnn(w, d, k);
+        return StudentArchitecture.Cnn(w, d, k, separable);
     }
 
-    private static int Pick(Random random, IReadOnlyList<int> choices) => choices[random.Next(choices.Count)];
+    private static T Pick<T>(Random random, IReadOnlyList<T> choices) => choices[random.Next(choices.Count)];
 
     private static int Step(IReadOnlyList<int> choices, int value, int direction)
     {

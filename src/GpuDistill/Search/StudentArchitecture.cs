@@ -17,7 +17,8 @@ public enum ArchitectureFamily
 /// <summary>
 /// One student architecture of the search space, with a name that <see cref="ModelFactory.Create"/> understands:
 /// <c>cnn-W1xD1kK1-W2xD2kK2-W3xD3kK3</c> (stage widths, depths, kernel sizes; e.g. <c>cnn-8x2k3-16x2k3-32x2k3</c>
-/// is small-cnn's shape) or <c>mlp-H1-H2</c> (e.g. <c>mlp-64-64</c>).
+/// is small-cnn's shape; <c>s</c> in place of <c>k</c> makes a stage's blocks depthwise-separable, e.g.
+/// <c>cnn-12x2k3-24x2k3-72x2s3</c>) or <c>mlp-H1-H2</c> (e.g. <c>mlp-64-64</c>).
 /// </summary>
 /// <param name="Family">CNN or MLP.</param>
 /// <param name="Widths">Stage widths (CNN, three) or hidden widths (MLP, two).</param>
@@ -29,11 +30,24 @@ public sealed partial record StudentArchitecture(ArchitectureFamily Family, IRea
     /// <summary>The factory name.</summary>
     public string Name => Family == ArchitectureFamily.Mlp
         ? string.Create(CultureInfo.InvariantCulture, $"mlp-{Widths[0]}-{Widths[1]}")
-        : string.Join('-', ["cnn", .. Enumerable.Range(0, 3).Select(i => string.Create(CultureInfo.InvariantCulture, $"{Widths[i]}x{Depths[i]}k{Kernels[i]}"))]);
+        : string.Join('-', ["cnn", .. Enumerable.Range(0, 3).Select(i =>
+            string.Create(CultureInfo.InvariantCulture, $"{Widths[i]}x{Depths[i]}{(IsSeparable(i) ? 's' : 'k')}{Kernels[i]}"))]);
+
+    /// <summary>Per stage of a CNN, whether its blocks are depthwise-separable (a depthwise k x k and a pointwise 1x1
+    /// convolution each); empty for none, and for an MLP.</summary>
+    public IReadOnlyList<bool> Separable { get; init; } = [];
+
+    /// <summary>Whether stage <paramref name="stage"/> (0-based) is depthwise-separable.</summary>
+    public bool IsSeparable(int stage) => stage < Separable.Count && Separable[stage];
 
     /// <summary>A CNN.</summary>
-    public static StudentArchitecture Cnn(IReadOnlyList<int> widths, IReadOnlyList<int> depths, IReadOnlyList<int> kernels) =>
-        new(ArchitectureFamily.Cnn, widths, depths, kernels);
+    /// <param name="widths">Stage widths (three).</param>
+    /// <param name="depths">Blocks per stage (three).</param>
+    /// <param name="kernels">Kernel size per stage (three, odd).</param>
+    /// <param name="separable">Per stage, whether its blocks are depthwise-separable; null for none.</param>
+    public static StudentArchitecture Cnn(IReadOnlyList<int> widths, IReadOnlyList<int> depths, IReadOnlyList<int> kernels,
+        IReadOnlyList<bool>? separable = null) =>
+        new(ArchitectureFamily.Cnn, widths, depths, kernels) { Separable = separable is not null && separable.Any(x => x) ? [.. separable] : [] };
 
     /// <summary>An MLP.</summary>
     public static StudentArchitecture Mlp(int hidden1, int hidden2) => new(ArchitectureFamily.Mlp, [hidden1, hidden2], [], []);
@@ -46,7 +60,7 @@ public sealed partial record StudentArchitecture(ArchitectureFamily Family, IRea
         if (cnn.Success)
         {
             int[] Group(string g) => [.. cnn.Groups[g].Captures.Select(c => int.Parse(c.Value, CultureInfo.InvariantCulture))];
-            return Cnn(Group("w"), Group("d"), Group("k"));
+            return Cnn(Group("w"), Group("d"), Group("k"), [.. cnn.Groups["t"].Captures.Select(c => c.Value == "s")]);
         }
         Match mlp = MlpPattern().Match(name.Trim());
         return mlp.Success
@@ -62,7 +76,7 @@ public sealed partial record StudentArchitecture(ArchitectureFamily Family, IRea
     /// <exception cref="ArgumentOutOfRangeException">A width or depth of 0, an even kernel size.</exception>
     public DistillModel Create(long seed) => Family == ArchitectureFamily.Mlp
         ? new Models.Mlp(seed, Widths[0], Widths[1], Name)
-        : new SearchedCnn(Name, Widths, Depths, Kernels, seed);
+        : new SearchedCnn(Name, Widths, Depths, Kernels, seed, Enumerable.Range(0, 3).Select(IsSeparable).ToArray());
 
     /// <summary>Parameters of the model (counted on a built copy).</summary>
     public long ParameterCount()
@@ -80,7 +94,7 @@ public sealed partial record StudentArchitecture(ArchitectureFamily Family, IRea
     /// <inheritdoc/>
     public override string ToString() => Name;
 
-    [GeneratedRegex(@"^cnn(?:-(?<w>\d{1,4})x(?<d>\d{1,2})k(?<k>\d{1,2})){3}$")]
+    [GeneratedRegex(@"^cnn(?:-(?<w>\d{1,4})x(?<d>\d{1,2})(?<t>[ks])(?<k>\d{1,2})){3}$")]
     private static partial Regex CnnPattern();
 
     [GeneratedRegex(@"^mlp-(\d{1,5})-(\d{1,5})$")]

@@ -67,6 +67,7 @@ public sealed class OnnxModelExportTests
     [TestCase("mlp", 4, ActivationScaling.RunningRange, 8)]
     [TestCase("small-cnn", 4, ActivationScaling.Learned, 8, WeightScaling.Mse)]
     [TestCase("mlp", 2, ActivationScaling.RunningRange, 0, WeightScaling.Mse)]
+    [TestCase("cnn-6x1k3-12x2s3-24x2s3", 8, ActivationScaling.RunningRange)] // depthwise convolutions: the group attribute
     public void QdqExportMatchesTheFakeQuantizedModel(string architecture, int bits, ActivationScaling scaling, int edgeBits = 0,
         WeightScaling weights = WeightScaling.Max)
     {

@@ -11,7 +11,9 @@ namespace GpuDistill.Tests.Models;
 /// autograd (oneDNN off, the finite-difference-checked reference of ConvolutionGradientTests): output, input and
 /// weight gradients under an upstream gradient that is not 1, over repeated passes, for the first-layer (unfolded)
 /// and the convolution form of the weight gradient, odd and rectangular kernels, a batch of one, and the channel and
-/// batch counts for which oneDNN's own convolution is wrong on this project's machine (so they must not reach it).
+/// batch counts for which oneDNN's own convolution is wrong on this project's machine (so they must not reach it);
+/// and grouped convolutions (depthwise, a channel multiplier, groups of several channels) against libtorch's grouped
+/// convolution in float64.
 /// </summary>
 public sealed class SameConv2dTests
 {
@@ -25,20 +27,30 @@ public sealed class SameConv2dTests
     [TestCase(3, 20, 24, 7, 7, 3, 3)]     // 20 input channels forward, 24 in the input gradient's convolution
     [TestCase(16, 17, 33, 5, 6, 5, 7)]
     [TestCase(32, 48, 16, 7, 7, 3, 3)]    // multiples of 16: oneDNN runs all three
-    public void OutputAndGradientsMatchLibtorchsConvolution(int batch, int inChannels, int outChannels, int height, int width, int kh, int kw)
+    [TestCase(5, 72, 72, 7, 7, 3, 3, 72)] // depthwise, 72 channels: oneDNN may not run it
+    [TestCase(3, 16, 16, 14, 14, 3, 3, 16)] // depthwise, 16 channels: oneDNN runs it
+    [TestCase(2, 48, 48, 7, 7, 5, 5, 48)] // depthwise, a multiple of 16, 5x5
+    [TestCase(1, 1, 1, 1, 1, 1, 1, 1)]    // 1 x 1 everything
+    [TestCase(4, 6, 12, 9, 11, 3, 5, 6)]  // depthwise with a channel multiplier of 2, rectangular kernel
+    [TestCase(3, 8, 12, 6, 5, 3, 3, 4)]   // four groups of 2 input and 3 output channels
+    [TestCase(41, 24, 24, 5, 5, 3, 3, 24)] // a batch of 41
+    public void OutputAndGradientsMatchLibtorchsConvolution(int batch, int inChannels, int outChannels, int height, int width, int kh, int kw,
+        int groups = 1)
     {
         Random random = RandomData.NewRandom();
         using var scope = NewDisposeScope();
-        using var layer = new SameConv2d(inChannels, outChannels, (kh, kw));
-        float[] kernel = RandomData.Uniform(random, outChannels * inChannels * kh * kw, 0.5);
-        using (no_grad()) layer.weight.copy_(tensor(kernel, [outChannels, inChannels, kh, kw]));
+        using var layer = new SameConv2d(inChannels, outChannels, (kh, kw), groups);
+        int perGroup = inChannels / groups;
+        float[] kernel = RandomData.Uniform(random, outChannels * perGroup * kh * kw, 0.5);
+        using (no_grad()) layer.weight.copy_(tensor(kernel, [outChannels, perGroup, kh, kw]));
         float[] pixels = RandomData.Uniform(random, batch * inChannels * height * width, 2);
         Tensor upstream = tensor(RandomData.Uniform(random, batch * outChannels * height * width, 1.5), [batch, outChannels, height, width]);
 
-        Tensor referenceInput = tensor(pixels, [batch, inChannels, height, width]).requires_grad_(true);
-        Tensor referenceWeight = tensor(kernel, [outChannels, inChannels, kh, kw]).requires_grad_(true);
-        Tensor expected = nn.functional.conv2d(referenceInput, referenceWeight, padding: [kh / 2, kw / 2]);
-        (expected * upstream).sum().mul(2.5).backward();
+        // The reference is libtorch's own convolution in float64 (oneDNN never runs in float64).
+        Tensor referenceInput = tensor(pixels, [batch, inChannels, height, width]).to_type(ScalarType.Float64).requires_grad_(true);
+        Tensor referenceWeight = tensor(kernel, [outChannels, perGroup, kh, kw]).to_type(ScalarType.Float64).requires_grad_(true);
+        Tensor expected = nn.functional.conv2d(referenceInput, referenceWeight, padding: [kh / 2, kw / 2], groups: groups);
+        (expected * upstream.to_type(ScalarType.Float64)).sum().mul(2.5).backward();
 
         for (int pass = 0; pass < 3; pass++)
         {
@@ -111,11 +123,21 @@ public sealed class SameConv2dTests
         Assert.Throws<ArgumentException>(() => layer.call(zeros([1, 2, 5, 5], ScalarType.Float64)));
         Assert.Throws<ArgumentOutOfRangeException>(() => _ = new SameConv2d(2, 3, (2, 3)));
         Assert.Throws<ArgumentOutOfRangeException>(() => _ = new SameConv2d(0, 3, (3, 3)));
+
+        ArgumentOutOfRangeException groups = Assert.Throws<ArgumentOutOfRangeException>(() => _ = new SameConv2d(6, 4, (3, 3), groups: 3))!;
+        Assert.That(groups.ParamName, Is.EqualTo("groups"));
+        Assert.That(groups.Message, Does.Contain("6 in, 4 out"));
+        Assert.Throws<ArgumentOutOfRangeException>(() => _ = new SameConv2d(6, 6, (3, 3), groups: 0));
+        using var depthwise = new SameConv2d(6, 6, (3, 3), groups: 6);
+        Assert.That((depthwise.InChannels, depthwise.Groups, depthwise.weight.shape), Is.EqualTo((6L, 6L, new long[] { 6, 1, 3, 3 })));
+        ArgumentException channels = Assert.Throws<ArgumentException>(() => depthwise.call(zeros(1, 1, 5, 5)))!;
+        Assert.That(channels.Message, Does.Contain("[B, 6, H, W]"));
+        Assert.Throws<ArgumentException>(() => SameConv2d.Convolve(zeros(1, 6, 5, 5), zeros(4, 1, 3, 3), "input", groups: 6));
     }
 
     private static void AssertClose(Tensor actual, Tensor expected, string what)
     {
-        float[] a = TensorData.ToArray(actual.detach()), e = TensorData.ToArray(expected.detach());
+        float[] a = TensorData.ToArray(actual.detach()), e = TensorData.ToArray(expected.detach().to_type(ScalarType.Float32));
         Assert.That(a, Has.Length.EqualTo(e.Length), what);
         double scale = e.Max(v => Math.Abs((double)v)) + 1e-6;
         for (int i = 0; i < a.Length; i++)

@@ -39,6 +39,7 @@ public sealed class QuantizedModelTests
     [TestCase("mid-cnn", new[] { "stage1.0", "stage1.3", "stage2.0", "stage2.3", "stage3.0", "stage3.3", "head" })]
     [TestCase("teacher-cnn", new[] { "stage1.0", "stage1.3", "stage2.0", "stage2.3", "stage3.0", "stage3.3", "head" })]
     [TestCase("mlp", new[] { "fc1", "fc2", "head" })]
+    [TestCase("cnn-4x1k3-8x1k3-16x1s3", new[] { "stage1.0", "stage2.0", "stage3.0", "stage3.3", "head" })] // depthwise and pointwise
     public void WrapsEveryConvolutionAndLinearLayer(string architecture, string[] layers)
     {
         using QuantizedModel model = QuantizedModel.Wrap(ModelFactory.Create(architecture, 1), new QuantizationOptions());

@@ -60,6 +60,75 @@ public sealed class StudentSearchTests() : TrainingFixture(20, 10)
     }
 
     [Test]
+    public void SeparableStagesBuildTheShapesTheirNamesSay()
+    {
+        using DistillModel hybrid = ModelFactory.Create("cnn-12x2k3-24x2k3-72x2s3", 1);
+        // Dense stages: 1*12*9 + 12*12*9, 12*24*9 + 24*24*9; separable stage 3: depthwise 24*9, pointwise 24*72,
+        // depthwise 72*9, pointwise 72*72; BN 2 per channel of each convolution; head 72*10 + 10. (PyTorch's count of
+        // the same network: 18,310.)
+        long convolutions = 108 + 1296 + 2592 + 5184 + 216 + 1728 + 648 + 5184;
+        long norms = 2 * (12 + 12 + 24 + 24 + 24 + 72 + 72 + 72);
+        Assert.That(hybrid.ParameterCount, Is.EqualTo(convolutions + norms + 730).And.EqualTo(18_310));
+        Assert.That(hybrid.Description, Does.Contain("depthwise-separable stage 3"));
+
+        // A separable first stage keeps its convolution from the one-channel image dense: 1*4*9, then 4*9 + 4*4.
+        using DistillModel first = ModelFactory.Create("cnn-4x2s3-8x1k3-16x1k3", 1);
+        Assert.That(first.ParameterCount, Is.EqualTo(36 + 36 + 16 + 288 + 1152 + 2 * (4 + 4 + 4 + 8 + 16) + 170));
+
+        StudentArchitecture parsed = StudentArchitecture.TryParse("cnn-12x2s3-24x1k3-48x2s5")!;
+        Assert.That(parsed.Name, Is.EqualTo("cnn-12x2s3-24x1k3-48x2s5"));
+        Assert.That(Enumerable.Range(0, 3).Select(parsed.IsSeparable), Is.EqualTo(new[] { true, false, true }));
+        Assert.That(StudentArchitecture.Cnn([8, 16, 32], [2, 2, 2], [3, 3, 3], [false, false, false]).Name, Is.EqualTo("cnn-8x2k3-16x2k3-32x2k3"));
+        Assert.That(StudentArchitecture.TryParse("cnn-8x2x3-16x2k3-32x2k3"), Is.Null);
+        Assert.That(ModelFactory.IsKnown("cnn-8x2s4-16x2k3-32x2k3"), Is.False, "an even kernel does not build, separable or not");
+    }
+
+    [Test]
+    public void ASeparableCnnExportsAndRunsInOnnxRuntime()
+    {
+        string path = OnnxTestFiles.NewPath();
+        try
+        {
+            using DistillModel model = ModelFactory.Create("cnn-6x1k3-12x2s3-24x2s5", 3);
+            model.eval();
+            using ImageBatch batch = new ImageBatcher(Test, 20).Epoch(0).First();
+            using var scope = NewDisposeScope();
+            Tensor images = batch.Images;
+            Tensor expected = model.ForwardLogits(images);
+            Export.ToOnnx(model, path);
+            Assert.That(OnnxTestFiles.RelativeMaxError(OnnxTestFiles.RunOnnx(path, images), expected), Is.LessThan(1e-5));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Test]
+    public void TheSeparableSpaceDrawsAndMutatesSeparableStages()
+    {
+        SearchSpace space = SearchSpace.WithSeparable;
+        var random = new Random(7);
+        StudentArchitecture[] drawn = [.. Enumerable.Range(0, 40).Select(_ => space.Sample(random))];
+        Assert.That(drawn.Any(a => a.Separable.Count > 0) && drawn.Any(a => a.Separable.Count == 0), Is.True, "both kinds drawn");
+        int toggles = 0;
+        foreach (StudentArchitecture parent in drawn)
+        {
+            StudentArchitecture child = space.Mutate(parent, random);
+            int flipped = Enumerable.Range(0, 3).Count(i => parent.IsSeparable(i) != child.IsSeparable(i));
+            int moved = parent.Widths.Zip(child.Widths).Count(p => p.First != p.Second)
+                + parent.Depths.Zip(child.Depths).Count(p => p.First != p.Second) + parent.Kernels.Zip(child.Kernels).Count(p => p.First != p.Second);
+            Assert.That(flipped + moved, Is.LessThanOrEqualTo(1), $"{parent} -> {child}");
+            toggles += flipped;
+            Assert.That(ModelFactory.IsKnown(child.Name), Is.True, child.Name);
+        }
+        Assert.That(toggles, Is.GreaterThan(0), "some mutations switch a stage between dense and separable");
+        Assert.That(Enumerable.Range(0, 40).Select(_ => new SearchSpace().Sample(random)).All(a => a.Separable.Count == 0), Is.True,
+            "the default space stays dense");
+        Assert.Throws<ArgumentException>(() => (new SearchSpace() with { SeparableChoices = [] }).Validate());
+    }
+
+    [Test]
     public void MutationMovesOneGeneWithinTheSpace()
     {
         var space = new SearchSpace { Families = [ArchitectureFamily.Cnn, ArchitectureFamily.Mlp] };
