@@ -7,8 +7,8 @@ namespace GpuDistill.Autograd;
 /// A stride-1, zero-padded "same" convolution without bias whose gradients are computed with forward convolutions, so
 /// that all three passes can run libtorch's oneDNN forward convolutions where they are right on this project's
 /// machine (and fast), and none runs oneDNN's convolution backward (wrong here; see <see cref="TorchBackends"/>). Its
-/// apply arguments are (input [B, Ci, H, W], weight [Co, Ci / g, kh, kw]) with odd kh and kw, g groups being
-/// Ci / weight.shape[1] (1 for a dense convolution, Ci for a depthwise one); <see cref="Models.SameConv2d"/> checks them.
+/// apply arguments are (input [B, Ci, H, W], weight [Co, Ci, kh, kw]) with odd kh and kw; <see cref="Models.SameConv2d"/>
+/// checks them.
 /// </summary>
 /// <remarks>
 /// With y = conv(x, w) padded by p = k / 2: dx = conv(dy, w transposed in its channels and flipped in space), padded
@@ -16,9 +16,7 @@ namespace GpuDistill.Autograd;
 /// its batch and channel axes swapped by dy with the same swap, padded by p. That convolution's input channels are
 /// the batch size; where oneDNN would get it wrong (<see cref="TorchBackends.OneDnnConvolutionIsRight"/>), and for a
 /// first layer (Ci k^2 below 32, which oneDNN's large-kernel convolution does slowly), dw is a batched matrix product
-/// of dy with the unfolded input instead. A grouped convolution does each of these per group: dx convolves with each
-/// group's kernel transposed, and dw is always the matrix product, taken group by group (the swapped convolution would
-/// compute every input-output pair and keep only the diagonal blocks).
+/// of dy with the unfolded input instead.
 /// </remarks>
 internal sealed class ConvolutionFunction : autograd.SingleTensorFunction<ConvolutionFunction>
 {
@@ -28,15 +26,9 @@ internal sealed class ConvolutionFunction : autograd.SingleTensorFunction<Convol
     /// <summary>The convolution itself, as every pass runs it.</summary>
     internal static Tensor Convolve(Tensor input, Tensor weight)
     {
-        long groups = Groups(input, weight);
-        // A grouped convolution gets oneDNN only where its whole input passes the rule, which was measured dense.
-        using TorchBackends.OneDnnScope fast = TorchBackends.ForwardConvolutions(groups == 1 ? weight.shape[1] : input.shape[1]);
-        return nn.functional.conv2d(input, weight, padding: [weight.shape[2] / 2, weight.shape[3] / 2], groups: groups);
+        using TorchBackends.OneDnnScope fast = TorchBackends.ForwardConvolutions(weight.shape[1]);
+        return nn.functional.conv2d(input, weight, padding: [weight.shape[2] / 2, weight.shape[3] / 2]);
     }
-
-    /// <summary>The groups of a convolution of <paramref name="input"/> by <paramref name="weight"/>: Ci / weight's input
-    /// channels.</summary>
-    internal static long Groups(Tensor input, Tensor weight) => input.shape[1] / weight.shape[1];
 
     /// <inheritdoc/>
     public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
@@ -58,32 +50,21 @@ internal sealed class ConvolutionFunction : autograd.SingleTensorFunction<Convol
         Tensor input = saved[0], weight = saved[1];
         // A double backward (create_graph) records these convolutions: there only libtorch's own, recordable ones run.
         bool oneDnn = !is_grad_enabled();
-        long kh = weight.shape[2], kw = weight.shape[3], groups = Groups(input, weight);
+        long kh = weight.shape[2], kw = weight.shape[3];
         Tensor? inputGradient = null;
         if (input.requires_grad)
         {
-            using Tensor flipped = TransposedPerGroup(weight, groups).flip(2, 3);
-            using TorchBackends.OneDnnScope fast = oneDnn ? TorchBackends.ForwardConvolutions(groups == 1 ? flipped.shape[1] : grad_output.shape[1]) : default;
-            inputGradient = nn.functional.conv2d(grad_output, flipped, padding: [kh - 1 - kh / 2, kw - 1 - kw / 2], groups: groups);
+            using Tensor flipped = weight.transpose(0, 1).flip(2, 3);
+            using TorchBackends.OneDnnScope fast = oneDnn ? TorchBackends.ForwardConvolutions(flipped.shape[1]) : default;
+            inputGradient = nn.functional.conv2d(grad_output, flipped, padding: [kh - 1 - kh / 2, kw - 1 - kw / 2]);
         }
-        return [inputGradient!, WeightGradient(input, grad_output, kh, kw, groups, oneDnn)];
+        return [inputGradient!, WeightGradient(input, grad_output, kh, kw, oneDnn)];
     }
 
-    /// <summary>The kernel [Co, Ci / g, kh, kw] with each group's input and output channels swapped: [Ci, Co / g, kh, kw].</summary>
-    private static Tensor TransposedPerGroup(Tensor weight, long groups)
-    {
-        if (groups == 1) return weight.transpose(0, 1);
-        long outPerGroup = weight.shape[0] / groups, inPerGroup = weight.shape[1];
-        using Tensor split = weight.reshape(groups, outPerGroup, inPerGroup, weight.shape[2], weight.shape[3]);
-        using Tensor swapped = split.transpose(1, 2);
-        return swapped.reshape(groups * inPerGroup, outPerGroup, weight.shape[2], weight.shape[3]);
-    }
-
-    private static Tensor WeightGradient(Tensor input, Tensor gradOutput, long kh, long kw, long groups, bool oneDnn)
+    private static Tensor WeightGradient(Tensor input, Tensor gradOutput, long kh, long kw, bool oneDnn)
     {
         long batch = input.shape[0], inChannels = input.shape[1], outChannels = gradOutput.shape[1];
         long[] padding = [kh / 2, kw / 2];
-        if (groups > 1) return GroupedWeightGradient(input, gradOutput, kh, kw, groups);
         if (oneDnn && inChannels * kh * kw >= 32 && TorchBackends.OneDnnConvolutionIsRight(batch))
         {
             using Tensor swappedInput = input.transpose(0, 1);
@@ -96,18 +77,5 @@ internal sealed class ConvolutionFunction : autograd.SingleTensorFunction<Convol
         Tensor columns = nn.functional.unfold(input, (kh, kw), padding: (padding[0], padding[1])); // [B, Ci k^2, HW]
         Tensor perImage = gradOutput.reshape(batch, outChannels, -1).bmm(columns.transpose(1, 2)); // [B, Co, Ci k^2]
         return perImage.sum(0, keepdim: false).reshape(outChannels, inChannels, kh, kw).MoveToOuterDisposeScope();
-    }
-
-    /// <summary>dw of a grouped convolution: per group, dy's group rows times the unfolded input's group rows, summed
-    /// over the batch.</summary>
-    private static Tensor GroupedWeightGradient(Tensor input, Tensor gradOutput, long kh, long kw, long groups)
-    {
-        using var scope = NewDisposeScope();
-        long batch = input.shape[0], inPerGroup = input.shape[1] / groups, outPerGroup = gradOutput.shape[1] / groups;
-        Tensor columns = nn.functional.unfold(input, (kh, kw), padding: (kh / 2, kw / 2)) // [B, Ci k^2, HW]
-            .view(batch, groups, inPerGroup * kh * kw, -1);
-        Tensor rows = gradOutput.reshape(batch, groups, outPerGroup, -1); // [B, g, Co / g, HW]
-        Tensor perImage = rows.matmul(columns.transpose(2, 3)); // [B, g, Co / g, (Ci / g) k^2]
-        return perImage.sum(0, keepdim: false).reshape(groups * outPerGroup, inPerGroup, kh, kw).MoveToOuterDisposeScope();
     }
 }
