@@ -32,6 +32,10 @@ internal sealed class SearchCommand : Command<SearchCommand.Settings>
         [Description("Model families searched: cnn, mlp or cnn,mlp (default cnn).")]
         public string Families { get; init; } = "cnn";
 
+        [CommandOption("--min-budget-share <F>")]
+        [Description("Reject candidates below this share of --budget-params, in [0, 1) (default 0: every size).")]
+        public double MinimumBudgetShare { get; init; }
+
         [CommandOption("--separable")]
         [Description("Widen the CNN space with depthwise-separable stages and wider stage widths (SearchSpace.WithSeparable).")]
         public bool Separable { get; init; }
@@ -85,6 +89,7 @@ internal sealed class SearchCommand : Command<SearchCommand.Settings>
         {
             BudgetParameters = budget,
             BudgetMilliseconds = settings.BudgetMilliseconds,
+            MinimumBudgetShare = settings.MinimumBudgetShare,
             Space = (settings.Separable ? SearchSpace.WithSeparable : new SearchSpace()) with { Families = families.Distinct().ToArray() },
             Population = settings.Population,
             Generations = settings.SearchGenerations,

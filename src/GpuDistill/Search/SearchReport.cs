@@ -100,7 +100,7 @@ public static class SearchReport
         SearchOptions o = result.Options;
         string latency = o.BudgetMilliseconds is double ms ? string.Create(CultureInfo.InvariantCulture, $", {ms} ms per image at batch 1") : "";
         return string.Create(CultureInfo.InvariantCulture,
-            $"Budget: {o.BudgetParameters:N0} parameters{latency}. Space: {string.Join(", ", o.Space.Families)}. Evolutionary: population {o.Population}, {o.Generations} generations, each candidate {o.Epochs} epoch(s) of `{o.Loss}` on {result.TrainImages:N0} images, fitness = accuracy on {result.ValidationImages:N0} held-out training images (never the test set){Finalists(o)}.");
+            $"Budget: {o.BudgetParameters:N0} parameters{(o.MinimumBudgetShare > 0 ? $" (candidates below {o.MinimumBudgetShare * 100:F0}% of it rejected)" : "")}{latency}. Space: {string.Join(", ", o.Space.Families)}{(o.Space.SeparableChoices.Contains(true) ? " (depthwise-separable stages allowed)" : "")}. Evolutionary: population {o.Population}, {o.Generations} generations, each candidate {o.Epochs} epoch(s) of `{o.Loss}` on {result.TrainImages:N0} images, fitness = accuracy on {result.ValidationImages:N0} held-out training images (never the test set){Finalists(o)}.");
     }
 
     private static string Finalists(SearchOptions o) => o.Finalists == 0

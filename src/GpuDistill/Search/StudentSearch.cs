@@ -14,6 +14,16 @@ public sealed record SearchOptions
     /// <summary>Most parameters a candidate may have (&gt; 0).</summary>
     public long BudgetParameters { get; init; }
 
+    /// <summary>
+    /// The least share of <see cref="BudgetParameters"/> a drawn or mutated candidate must use, in [0, 1): those below
+    /// it are rejected like those above the budget (0 keeps every size).
+    /// </summary>
+    /// <remarks>Why: uniform draws over the stage lists land mostly far below the budget (3-13k of 18.5k parameters
+    /// in the widened space's first generation on the full data), and the short fitness prefers small networks that
+    /// learn fast, so the searches picked half-budget students; a band below the budget spends the search where the
+    /// students that use the budget are.</remarks>
+    public double MinimumBudgetShare { get; init; }
+
     /// <summary>Most milliseconds per image at batch 1 in ONNX Runtime on this machine (one intra-op thread); null for no latency budget.</summary>
     public double? BudgetMilliseconds { get; init; }
 
@@ -59,6 +69,8 @@ public sealed record SearchOptions
         if (BudgetParameters <= 0) throw new ArgumentOutOfRangeException(nameof(BudgetParameters), BudgetParameters, "the parameter budget must be > 0.");
         if (BudgetMilliseconds is double ms && !(ms > 0 && double.IsFinite(ms)))
             throw new ArgumentOutOfRangeException(nameof(BudgetMilliseconds), ms, "the latency budget must be finite and > 0 ms.");
+        if (!(MinimumBudgetShare >= 0 && MinimumBudgetShare < 1))
+            throw new ArgumentOutOfRangeException(nameof(MinimumBudgetShare), MinimumBudgetShare, "the least budget share must be in [0, 1).");
         if (Population < 2) throw new ArgumentOutOfRangeException(nameof(Population), Population, "the population must be 2 or more.");
         if (Generations < 0) throw new ArgumentOutOfRangeException(nameof(Generations), Generations, "generations must be >= 0.");
         if (Epochs < 1) throw new ArgumentOutOfRangeException(nameof(Epochs), Epochs, "each candidate trains 1 epoch or more.");
@@ -193,7 +205,7 @@ public static class StudentSearch
         if (evaluated.Count == 0)
         {
             // Every draw broke the budget: the smallest candidates fit (checked above), so search from them.
-            foreach (StudentArchitecture a in options.Space.Smallest().Where(a => Fits(options, a, cost)))
+            foreach (StudentArchitecture a in options.Space.Smallest().Where(a => Fits(options, a, cost, floor: false)))
             {
                 seen.Add(a);
                 Evaluate(a, 0);
@@ -281,9 +293,11 @@ public static class StudentSearch
         candidates.OrderByDescending(c => c.ValidationAccuracy).ThenBy(c => c.Parameters);
 
     private static bool Fits(SearchOptions options, StudentArchitecture a,
-        Func<StudentArchitecture, bool, (long Parameters, OnnxLatencyResult? Latency)> cost)
+        Func<StudentArchitecture, bool, (long Parameters, OnnxLatencyResult? Latency)> cost, bool floor = true)
     {
-        if (cost(a, false).Parameters > options.BudgetParameters) return false;
+        long parameters = cost(a, false).Parameters;
+        if (parameters > options.BudgetParameters) return false;
+        if (floor && parameters < options.MinimumBudgetShare * options.BudgetParameters) return false;
         return options.BudgetMilliseconds is not double ms || cost(a, true).Latency!.MillisecondsPerImageBatch1 <= ms;
     }
 

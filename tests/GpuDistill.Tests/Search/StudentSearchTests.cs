@@ -181,6 +181,19 @@ public sealed class StudentSearchTests() : TrainingFixture(20, 10)
     }
 
     [Test]
+    public void ABudgetShareKeepsTheCandidatesInItsBand()
+    {
+        SearchResult result = TinySearch(new SearchOptions { Generations = 1, MinimumBudgetShare = 0.6 });
+
+        Assert.That(result.Candidates, Is.Not.Empty);
+        Assert.That(result.Candidates.Select(c => c.Parameters), Is.All.InRange(7_200L, 12_000L), "between 60% of the budget and the budget");
+        Assert.That(result.Rejected, Is.GreaterThan(0), "draws below the band are rejected, not trained");
+        Assert.That(File.ReadAllText(Path.Combine(RunDirectory, "search.md")), Does.Contain("candidates below 60% of it rejected"));
+        Assert.Throws<ArgumentOutOfRangeException>(new SearchOptions { BudgetParameters = 12_000, MinimumBudgetShare = 1 }.Validate);
+        Assert.Throws<ArgumentOutOfRangeException>(new SearchOptions { BudgetParameters = 12_000, MinimumBudgetShare = -0.1 }.Validate);
+    }
+
+    [Test]
     public void AFinalRoundRetrainsTheBestAndTheBestFinalistWins()
     {
         SearchResult result = TinySearch(new SearchOptions { Generations = 0, Finalists = 2, FinalistEpochs = 2 });
