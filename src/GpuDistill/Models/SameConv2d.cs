@@ -65,7 +65,8 @@ public sealed class SameConv2d : Module<Tensor, Tensor>
 
     /// <summary>
     /// The convolution of <paramref name="input"/> with <paramref name="kernel"/> (stride 1, same zero padding, no bias),
-    /// recording its gradient through <see cref="ConvolutionFunction"/> when either needs one.
+    /// recording its gradient through <see cref="ConvolutionFunction"/> when either needs one (a grouped convolution:
+    /// through libtorch's own autograd).
     /// </summary>
     /// <param name="input">[B, in, H, W], float32.</param>
     /// <param name="kernel">[out, in / groups, kh, kw], odd kh and kw (the layer's weight, or a quantized copy of it).</param>
@@ -89,7 +90,6 @@ public sealed class SameConv2d : Module<Tensor, Tensor>
                 $"{inputName} must be [B, {inChannels}, H, W] float32 for a convolution with {inChannels} input channels; got {shape}.",
                 inputName);
         }
-        bool records = is_grad_enabled() && (input.requires_grad || kernel.requires_grad);
         if (groups > 1)
         {
             // A grouped (depthwise) convolution runs libtorch's own, gradients included: with oneDNN off
@@ -99,6 +99,7 @@ public sealed class SameConv2d : Module<Tensor, Tensor>
             TorchBackends.UseCorrectConvolutions();
             return nn.functional.conv2d(input, kernel, padding: [kernel.shape[2] / 2, kernel.shape[3] / 2], groups: groups);
         }
+        bool records = is_grad_enabled() && (input.requires_grad || kernel.requires_grad);
         return records ? ConvolutionFunction.apply(input, kernel) : ConvolutionFunction.Convolve(input, kernel);
     }
 }
