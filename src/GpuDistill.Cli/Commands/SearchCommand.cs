@@ -33,7 +33,7 @@ internal sealed class SearchCommand : Command<SearchCommand.Settings>
         public string Families { get; init; } = "cnn";
 
         [CommandOption("--min-budget-share <F>")]
-        [Description("Reject candidates below this share of --budget-params, in [0, 1) (default 0: every size).")]
+        [Description("Reject candidates below this share of --budget-params, in [[0, 1) (default 0: every size).")]
         public double MinimumBudgetShare { get; init; }
 
         [CommandOption("--separable")]

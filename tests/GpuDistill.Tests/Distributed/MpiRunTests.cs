@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using GpuDistill.Data;
 using GpuDistill.Distributed;
 using GpuDistill.Models;
+using GpuDistill.Tests.Generic;
 
 namespace GpuDistill.Tests.Distributed;
 
@@ -32,7 +33,7 @@ public sealed class MpiRunTests
     {
         if (FindOnPath("mpirun") is null || !NativeLibrary.TryLoad(OpenMpiGroup.LibraryName, out _))
             Assert.Ignore("Open MPI is not installed (apt-get install -y openmpi-bin libopenmpi-dev): the runs over processes are not tested here.");
-        cli = FindCli();
+        cli = DotnetRun.Cli;
         directory = Directory.CreateTempSubdirectory("gpudistill-mpi-").FullName;
         data = Path.Combine(directory, "data");
         Directory.CreateDirectory(data);
@@ -186,17 +187,4 @@ public sealed class MpiRunTests
     private static string? FindOnPath(string name) =>
         (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator)
             .Select(d => Path.Combine(d, name)).FirstOrDefault(File.Exists);
-
-    /// <summary>The command line built beside these tests (same configuration and framework).</summary>
-    private static string FindCli()
-    {
-        var output = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
-        string framework = output.Name, configuration = output.Parent!.Name;
-        for (DirectoryInfo? d = output; d is not null; d = d.Parent)
-        {
-            string candidate = Path.Combine(d.FullName, "src", "GpuDistill.Cli", "bin", configuration, framework, "GpuDistill.Cli.dll");
-            if (File.Exists(candidate)) return candidate;
-        }
-        throw new FileNotFoundException($"GpuDistill.Cli.dll ({configuration}, {framework}) not found above {output.FullName}; build the solution first.");
-    }
 }

@@ -15,6 +15,17 @@ public static class DotnetRun
     public const string Configuration = "Release";
 #endif
 
+    /// <summary>The command line's assembly built beside these tests (same configuration and framework).</summary>
+    /// <exception cref="FileNotFoundException">The solution was not built.</exception>
+    public static string Cli
+    {
+        get
+        {
+            string path = Path.Combine(RepositoryRoot, "src", "GpuDistill.Cli", "bin", Configuration, "net10.0", "GpuDistill.Cli.dll");
+            return File.Exists(path) ? path : throw new FileNotFoundException($"{path} not found; build the solution first.", path);
+        }
+    }
+
     /// <summary>Runs <c>dotnet</c> with <paramref name="arguments"/> in <paramref name="directory"/> and returns its exit
     /// code and everything it printed; fails the test when it does not finish within <paramref name="timeout"/>.</summary>
     public static (int ExitCode, string Output) Run(string directory, TimeSpan timeout, params string[] arguments)
