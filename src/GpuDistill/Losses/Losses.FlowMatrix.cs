@@ -1,3 +1,5 @@
+using GpuDistill.Interop;
+using TorchSharp;
 using GpuDistill.Compute;
 using GpuDistill.Autograd;
 using GpuDistill.Validation;
@@ -30,30 +32,7 @@ public static partial class Losses
     public static Tensor FlowMatrix(Tensor studentBottom, Tensor studentTop, Tensor teacherBottom, Tensor teacherTop,
         ComputeDevice? device = null)
     {
-        TensorChecks.RequireFloatCpu(studentBottom, nameof(studentBottom), 4);
-        TensorChecks.RequireFloatCpu(studentTop, nameof(studentTop), 4);
-        TensorChecks.RequireFloatCpu(teacherBottom, nameof(teacherBottom), 4);
-        TensorChecks.RequireFloatCpu(teacherTop, nameof(teacherTop), 4);
-        long batch = studentBottom.shape[0];
-        RequireBatch(studentTop, nameof(studentTop));
-        RequireBatch(teacherBottom, nameof(teacherBottom));
-        RequireBatch(teacherTop, nameof(teacherTop));
-        if (teacherBottom.shape[1] != studentBottom.shape[1])
-        {
-            throw new ArgumentException(
-                $"FSP compares flow matrices entry by entry, so {nameof(teacherBottom)} must have the channels of {nameof(studentBottom)} ({studentBottom.shape[1]}); got shape {TensorChecks.Shape(teacherBottom)}.",
-                nameof(teacherBottom));
-        }
-        if (teacherTop.shape[1] != studentTop.shape[1])
-        {
-            throw new ArgumentException(
-                $"FSP compares flow matrices entry by entry, so {nameof(teacherTop)} must have the channels of {nameof(studentTop)} ({studentTop.shape[1]}); got shape {TensorChecks.Shape(teacherTop)}.",
-                nameof(teacherTop));
-        }
-        TensorChecks.RequireRelationFeatures(studentBottom, nameof(studentBottom));
-        TensorChecks.RequireRelationFeatures(studentTop, nameof(studentTop));
-        TensorChecks.RequireRelationFeatures(teacherBottom, nameof(teacherBottom));
-        TensorChecks.RequireRelationFeatures(teacherTop, nameof(teacherTop));
+        RequireFlowInputs(studentBottom, studentTop, teacherBottom, teacherTop, studentBottom.shape[1], studentTop.shape[1]);
         TensorChecks.RequireFinite(studentBottom, nameof(studentBottom));
         TensorChecks.RequireFinite(studentTop, nameof(studentTop));
         TensorChecks.RequireFinite(teacherBottom, nameof(teacherBottom));
@@ -66,6 +45,77 @@ public static partial class Losses
         return target.UsesHostSimd
             ? RelationComposites.FlowMatrix(sb, st, tb, tt)
             : FlowMatrixFunction.apply(sb, st, tb, tt, new FlowMatrixRequest(target));
+    }
+
+    /// <summary>
+    /// FSP (as <see cref="FlowMatrix"/> on the host) between a teacher pair and a student pair seen through per-channel
+    /// affine maps y = W x + c (<see cref="Features.ChannelProjection.AffineMap"/>; null for none), without building
+    /// the mapped maps: the flow of the mapped maps is Wt (G Wb^T + t c_b^T) + c_t (Wb b + c_b)^T, with G the student
+    /// pair's own flow and t, b its per-example spatial means, so the maps are applied to the Cs2 x Cs1 flow instead
+    /// of at every position.
+    /// </summary>
+    /// <remarks>Finiteness is checked only when the loss is not finite (naming the first input at fault), which spares
+    /// four passes over the maps on every call.</remarks>
+    internal static Tensor ProjectedFlowMatrix(Tensor studentBottom, (Tensor Weight, Tensor Shift)? bottomMap,
+        Tensor studentTop, (Tensor Weight, Tensor Shift)? topMap, Tensor teacherBottom, Tensor teacherTop)
+    {
+        TensorChecks.RequireFloatCpu(studentBottom, nameof(studentBottom), 4);
+        TensorChecks.RequireFloatCpu(studentTop, nameof(studentTop), 4);
+        long bottomChannels = bottomMap is { } b0 ? b0.Weight.shape[0] : studentBottom.shape[1];
+        long topChannels = topMap is { } t0 ? t0.Weight.shape[0] : studentTop.shape[1];
+        RequireFlowInputs(studentBottom, studentTop, teacherBottom, teacherTop, bottomChannels, topChannels);
+
+        (Tensor sb, Tensor st) = PooledPair(studentBottom, studentTop);
+        (Tensor tb, Tensor tt) = PooledPair(teacherBottom.detach(), teacherTop.detach());
+        using Scalar area = ((double)sb.shape[2]).ToScalar(), teacherArea = ((double)tb.shape[2]).ToScalar();
+        Tensor flow = st.bmm(sb.transpose(1, 2)).div(area); // [B, Cs2, Cs1]
+        Tensor bottomMean = sb.mean([2L]); // [B, Cs1]
+        if (bottomMap is var (wb, cb))
+        {
+            flow = flow.matmul(wb.t()).add(st.mean([2L]).unsqueeze(2).mul(cb), Scalars.One);
+            bottomMean = bottomMean.matmul(wb.t()).add(cb, Scalars.One);
+        }
+        if (topMap is var (wt, ct))
+            flow = wt.matmul(flow).add(ct.unsqueeze(1).mul(bottomMean.unsqueeze(1)), Scalars.One); // + c_t (mapped bottom mean)^T
+        Tensor loss = flow.add(tt.bmm(tb.transpose(1, 2)).div(teacherArea), Scalars.MinusOne).square().mean();
+        if (!float.IsFinite(loss.item<float>()))
+        {
+            TensorChecks.RequireFinite(studentBottom, nameof(studentBottom));
+            TensorChecks.RequireFinite(studentTop, nameof(studentTop));
+            TensorChecks.RequireFinite(teacherBottom, nameof(teacherBottom));
+            TensorChecks.RequireFinite(teacherTop, nameof(teacherTop));
+        }
+        return loss;
+    }
+
+    /// <summary>Ranks, devices, batch sizes and channel counts of an FSP call (the student's after any channel map).</summary>
+    private static void RequireFlowInputs(Tensor studentBottom, Tensor studentTop, Tensor teacherBottom, Tensor teacherTop,
+        long studentBottomChannels, long studentTopChannels)
+    {
+        TensorChecks.RequireFloatCpu(studentBottom, nameof(studentBottom), 4);
+        TensorChecks.RequireFloatCpu(studentTop, nameof(studentTop), 4);
+        TensorChecks.RequireFloatCpu(teacherBottom, nameof(teacherBottom), 4);
+        TensorChecks.RequireFloatCpu(teacherTop, nameof(teacherTop), 4);
+        long batch = studentBottom.shape[0];
+        RequireBatch(studentTop, nameof(studentTop));
+        RequireBatch(teacherBottom, nameof(teacherBottom));
+        RequireBatch(teacherTop, nameof(teacherTop));
+        if (teacherBottom.shape[1] != studentBottomChannels)
+        {
+            throw new ArgumentException(
+                $"FSP compares flow matrices entry by entry, so {nameof(teacherBottom)} must have the channels of {nameof(studentBottom)} ({studentBottomChannels}); got shape {TensorChecks.Shape(teacherBottom)}.",
+                nameof(teacherBottom));
+        }
+        if (teacherTop.shape[1] != studentTopChannels)
+        {
+            throw new ArgumentException(
+                $"FSP compares flow matrices entry by entry, so {nameof(teacherTop)} must have the channels of {nameof(studentTop)} ({studentTopChannels}); got shape {TensorChecks.Shape(teacherTop)}.",
+                nameof(teacherTop));
+        }
+        TensorChecks.RequireRelationFeatures(studentBottom, nameof(studentBottom));
+        TensorChecks.RequireRelationFeatures(studentTop, nameof(studentTop));
+        TensorChecks.RequireRelationFeatures(teacherBottom, nameof(teacherBottom));
+        TensorChecks.RequireRelationFeatures(teacherTop, nameof(teacherTop));
 
         void RequireBatch(Tensor t, string name)
         {

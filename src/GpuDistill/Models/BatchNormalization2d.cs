@@ -1,3 +1,4 @@
+using TorchSharp;
 using GpuDistill.Interop;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -82,6 +83,36 @@ public sealed class BatchNormalization2d : Module<Tensor, Tensor>
         runningMean.zero_();
         runningVar.fill_(Scalars.One);
         batchesTracked.zero_();
+    }
+
+    /// <summary>
+    /// This layer as the per-channel affine map y = scale x + shift that its forward applies to an input whose
+    /// per-channel batch mean and biased variance are <paramref name="mean"/> and <paramref name="variance"/> over
+    /// <paramref name="count"/> values a channel; in training mode it updates the running statistics and the batch
+    /// count as the forward would (the unbiased variance into running_var). For callers that know a layer's input
+    /// moments without building the input (FSP's projected flows).
+    /// </summary>
+    /// <returns>scale = weight / sqrt(var + eps) and shift = bias - scale mean [C] (batch statistics in training,
+    /// running ones in eval), differentiable in the weight, bias and the given moments.</returns>
+    internal (Tensor Scale, Tensor Shift) AffineMap(Tensor mean, Tensor variance, long count)
+    {
+        ArgumentNullException.ThrowIfNull(mean);
+        ArgumentNullException.ThrowIfNull(variance);
+        if (training)
+        {
+            using var noGrad = no_grad();
+            batchesTracked.add_(Scalars.OneInteger, alpha: Scalars.OneInteger);
+            using Scalar keep = (1 - momentum).ToScalar(), take = momentum.ToScalar(), unbias = (momentum * count / (count - 1.0)).ToScalar();
+            runningMean.mul_(keep).add_(mean.detach(), alpha: take);
+            runningVar.mul_(keep).add_(variance.detach(), alpha: unbias);
+        }
+        Tensor center = training ? mean : runningMean, spread = training ? variance : runningVar;
+        using Scalar epsilon = eps.ToScalar();
+        Tensor scale = spread.add(epsilon).rsqrt();
+        if (weight is not null) scale = scale.mul(weight);
+        Tensor shift = center.mul(scale).neg();
+        if (bias is not null) shift = shift.add(bias, Scalars.One);
+        return (scale, shift);
     }
 
     /// <inheritdoc/>

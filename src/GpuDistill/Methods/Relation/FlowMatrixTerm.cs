@@ -1,3 +1,4 @@
+using GpuDistill.Compute;
 using GpuDistill.Features;
 using GpuDistill.Interop;
 using GpuDistill.Models;
@@ -16,7 +17,10 @@ namespace GpuDistill.Methods;
 /// Here a student layer whose channel count differs gets a learned 1x1 convolution and batch norm to the teacher's
 /// count first (trained with the student, counted apart, like FitNets' regressor); layers that match are used as
 /// they are. RepDistiller runs FSP only as an initialisation stage; here it is a term of the main loss, as in
-/// torchdistill, so it combines with the others.
+/// torchdistill, so it combines with the others. On the host the projections are not applied to the maps: a
+/// projection is an affine map of the channels (batch norm's statistics follow from the input's moments), so it is
+/// applied to each pair's Cs2 x Cs1 flow matrix instead (<see cref="Losses.ProjectedFlowMatrix"/>); accelerators
+/// project the maps and run the FSP kernel.
 /// </remarks>
 /// <param name="settings">Layers named by the user, if any (two at least, in network order).</param>
 public sealed class FlowMatrixTerm(LayerSettings settings) : IAdaptedTerm, IDisposable
@@ -29,7 +33,7 @@ public sealed class FlowMatrixTerm(LayerSettings settings) : IAdaptedTerm, IDisp
             Grid = TuningGrid.Scaled("fsp:50,ce:1", 0.1, 0.3, 1),
         });
 
-    private List<Module<Tensor, Tensor>?> projections = [];
+    private List<ChannelProjection?> projections = [];
     private AdapterList? adapter;
 
     /// <inheritdoc/>
@@ -86,16 +90,27 @@ public sealed class FlowMatrixTerm(LayerSettings settings) : IAdaptedTerm, IDisp
         if (adapter is null)
             throw new InvalidOperationException("FSP's channel projections are not built: the trainer builds them before the first step.");
         var student = new Tensor[StudentLayers.Count];
+        for (int i = 0; i < student.Length; i++) student[i] = inputs.StudentFeature(Name, StudentLayers[i]);
+        Tensor Teacher(int i) => inputs.TeacherFeature(Name, TeacherLayers[i]);
+        Tensor? total = null;
+        if (ComputeDevice.Default.UsesHostSimd && student.Select((s, i) => projections[i]?.MapsAffinely(s) ?? true).All(x => x))
+        {
+            // The projections applied to each pair's small flow matrix, not to every position of the maps.
+            (Tensor, Tensor)?[] maps = [.. student.Select((s, i) => projections[i]?.AffineMap(s))];
+            for (int i = 0; i + 1 < student.Length; i++)
+            {
+                Tensor pair = Losses.ProjectedFlowMatrix(student[i], maps[i], student[i + 1], maps[i + 1], Teacher(i), Teacher(i + 1));
+                total = total is null ? pair : total.add(pair, Scalars.One);
+            }
+            return total!;
+        }
         for (int i = 0; i < student.Length; i++)
         {
-            Tensor s = inputs.StudentFeature(Name, StudentLayers[i]);
-            student[i] = projections[i] is { } projection ? projection.call(s) : s;
+            if (projections[i] is { } projection) student[i] = projection.call(student[i]);
         }
-        Tensor? total = null;
         for (int i = 0; i + 1 < student.Length; i++)
         {
-            Tensor pair = Losses.FlowMatrix(student[i], student[i + 1],
-                inputs.TeacherFeature(Name, TeacherLayers[i]), inputs.TeacherFeature(Name, TeacherLayers[i + 1]));
+            Tensor pair = Losses.FlowMatrix(student[i], student[i + 1], Teacher(i), Teacher(i + 1));
             total = total is null ? pair : total.add(pair, Scalars.One);
         }
         return total!;
