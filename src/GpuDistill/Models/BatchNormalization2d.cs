@@ -121,6 +121,21 @@ public sealed class BatchNormalization2d : Module<Tensor, Tensor>
         ArgumentNullException.ThrowIfNull(input);
         if (input.dim() != 4 || input.shape[1] != Features)
             throw new ArgumentException($"BatchNorm2d({Features}) expects [B, {Features}, H, W]; got [{string.Join(", ", input.shape)}].", nameof(input));
+        if (input.shape[0] == 1 && !(training && Synchronisation is not null))
+        {
+            // libtorch 2.10's CPU batch_norm returns a wrong input gradient for a batch of one, in training and in eval,
+            // whenever the gradient reaches it through some views (seen here: 92% and 168% off where the same
+            // gradient through a transposed view was right; FSP's projected stage 2 at batch 1, 126% off). The same
+            // normalisation as an explicit per-channel affine map is right, and a batch of one is rare enough that
+            // its cost does not matter.
+            long count = input.shape[2] * input.shape[3];
+            if (training && count < 2)
+                throw new ArgumentException($"BatchNorm2d({Features}) in training needs more than one value a channel; got [{string.Join(", ", input.shape)}].", nameof(input));
+            (Tensor scale, Tensor shift) = training
+                ? AffineMap(input.mean([0L, 2L, 3L]), input.var([0L, 2L, 3L], unbiased: false), count)
+                : AffineMap(runningMean, runningVar, count);
+            return input.mul(scale.reshape(1, -1, 1, 1)).add(shift.reshape(1, -1, 1, 1), Scalars.One);
+        }
         if (training)
         {
             using var noGrad = no_grad();
