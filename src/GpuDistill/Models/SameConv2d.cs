@@ -18,7 +18,8 @@ namespace GpuDistill.Models;
 /// grouped convolution runs libtorch's own convolution and autograd, with oneDNN off.</remarks>
 public sealed class SameConv2d : Module<Tensor, Tensor>
 {
-    /// <summary>Creates the layer with an uninitialised weight (<see cref="WeightInit"/> fills it).</summary>
+    /// <summary>Creates the layer with a zero weight (<see cref="WeightInit"/> fills it; zeros, not uninitialised memory,
+    /// so a layer used before that computes zeros instead of whatever the memory held).</summary>
     /// <param name="inChannels">Input channels.</param>
     /// <param name="outChannels">Output channels.</param>
     /// <param name="kernelSize">Kernel height and width, odd and positive.</param>
@@ -36,7 +37,7 @@ public sealed class SameConv2d : Module<Tensor, Tensor>
         if (kernelSize.Height < 1 || kernelSize.Width < 1 || kernelSize.Height % 2 == 0 || kernelSize.Width % 2 == 0)
             throw new ArgumentOutOfRangeException(nameof(kernelSize), kernelSize, "kernel sizes must be odd and positive.");
         Groups = groups;
-        weight = new Parameter(empty(outChannels, inChannels / groups, kernelSize.Height, kernelSize.Width));
+        weight = new Parameter(zeros(outChannels, inChannels / groups, kernelSize.Height, kernelSize.Width));
         // Registered by name, not by RegisterComponents (which would name it after the property's backing field), so
         // the state key is "weight" as in Conv2d; Checkpoint still reads files saved under the backing field's name.
         register_parameter("weight", weight);

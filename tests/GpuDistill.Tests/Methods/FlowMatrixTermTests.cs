@@ -109,7 +109,7 @@ public sealed class FlowMatrixTermTests
                     AssertClose(parameter.grad!, expected.State[i]![name].grad!, rounded.State[i]![name].grad!, $"gradient of {Layers[i]}'s {name}, step {step}");
                 foreach ((string name, Tensor buffer) in projection.named_buffers())
                 {
-                    // functional batch_norm does not count batches; the module counts each training call.
+                    // The reference does not count batches; the module counts each training call.
                     if (name.EndsWith("num_batches_tracked", StringComparison.Ordinal))
                         Assert.That(buffer.item<long>(), Is.EqualTo(training ? step + 1 : 0), $"{Layers[i]}'s batches counted after step {step}");
                     else
