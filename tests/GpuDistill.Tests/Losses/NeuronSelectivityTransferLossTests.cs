@@ -29,6 +29,8 @@ public sealed class NeuronSelectivityTransferLossTests
     [TestCase(7, 13, 5, 9, 20, 5, 9)]
     [TestCase(2, 3, 8, 8, 5, 4, 4)]
     [TestCase(3, 4, 5, 5, 6, 7, 7)]
+    [TestCase(4, 32, 7, 7, 128, 7, 7)]    // the small CNN's last stage against the teacher's
+    [TestCase(3, 20, 3, 3, 24, 3, 3)]     // more channels than positions on both sides
     [TestCase(3, 4, 6, 4, 5, 4, 7)]
     [TestCase(2, 6, 7, 13, 5, 3, 3)]
     [TestCase(1, 2, 1, 1, 3, 4, 4)]
