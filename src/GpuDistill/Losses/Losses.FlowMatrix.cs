@@ -32,11 +32,8 @@ public static partial class Losses
     public static Tensor FlowMatrix(Tensor studentBottom, Tensor studentTop, Tensor teacherBottom, Tensor teacherTop,
         ComputeDevice? device = null)
     {
-        RequireFlowInputs(studentBottom, studentTop, teacherBottom, teacherTop, studentBottom.shape[1], studentTop.shape[1]);
-        TensorChecks.RequireFinite(studentBottom, nameof(studentBottom));
-        TensorChecks.RequireFinite(studentTop, nameof(studentTop));
-        TensorChecks.RequireFinite(teacherBottom, nameof(teacherBottom));
-        TensorChecks.RequireFinite(teacherTop, nameof(teacherTop));
+        RequireFlowInputs(studentBottom, studentTop, teacherBottom, teacherTop);
+        RequireFiniteFlowInputs(studentBottom, studentTop, teacherBottom, teacherTop);
 
         // Not disposed here: autograd and the caller's dispose scope own the pooled and reshaped maps.
         (Tensor sb, Tensor st) = PooledPair(studentBottom, studentTop);
@@ -59,11 +56,7 @@ public static partial class Losses
     internal static Tensor ProjectedFlowMatrix(Tensor studentBottom, (Tensor Weight, Tensor Shift)? bottomMap,
         Tensor studentTop, (Tensor Weight, Tensor Shift)? topMap, Tensor teacherBottom, Tensor teacherTop)
     {
-        TensorChecks.RequireFloatCpu(studentBottom, nameof(studentBottom), 4);
-        TensorChecks.RequireFloatCpu(studentTop, nameof(studentTop), 4);
-        long bottomChannels = bottomMap is { } b0 ? b0.Weight.shape[0] : studentBottom.shape[1];
-        long topChannels = topMap is { } t0 ? t0.Weight.shape[0] : studentTop.shape[1];
-        RequireFlowInputs(studentBottom, studentTop, teacherBottom, teacherTop, bottomChannels, topChannels);
+        RequireFlowInputs(studentBottom, studentTop, teacherBottom, teacherTop, bottomMap?.Weight.shape[0], topMap?.Weight.shape[0]);
 
         (Tensor sb, Tensor st) = PooledPair(studentBottom, studentTop);
         (Tensor tb, Tensor tt) = PooledPair(teacherBottom.detach(), teacherTop.detach());
@@ -78,24 +71,21 @@ public static partial class Losses
         if (topMap is var (wt, ct))
             flow = wt.matmul(flow).add(ct.unsqueeze(1).mul(bottomMean.unsqueeze(1)), Scalars.One); // + c_t (mapped bottom mean)^T
         Tensor loss = flow.add(tt.bmm(tb.transpose(1, 2)).div(teacherArea), Scalars.MinusOne).square().mean();
-        if (!float.IsFinite(loss.item<float>()))
-        {
-            TensorChecks.RequireFinite(studentBottom, nameof(studentBottom));
-            TensorChecks.RequireFinite(studentTop, nameof(studentTop));
-            TensorChecks.RequireFinite(teacherBottom, nameof(teacherBottom));
-            TensorChecks.RequireFinite(teacherTop, nameof(teacherTop));
-        }
+        if (!float.IsFinite(loss.item<float>())) RequireFiniteFlowInputs(studentBottom, studentTop, teacherBottom, teacherTop);
         return loss;
     }
 
-    /// <summary>Ranks, devices, batch sizes and channel counts of an FSP call (the student's after any channel map).</summary>
+    /// <summary>Ranks, devices, batch sizes and channel counts of an FSP call; the student's channels are those of a
+    /// channel map where one is given (null: the map's own).</summary>
     private static void RequireFlowInputs(Tensor studentBottom, Tensor studentTop, Tensor teacherBottom, Tensor teacherTop,
-        long studentBottomChannels, long studentTopChannels)
+        long? bottomMapChannels = null, long? topMapChannels = null)
     {
         TensorChecks.RequireFloatCpu(studentBottom, nameof(studentBottom), 4);
         TensorChecks.RequireFloatCpu(studentTop, nameof(studentTop), 4);
         TensorChecks.RequireFloatCpu(teacherBottom, nameof(teacherBottom), 4);
         TensorChecks.RequireFloatCpu(teacherTop, nameof(teacherTop), 4);
+        long studentBottomChannels = bottomMapChannels ?? studentBottom.shape[1];
+        long studentTopChannels = topMapChannels ?? studentTop.shape[1];
         long batch = studentBottom.shape[0];
         RequireBatch(studentTop, nameof(studentTop));
         RequireBatch(teacherBottom, nameof(teacherBottom));
@@ -122,6 +112,15 @@ public static partial class Losses
             if (t.shape[0] != batch)
                 throw new ArgumentException($"{name} must have the batch size of {nameof(studentBottom)} ({batch}); got shape {TensorChecks.Shape(t)}.", name);
         }
+    }
+
+    /// <summary>Throws, naming the first, where an FSP input holds NaN or infinity.</summary>
+    private static void RequireFiniteFlowInputs(Tensor studentBottom, Tensor studentTop, Tensor teacherBottom, Tensor teacherTop)
+    {
+        TensorChecks.RequireFinite(studentBottom, nameof(studentBottom));
+        TensorChecks.RequireFinite(studentTop, nameof(studentTop));
+        TensorChecks.RequireFinite(teacherBottom, nameof(teacherBottom));
+        TensorChecks.RequireFinite(teacherTop, nameof(teacherTop));
     }
 
     /// <summary>Pools the larger of two maps to the smaller per dimension and returns both as [B, C, HW].</summary>

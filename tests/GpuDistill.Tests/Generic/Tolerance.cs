@@ -1,3 +1,5 @@
+using static TorchSharp.torch;
+
 namespace GpuDistill.Tests.Generic;
 
 /// <summary>Comparisons against float64 references.</summary>
@@ -5,6 +7,15 @@ public static class Tolerance
 {
     /// <summary>Relative error of float32 kernel results against a float64 reference.</summary>
     public const double Kernel = 2e-5;
+
+    /// <summary>The largest |actual - expected| over two tensors of one shape, and the largest |expected| to weigh it
+    /// against, both in float64.</summary>
+    public static (double Error, double Scale) MaxError(Tensor actual, Tensor expected)
+    {
+        using var scope = NewDisposeScope();
+        Tensor exact = expected.to_type(ScalarType.Float64);
+        return (actual.to_type(ScalarType.Float64).sub(exact).abs().max().item<double>(), exact.abs().max().item<double>());
+    }
 
     /// <summary>|actual - expected| / max(|expected|, floor).</summary>
     public static double RelativeError(double actual, double expected, double floor = 1e-6) =>

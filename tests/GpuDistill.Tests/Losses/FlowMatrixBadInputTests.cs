@@ -31,6 +31,16 @@ public sealed class FlowMatrixBadInputTests
         ArgumentAssert.Rejects(() => Fsp(maps[0], maps[1], maps[2], maps[3]), Names[which], "rank 4");
     }
 
+    // A student map of rank 1: its channel count is read only after its rank is checked.
+    [TestCase(0)]
+    [TestCase(1)]
+    public void StudentRankOne(int which)
+    {
+        Tensor[] maps = [randn(2, 3, 4, 4), randn(2, 5, 4, 4), randn(2, 3, 4, 4), randn(2, 5, 4, 4)];
+        maps[which] = randn(7);
+        ArgumentAssert.Rejects(() => Fsp(maps[0], maps[1], maps[2], maps[3]), Names[which], "rank 4");
+    }
+
     [TestCase(1)]
     [TestCase(2)]
     [TestCase(3)]

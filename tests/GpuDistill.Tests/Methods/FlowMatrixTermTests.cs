@@ -155,10 +155,8 @@ public sealed class FlowMatrixTermTests
     /// </summary>
     private static void AssertClose(Tensor actual, Tensor expected, Tensor float32Reference, string what)
     {
-        Tensor exact = expected.to_type(ScalarType.Float64);
-        double scale = exact.abs().max().item<double>();
-        double error = actual.to_type(ScalarType.Float64).sub(exact).abs().max().item<double>();
-        double referenceError = float32Reference.to_type(ScalarType.Float64).sub(exact).abs().max().item<double>();
+        (double error, double scale) = Tolerance.MaxError(actual, expected);
+        double referenceError = Tolerance.MaxError(float32Reference, expected).Error;
         double tolerance = Math.Max(5e-4 * scale, 4 * referenceError) + 1e-7;
         Assert.That(error, Is.LessThanOrEqualTo(tolerance),
             $"{what}: max error {error:G3} against max |expected| {scale:G3} (float32 maps err by {referenceError:G3})");

@@ -98,8 +98,7 @@ public sealed class BatchNormalization2dTests
 
     private static void AssertClose(Tensor actual, Tensor expected, string what)
     {
-        double scale = expected.to_type(ScalarType.Float64).abs().max().item<double>();
-        double error = actual.to_type(ScalarType.Float64).sub(expected.to_type(ScalarType.Float64)).abs().max().item<double>();
+        (double error, double scale) = Tolerance.MaxError(actual, expected);
         Assert.That(error, Is.LessThanOrEqualTo(1e-5 * scale + 1e-7), $"{what}: max error {error:G3} against max |expected| {scale:G3}");
     }
 }

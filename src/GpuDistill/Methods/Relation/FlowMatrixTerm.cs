@@ -92,28 +92,24 @@ public sealed class FlowMatrixTerm(LayerSettings settings) : IAdaptedTerm, IDisp
         var student = new Tensor[StudentLayers.Count];
         for (int i = 0; i < student.Length; i++) student[i] = inputs.StudentFeature(Name, StudentLayers[i]);
         Tensor Teacher(int i) => inputs.TeacherFeature(Name, TeacherLayers[i]);
-        Tensor? total = null;
+        Func<int, Tensor> pairLoss;
         if (ComputeDevice.Default.UsesHostSimd && student.Select((s, i) => projections[i]?.MapsAffinely(s) ?? true).All(x => x))
         {
             // The projections applied to each pair's small flow matrix, not to every position of the maps.
             (Tensor, Tensor)?[] maps = [.. student.Select((s, i) => projections[i]?.AffineMap(s))];
-            for (int i = 0; i + 1 < student.Length; i++)
+            pairLoss = i => Losses.ProjectedFlowMatrix(student[i], maps[i], student[i + 1], maps[i + 1], Teacher(i), Teacher(i + 1));
+        }
+        else
+        {
+            for (int i = 0; i < student.Length; i++)
             {
-                Tensor pair = Losses.ProjectedFlowMatrix(student[i], maps[i], student[i + 1], maps[i + 1], Teacher(i), Teacher(i + 1));
-                total = total is null ? pair : total.add(pair, Scalars.One);
+                if (projections[i] is { } projection) student[i] = projection.call(student[i]);
             }
-            return total!;
+            pairLoss = i => Losses.FlowMatrix(student[i], student[i + 1], Teacher(i), Teacher(i + 1));
         }
-        for (int i = 0; i < student.Length; i++)
-        {
-            if (projections[i] is { } projection) student[i] = projection.call(student[i]);
-        }
-        for (int i = 0; i + 1 < student.Length; i++)
-        {
-            Tensor pair = Losses.FlowMatrix(student[i], student[i + 1], Teacher(i), Teacher(i + 1));
-            total = total is null ? pair : total.add(pair, Scalars.One);
-        }
-        return total!;
+        Tensor total = pairLoss(0);
+        for (int i = 1; i + 1 < student.Length; i++) total = total.add(pairLoss(i), Scalars.One);
+        return total;
     }
 
     /// <summary>Frees the projections.</summary>
