@@ -61,7 +61,9 @@ public sealed class Experiment(Recipe recipe, string outputDirectory, IProgress<
                 (teacherOutputs.FeatureShapes.Count == 0 ? "" : $", with layers {string.Join(", ", teacherOutputs.FeatureShapes.Keys)}"));
         }
 
-        var context = new SchemeContext(recipe, train, test, teacher, teacherOutputs, outputDirectory, resume, progress, log, cancellationToken);
+        // A pilot's rows read the validation split; the test set stays unread but for the teacher's accuracy.
+        ImageDataset rowsRead = recipe.Data.RowsOnValidation ? validation! : test;
+        var context = new SchemeContext(recipe, train, rowsRead, teacher, teacherOutputs, outputDirectory, resume, progress, log, cancellationToken);
         var runs = new List<MethodRun>();
         var tuning = new List<TuningResult>();
         foreach (string student in recipe.Students)
@@ -89,7 +91,8 @@ public sealed class Experiment(Recipe recipe, string outputDirectory, IProgress<
 
         ExperimentResults WriteResults()
         {
-            var soFar = new ExperimentResults(recipe.Name, Describe(train, validation, test), MachineDescription.Current,
+            string data = Describe(train, validation, test) + (recipe.Data.RowsOnValidation ? "; the rows read the validation split, not the test set" : "");
+            var soFar = new ExperimentResults(recipe.Name, data, MachineDescription.Current,
                 ComputeDevice.Default.ToString(), teacherRun, [.. runs], Summarise(teacherRun, runs), [.. tuning]);
             if (DistributedTraining.WritesFiles) ResultsWriter.Write(soFar, outputDirectory);
             return soFar;

@@ -72,6 +72,13 @@ public sealed record DataSection
     /// included); 0 for none. Tuning reads it; the final rows read the test set.
     /// </summary>
     public int ValidationPerClass { get; init; }
+
+    /// <summary>
+    /// The rows read the validation split instead of the test set: a pilot that chooses a scheme's settings (a data-free
+    /// generator's weights, say), which a tuning grid does not cover. Needs <see cref="ValidationPerClass"/> above 0;
+    /// the teacher's accuracy stays the test set's.
+    /// </summary>
+    public bool RowsOnValidation { get; init; }
 }
 
 /// <summary>How methods are tuned on the validation split (see <see cref="Recipe.Tuning"/>).</summary>

@@ -78,6 +78,8 @@ public static class RecipeLoader
             }
         }
         if (recipe.Data.ValidationPerClass < 0) Fail("data.validationPerClass", "must be >= 0.");
+        if (recipe.Data.RowsOnValidation && recipe.Data.ValidationPerClass == 0)
+            Fail("data.rowsOnValidation", "needs a validation split to read: set data.validationPerClass.");
         if (recipe.Data.AugmentedCopies < 0 || recipe.Data.AugmentedCopies > ImageDataset.MaxAugmentedCopies)
             Fail("data.augmentedCopies", $"must be 0 (none) to {ImageDataset.MaxAugmentedCopies}.");
         if (recipe.Data.AugmentedCopies > 0 && recipe.Data.Augment)

@@ -83,5 +83,9 @@ public sealed class RecipeLoaderTests
         AssertFails(Write("{\"data\": {\"augmentedCopies\": 2, \"augment\": true}}"), "data.augmentedCopies", "choose one");
 
     [Test]
+    public void RowsOnValidationWithoutASplitAreRefused() =>
+        AssertFails(Write("{\"data\": {\"rowsOnValidation\": true}}"), "data.rowsOnValidation", "validationPerClass");
+
+    [Test]
     public void BadJsonIsReportedWithLine() => AssertFails(Write("{\n\"name\": \"x\",,\n}"), "line 2");
 }

@@ -159,6 +159,34 @@ public sealed class TuningTests
     };
 
     [Test]
+    public void APilotsRowsReadTheValidationSplit()
+    {
+        string output = Directory.CreateTempSubdirectory("gpudistill-pilot-").FullName;
+        try
+        {
+            Recipe recipe = KdRecipe([]) with { Data = new DataSection { ValidationPerClass = 30, RowsOnValidation = true } };
+            ExperimentResults results = new Experiment(recipe, output, null, _ => { }).Run(resume: false);
+            // 300 validation images: every accuracy is a whole number of them; the embedded test set has another count.
+            (_, ImageDataset test) = FashionMnist.LoadEmbedded();
+            Assert.That(test.Count, Is.Not.EqualTo(300));
+            Assert.Multiple(() =>
+            {
+                Assert.That(results.Data, Does.Contain("the rows read the validation split"));
+                foreach (MethodRun run in results.Runs)
+                {
+                    double correct = run.Run.FinalAccuracy * 300;
+                    Assert.That(correct, Is.EqualTo(Math.Round(correct)).Within(1e-6), $"{run.Method}: {run.Run.FinalAccuracy}");
+                }
+                Assert.That(results.Runs, Has.Count.EqualTo(2));
+            });
+        }
+        finally
+        {
+            Directory.Delete(output, recursive: true);
+        }
+    }
+
+    [Test]
     public void ARunStoppedLaterKeepsTheRowsItFinished()
     {
         string output = Directory.CreateTempSubdirectory("gpudistill-rows-").FullName;
