@@ -104,6 +104,11 @@ public sealed class ImageGenerator : Module<Tensor, Tensor?, Tensor>
         WeightInit.Apply(this, seed);
     }
 
+    /// <summary>Draws every weight again from <paramref name="seed"/> and clears the batch-norm statistics, as a new
+    /// generator of that seed would start (a data-free run's periodic reset, for images unlike the last ones).</summary>
+    /// <param name="seed">Seed of the new weights.</param>
+    public void Reinitialize(long seed) => WeightInit.Apply(this, seed);
+
     /// <summary>Length of the latent code z.</summary>
     public int LatentSize { get; }
 

@@ -25,6 +25,8 @@ public sealed class GeneratorBatchSource : ICheckpointedSource, IDisposable
     private readonly IGeneratorGame game;
     private readonly long seed;
     private readonly int studentStepsPerGeneratorStep;
+    private readonly double learningRate, beta1, beta2;
+    private readonly int resetEpochs;
     private Generator random;
 
     /// <summary>Builds the source; the generator's images must fit the teacher's input.</summary>
@@ -42,10 +44,11 @@ public sealed class GeneratorBatchSource : ICheckpointedSource, IDisposable
     /// steps between take a fresh batch, or a draw from the memory.</param>
     /// <param name="augmentation">What is done to each draw from the memory (the teacher then runs on the result);
     /// anything but none needs a memory.</param>
+    /// <param name="resetEpochs">Every this many epochs the generator gets new weights and a fresh optimizer; 0 never.</param>
     /// <exception cref="ArgumentException">The generator's images do not fit the teacher, or a bad number.</exception>
     public GeneratorBatchSource(ImageGenerator generator, DistillModel teacher, IGeneratorGame game, int batchSize,
         int stepsPerEpoch, double learningRate, long seed, (double Beta1, double Beta2)? betas = null, int memory = 0, int studentStepsPerGeneratorStep = 1,
-        MemoryAugmentation augmentation = MemoryAugmentation.None)
+        MemoryAugmentation augmentation = MemoryAugmentation.None, int resetEpochs = 0)
     {
         ArgumentNullException.ThrowIfNull(generator);
         ArgumentNullException.ThrowIfNull(teacher);
@@ -53,6 +56,7 @@ public sealed class GeneratorBatchSource : ICheckpointedSource, IDisposable
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchSize);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(stepsPerEpoch);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(studentStepsPerGeneratorStep);
+        ArgumentOutOfRangeException.ThrowIfNegative(resetEpochs);
         if (!double.IsFinite(learningRate) || learningRate <= 0)
             throw new ArgumentOutOfRangeException(nameof(learningRate), learningRate, "learningRate must be finite and > 0.");
         if (memory != 0 && memory < batchSize)
@@ -70,7 +74,9 @@ public sealed class GeneratorBatchSource : ICheckpointedSource, IDisposable
         BatchCount = stepsPerEpoch;
         this.studentStepsPerGeneratorStep = studentStepsPerGeneratorStep;
         Augmentation = augmentation;
-        (double beta1, double beta2) = betas ?? (0.9, 0.999);
+        (this.beta1, this.beta2) = betas ?? (0.9, 0.999);
+        this.learningRate = learningRate;
+        this.resetEpochs = resetEpochs;
         Optimizer = optim.Adam(generator.parameters(), learningRate, beta1, beta2);
         random = new Generator(LatentSeed(0));
         Memory = memory == 0 ? null : new GeneratedImageMemory(memory, generator.ImageShape, DistillModel.ClassCount);
@@ -89,7 +95,7 @@ public sealed class GeneratorBatchSource : ICheckpointedSource, IDisposable
     public DistillModel Teacher { get; }
 
     /// <summary>The generator's optimiser.</summary>
-    public optim.Optimizer Optimizer { get; }
+    public optim.Optimizer Optimizer { get; private set; }
 
     /// <summary>Images per student batch.</summary>
     public int BatchSize { get; }
@@ -103,6 +109,9 @@ public sealed class GeneratorBatchSource : ICheckpointedSource, IDisposable
 
     /// <summary>Generator steps taken so far in this run (restored on resume).</summary>
     public long GeneratorSteps { get; private set; }
+
+    /// <summary>How many times this process replaced the generator by a new one (every <c>resetEpochs</c> epochs).</summary>
+    public int GeneratorResets { get; private set; }
 
     /// <summary>The mean generator loss of the last epoch (NaN before any step).</summary>
     public double LastEpochGeneratorLoss { get; private set; } = double.NaN;
@@ -165,6 +174,7 @@ public sealed class GeneratorBatchSource : ICheckpointedSource, IDisposable
         ArgumentOutOfRangeException.ThrowIfNegative(epoch);
         random.Dispose();
         random = new Generator(LatentSeed(epoch));
+        if (resetEpochs > 0 && epoch > 0 && epoch % resetEpochs == 0) ResetGenerator(epoch);
         (lossSum, lossCount) = (0, 0);
         for (int step = 0; step < BatchCount; step++)
         {
@@ -178,6 +188,19 @@ public sealed class GeneratorBatchSource : ICheckpointedSource, IDisposable
     /// new images go into the memory and the student learns on a draw from it; a step where the game makes no images
     /// draws from the memory alone (no generator or teacher pass) once it holds a batch.
     /// </remarks>
+    /// <summary>
+    /// A new generator in place of the trained one (new weights, a fresh Adam): it finds other images than its
+    /// predecessor, which had settled on a few per class, while the memory still holds the predecessor's (CMI,
+    /// Fang et al. 2021, resets its generator for every batch it synthesises). A resumed run resets at the same epochs.
+    /// </summary>
+    private void ResetGenerator(int epoch)
+    {
+        Generator.Reinitialize(unchecked(seed * 7919L + 17 + epoch * 1_000_033L));
+        Optimizer.Dispose();
+        Optimizer = optim.Adam(Generator.parameters(), learningRate, beta1, beta2);
+        GeneratorResets++;
+    }
+
     private ImageBatch NextBatch(int epoch, int step)
     {
         using var scope = NewDisposeScope();

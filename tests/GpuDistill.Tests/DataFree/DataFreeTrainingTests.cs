@@ -140,6 +140,47 @@ public sealed class DataFreeTrainingTests() : TrainingFixture(2, 5)
         });
     }
 
+    /// <summary>
+    /// generatorResetEpochs 2 over three epochs: the generator (which this game never steps) keeps its weights through
+    /// epochs 1 and 2 and has new ones from epoch 3 on; a run stopped after epoch 2 and resumed resets at the same
+    /// epoch to the same weights.
+    /// </summary>
+    [Test]
+    public void AGeneratorResetEveryTwoEpochsStartsAgainAtEpochThreeAndAResumedRunToo()
+    {
+        using DistillModel teacher = ModelFactory.Create("small-cnn", 5);
+        var loss = new WeightedLoss([(GeneratorDivergence.Term("l1"), 1.0)]);
+        List<Tensor[]> Run(int epochs, bool resume, string directory)
+        {
+            var seen = new List<Tensor[]>();
+            using DistillModel student = ModelFactory.Create("small-cnn", 3);
+            using var generator = new ImageGenerator(1, width: 16);
+            using var source = new GeneratorBatchSource(generator, teacher,
+                new Recording(() => seen.Add([.. generator.parameters().Select(p => p.detach().clone().DetachFromDisposeScope())])),
+                8, 1, 1e-3, 1, resetEpochs: 2);
+            DataFreeTraining.Fit(Tiny(epochs), null, source, "reset", student, loss, Withheld(), Test, directory, resume);
+            Assert.That(source.GeneratorResets, Is.EqualTo(epochs == 3 && !resume ? 1 : resume ? 1 : 0));
+            return seen;
+        }
+        string whole = Path.Combine(RunDirectory, "whole"), stopped = Path.Combine(RunDirectory, "stopped");
+        List<Tensor[]> straight = Run(3, false, whole);
+        Run(2, false, stopped);
+        List<Tensor[]> resumed = Run(3, true, stopped);
+
+        static bool All(Tensor[] a, Tensor[] b) => a.Zip(b).All(p => Same(p.First, p.Second));
+        Assert.Multiple(() =>
+        {
+            Assert.That(straight, Has.Count.EqualTo(3), "one game call an epoch");
+            Assert.That(All(straight[1], straight[0]), Is.True, "no reset at epoch 2");
+            Assert.That(straight[2].Zip(straight[1]).Where(p => p.First.dim() > 1).All(p => !Same(p.First, p.Second)), Is.True,
+                "every weight matrix and kernel new at epoch 3 (the unstepped batch norms start at 1 and 0 again)");
+            Assert.That(resumed, Has.Count.EqualTo(1), "the resumed run trains epoch 3 only");
+            Assert.That(All(resumed[0], straight[2]), Is.True, "the resumed run resets at epoch 3 to the same weights");
+        });
+        ArgumentAssert.Rejects(() => MethodSettingsMap.Defaults.Set("dfad", "generatorResetEpochs", "-1").Validate(),
+            "settings.dfad.generatorResetEpochs", ">= 0");
+    }
+
     [Test]
     public void WithAMemoryTheStudentDrawsFromItAndTheMemoryIsCheckpointed()
     {

@@ -44,6 +44,11 @@ public abstract record GeneratorSettings : MethodSettings
     /// memory.</summary>
     public string MemoryAugmentation { get; init; } = "none";
 
+    /// <summary>Every this many epochs the generator starts again from new weights and a fresh optimizer (CMI's
+    /// reset, once an epoch rather than once a batch), so the images it adds to the memory differ from its
+    /// predecessor's; 0 (the default) never.</summary>
+    public int GeneratorResetEpochs { get; init; }
+
     /// <inheritdoc/>
     public override void Validate()
     {
@@ -56,6 +61,7 @@ public abstract record GeneratorSettings : MethodSettings
         Require(MemoryAugmentations.Names.Contains(MemoryAugmentation), "memoryAugmentation", MemoryAugmentation,
             $"one of {string.Join(", ", MemoryAugmentations.Names)}");
         Require(MemoryAugmentation == "none" || Memory > 0, "memoryAugmentation", MemoryAugmentation, "none while memory is 0 (it changes draws from the memory)");
+        Require(GeneratorResetEpochs >= 0, "generatorResetEpochs", GeneratorResetEpochs, ">= 0 (0: never)");
         Require(GridImagesPerClass > 0, "gridImagesPerClass", GridImagesPerClass, "> 0");
         Require(double.IsFinite(GeneratorLearningRate) && GeneratorLearningRate > 0, "generatorLearningRate", GeneratorLearningRate, "finite and > 0");
     }
@@ -72,7 +78,7 @@ public abstract record GeneratorSettings : MethodSettings
     internal GeneratorBatchSource CreateSource(ImageGenerator generator, DistillModel teacher, IGeneratorGame game, int stepsPerEpoch,
         int seed, (double Beta1, double Beta2)? betas = null) =>
         new(generator, teacher, game, BatchSize, stepsPerEpoch, GeneratorLearningRate, seed, betas, Memory, StudentStepsPerGeneratorStep,
-            MemoryAugmentations.Parse(MemoryAugmentation));
+            MemoryAugmentations.Parse(MemoryAugmentation), GeneratorResetEpochs);
 
     /// <summary>Requires a finite, non-negative loss weight.</summary>
     protected static void RequireWeight(double value, string key) => Require(double.IsFinite(value) && value >= 0, key, value, "finite and >= 0");
