@@ -21,6 +21,10 @@ public sealed record TermInputs(Tensor StudentLogits, Tensor? TeacherLogits, Ten
     /// <summary>Every teacher's logits [K, B, C], detached, when the run has several teachers; null otherwise.</summary>
     public Tensor? TeacherEnsembleLogits { get; init; }
 
+    /// <summary>The training images of this batch when the teacher's outputs come from a cache (a term may then keep
+    /// what it derives from them per image: <see cref="TeacherDerivedCache"/>); null when the teacher ran live.</summary>
+    public Training.TeacherExamples? TeacherExamples { get; init; }
+
     /// <summary>The teacher's logits, or an error naming the term that needed them.</summary>
     public Tensor RequireTeacher(string term) =>
         TeacherLogits ?? throw new InvalidOperationException($"Loss term '{term}' needs a teacher, but this run has none.");

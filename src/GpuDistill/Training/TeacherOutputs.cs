@@ -175,7 +175,7 @@ public sealed class TeacherOutputs : IDisposable
         var cached = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         foreach ((string layer, float[] values) in memory.Features)
             cached[layer] = Gather(values, FeatureShapes[layer], batch);
-        return WithEnsemble(new TeacherBatch(Gather(memory.Logits, [1, classes], batch), cached), batch);
+        return WithEnsemble(new TeacherBatch(Gather(memory.Logits, [1, classes], batch), cached) { Examples = new TeacherExamples(memory, batch.Indices) }, batch);
     }
 
     private TeacherBatch WithEnsemble(TeacherBatch own, ImageBatch batch) =>
@@ -194,7 +194,7 @@ public sealed class TeacherOutputs : IDisposable
             diskCache.ReadLayer(batch.Indices, layer, MemoryMarshal.Cast<byte, float>(values.bytes));
             features[layer] = values;
         }
-        return new TeacherBatch(logits, features);
+        return new TeacherBatch(logits, features) { Examples = new TeacherExamples(diskCache, batch.Indices) };
     }
 
     /// <summary>The teacher's logits [B, C] for <paramref name="batch"/>, detached.</summary>
@@ -270,4 +270,14 @@ public sealed class TeacherOutputs : IDisposable
 /// <param name="Logits">Logits [B, C], detached.</param>
 /// <param name="Features">Captured layers by path, detached.</param>
 /// <param name="EnsembleLogits">Every teacher's logits [K, B, C], detached, when there are several; null otherwise.</param>
-public sealed record TeacherBatch(Tensor Logits, IReadOnlyDictionary<string, Tensor> Features, Tensor? EnsembleLogits = null);
+public sealed record TeacherBatch(Tensor Logits, IReadOnlyDictionary<string, Tensor> Features, Tensor? EnsembleLogits = null)
+{
+    /// <summary>Which training images these outputs belong to, when they were read from a cache (so that they are the
+    /// same every time an image comes back); null when the teacher ran on the batch.</summary>
+    public TeacherExamples? Examples { get; init; }
+}
+
+/// <summary>The training images of a batch whose teacher outputs come from a cache.</summary>
+/// <param name="Cache">The cache they were read from (values derived from them are valid for it alone).</param>
+/// <param name="Indices">Each row's index in the training set.</param>
+public sealed record TeacherExamples(object Cache, IReadOnlyList<int> Indices);

@@ -217,6 +217,7 @@ public sealed class Trainer(TrainingOptions options, IProgress<TrainingProgress>
                         {
                             PeerLogits = [.. detached.Where((_, j) => j != i)],
                             TeacherEnsembleLogits = teacherBatch?.EnsembleLogits,
+                            TeacherExamples = teacherBatch?.Examples,
                         };
                         try
                         {

@@ -170,6 +170,40 @@ public sealed class MultiHeadGraphTrainingTests() : TrainingFixture(20, 10)
         ArgumentAssert.Rejects(() => term.Compute(new TermInputs(logits, logits, labels, 0, 1, shortStudent, t)), "studentFeatures", "batch size");
     }
 
+    /// <summary>
+    /// With cached teacher outputs the teacher's singular vectors are computed once per image: the stage's first epoch
+    /// computes every batch, its second (another order) gathers every batch, and the loss on gathered vectors is the
+    /// loss on computed ones. With the teacher run live nothing is kept.
+    /// </summary>
+    [Test]
+    public void WithCachedTeacherOutputsTheTeacherVectorsAreComputedOncePerImage()
+    {
+        using DistillModel teacher = ModelFactory.Create("teacher-cnn", 5);
+        using DistillModel student = ModelFactory.Create("small-cnn", 3);
+        using TeacherOutputs outputs = TeacherOutputs.Create(teacher, Train, cache: true, ["stage1", "stage2", "stage3"]);
+        using var term = new MultiHeadGraphTerm(new MultiHeadGraphSettings { StageEpochs = 2 });
+        term.Bind(student, teacher);
+        term.BuildAdapter(StudentShapes(), outputs.FeatureShapes, 3);
+        var batcher = new ImageBatcher(Train, 50, new BatchOptions { Shuffle = true, Seed = 3 });
+        term.Prepare(new TermPreparation(outputs, batcher.Epoch, batcher.BatchCount, 3, "test", null, null));
+        Assert.That(term.TeacherVectorBatches, Is.EqualTo((4L, 4L)), "epoch 1 computes its 4 batches, epoch 2 gathers them");
+
+        using var scope = NewDisposeScope();
+        ImageBatch batch = batcher.Epoch(5).First();
+        TeacherBatch t = outputs.Get(batch);
+        Assert.That(t.Examples!.Indices, Is.EqualTo(batch.Indices));
+        Dictionary<string, Tensor> s = new() { ["stage1"] = rand(50, 8, 14, 14), ["stage2"] = rand(50, 16, 7, 7), ["stage3"] = rand(50, 32, 7, 7) };
+        Tensor logits = zeros(50, 10);
+        var inputs = new TermInputs(logits, t.Logits, batch.Labels, 0, 1, s, t.Features) { TeacherExamples = t.Examples };
+        double gathered = term.Compute(inputs).item<float>();
+        double computed = term.Compute(inputs with { TeacherExamples = null }).item<float>();
+        Assert.That(term.TeacherVectorBatches, Is.EqualTo((5L, 5L)));
+        Assert.That(gathered, Is.EqualTo(computed).Within(1e-6 * Math.Abs(computed)));
+
+        using TeacherOutputs live = TeacherOutputs.Create(teacher, Train, cache: false, ["stage1", "stage2", "stage3"]);
+        Assert.That(live.Get(batch).Examples, Is.Null, "a live teacher's outputs are not per-image constants");
+    }
+
     [TestCase(0)]
     [TestCase(2)]
     public void TheTermsGradientAtEachLayerIsClippedToCrossEntropys(int epoch)

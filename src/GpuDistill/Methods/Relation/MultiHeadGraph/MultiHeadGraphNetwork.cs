@@ -138,8 +138,10 @@ public sealed class MultiHeadGraphNetwork : Module
     /// </summary>
     /// <param name="studentFeatures">The student's layers in chain order (with autograd history).</param>
     /// <param name="teacherFeatures">The teacher's layers in the same order (detached).</param>
+    /// <param name="teacherVectors"><see cref="TeacherVectors"/> of <paramref name="teacherFeatures"/> when the caller
+    /// has them already (kept per image); null to compute them.</param>
     /// <returns>A scalar with gradients back to the student's features and width maps.</returns>
-    public Tensor Loss(IReadOnlyList<Tensor> studentFeatures, IReadOnlyList<Tensor> teacherFeatures)
+    public Tensor Loss(IReadOnlyList<Tensor> studentFeatures, IReadOnlyList<Tensor> teacherFeatures, IReadOnlyList<Tensor>? teacherVectors = null)
     {
         ArgumentNullException.ThrowIfNull(studentFeatures);
         ArgumentNullException.ThrowIfNull(teacherFeatures);
@@ -150,7 +152,9 @@ public sealed class MultiHeadGraphNetwork : Module
             throw new ArgumentException(
                 $"{nameof(teacherFeatures)} must have the student's batch size ({batch}); got {teacherFeatures[0].shape[0]}.", nameof(teacherFeatures));
         using var scope = NewDisposeScope();
-        IReadOnlyList<Tensor> t = TeacherVectors(teacherFeatures);
+        IReadOnlyList<Tensor> t = teacherVectors ?? TeacherVectors(teacherFeatures);
+        if (t.Count != TeacherWidths.Count || t.Select((v, k) => v.dim() != 2 || v.shape[0] != batch || v.shape[1] != TeacherWidths[k]).Any(bad => bad))
+            throw new ArgumentException($"{nameof(teacherVectors)} must hold one [{batch}, width] row block per teacher layer ({string.Join(", ", TeacherWidths)}).", nameof(teacherVectors));
         IReadOnlyList<Tensor> s = StudentVectors(studentFeatures);
         Tensor? total = null;
         for (int k = 0; k < graphs.Length; k++)
