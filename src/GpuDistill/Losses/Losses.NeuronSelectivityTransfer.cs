@@ -39,9 +39,22 @@ public static partial class Losses
     /// <param name="student">Student feature map [B, C_s, H_s, W_s], float32, on any device.</param>
     /// <param name="teacher">Teacher feature map [B, C_t, H_t, W_t], float32, on the student's device (never receives a gradient).</param>
     /// <returns>A scalar float32 tensor.</returns>
-    public static Tensor NeuronSelectivityTransfer(Tensor student, Tensor teacher)
+    public static Tensor NeuronSelectivityTransfer(Tensor student, Tensor teacher) => NeuronSelectivityTransfer(student, teacher, null);
+
+    /// <summary>
+    /// <see cref="NeuronSelectivityTransfer(Tensor, Tensor)"/> with the teacher's term given per image
+    /// (<see cref="NeuronSelectivityTeacherTerms"/>, kept from an earlier epoch when the teacher's outputs are cached):
+    /// it is most of the loss's matrix work, a constant, and the same for an image every time.
+    /// </summary>
+    /// <param name="student">Student feature map [B, C_s, H_s, W_s].</param>
+    /// <param name="teacher">Teacher feature map [B, C_t, H_t, W_t].</param>
+    /// <param name="teacherTerms">The teacher's term of each image [B] (or [B, 1]); null to compute it.</param>
+    /// <returns>A scalar float32 tensor.</returns>
+    public static Tensor NeuronSelectivityTransfer(Tensor student, Tensor teacher, Tensor? teacherTerms)
     {
         TensorChecks.RequireFeaturePair(student, nameof(student), teacher, nameof(teacher), rank: 4);
+        if (teacherTerms is not null && (teacherTerms.numel() != student.shape[0] || teacherTerms.dtype != ScalarType.Float32))
+            throw new ArgumentException($"{nameof(teacherTerms)} must hold one float32 value per image ({student.shape[0]}); got {teacherTerms.dtype} {TensorChecks.Shape(teacherTerms)}.", nameof(teacherTerms));
 
         using var scope = NewDisposeScope();
         using Scalar minusTwo = (-2.0).ToScalar();
@@ -49,8 +62,9 @@ public static partial class Losses
         Tensor studentRows = NormalizeChannelRows(s);
         Tensor teacherRows = NormalizeChannelRows(t);
 
+        // Every image has C_t^2 teacher entries, so the mean over all of them is the mean of the per-image means.
         Tensor loss = PolynomialKernelMean(studentRows, studentRows)
-            .add(PolynomialKernelMean(teacherRows, teacherRows), Scalars.One)
+            .add(teacherTerms is null ? PolynomialKernelMean(teacherRows, teacherRows) : teacherTerms.mean(), Scalars.One)
             .add(PolynomialKernelMean(studentRows, teacherRows), minusTwo);
 
         // Normalised rows bound every term by 1, so only NaN or infinity in the features can make the loss
@@ -61,6 +75,23 @@ public static partial class Losses
             TensorChecks.RequireFiniteFeatures(teacher, nameof(teacher));
         }
         return loss.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The teacher's term of <see cref="NeuronSelectivityTransfer(Tensor, Tensor)"/> per image [B]: the mean over
+    /// channel pairs of dot(t_i, t_j)^2, its rows pooled to the student's size where smaller and normalised.
+    /// </summary>
+    /// <param name="student">Student feature map [B, C_s, H_s, W_s] (for its spatial size).</param>
+    /// <param name="teacher">Teacher feature map [B, C_t, H_t, W_t].</param>
+    /// <returns>[B] float32, without gradient.</returns>
+    public static Tensor NeuronSelectivityTeacherTerms(Tensor student, Tensor teacher)
+    {
+        TensorChecks.RequireFeaturePair(student, nameof(student), teacher, nameof(teacher), rank: 4);
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        (_, Tensor t) = PoolToCommonSize(student.detach(), teacher.detach());
+        Tensor rows = NormalizeChannelRows(t);
+        return bmm(rows, rows.transpose(1, 2)).square().mean([1L, 2L]).MoveToOuterDisposeScope();
     }
 
     /// <summary>[B, C, H, W] to [B, C, HW], each row divided by max(||row||, 1e-12) (F.normalize over HW).</summary>

@@ -37,7 +37,7 @@ public abstract class PairedFeatureTerm(LayerSettings settings) : IFeatureTerm
         Tensor? total = null;
         for (int i = 0; i < StudentLayers.Count; i++)
         {
-            Tensor pair = PairLoss(i, inputs.StudentFeature(Name, StudentLayers[i]), inputs.TeacherFeature(Name, TeacherLayers[i]));
+            Tensor pair = PairLoss(i, inputs.StudentFeature(Name, StudentLayers[i]), inputs.TeacherFeature(Name, TeacherLayers[i]), inputs.TeacherExamples);
             total = total is null ? pair : total.add(pair, alpha: Scalars.One);
         }
         return total!;
@@ -51,4 +51,13 @@ public abstract class PairedFeatureTerm(LayerSettings settings) : IFeatureTerm
     /// <param name="student">The student's capture.</param>
     /// <param name="teacher">The teacher's capture (detached).</param>
     protected abstract Tensor PairLoss(int index, Tensor student, Tensor teacher);
+
+    /// <summary>The loss of pair <paramref name="index"/> when the batch's training images are known
+    /// (<see cref="TermInputs.TeacherExamples"/>): a term that keeps per-image teacher values overrides this one.</summary>
+    /// <param name="index">Position of the pair.</param>
+    /// <param name="student">The student's capture.</param>
+    /// <param name="teacher">The teacher's capture (detached).</param>
+    /// <param name="examples">The batch's images when the teacher's outputs come from a cache; null otherwise.</param>
+    protected virtual Tensor PairLoss(int index, Tensor student, Tensor teacher, Training.TeacherExamples? examples) =>
+        PairLoss(index, student, teacher);
 }

@@ -21,6 +21,10 @@ public sealed class NeuronSelectivityTransferBadInputTests
     [Test] public void EmptyBatch() => ArgumentAssert.Rejects(() => Nst(zeros(0, 3, 5, 5), zeros(0, 3, 5, 5)), "student", "empty");
     [Test] public void NoTeacherChannels() => ArgumentAssert.Rejects(() => Nst(Map(), zeros(4, 0, 5, 5)), "teacher", "empty");
     [Test] public void ZeroWidth() => ArgumentAssert.Rejects(() => Nst(zeros(4, 3, 5, 0), Map()), "student", "empty");
+    [Test] public void TeacherTermsOfAnotherCount() =>
+        ArgumentAssert.Rejects(() => GpuDistill.Losses.NeuronSelectivityTransfer(Map(), Map(), zeros(3)), "teacherTerms", "one float32 value per image (4)");
+    [Test] public void TeacherTermsFloat64() =>
+        ArgumentAssert.Rejects(() => GpuDistill.Losses.NeuronSelectivityTransfer(Map(), Map(), zeros(4, ScalarType.Float64)), "teacherTerms", "float32");
     [Test] public void NullStudent() => Assert.That(() => Nst(null!, Map()), Throws.ArgumentNullException.With.Property("ParamName").EqualTo("student"));
     [Test] public void NullTeacher() => Assert.That(() => Nst(Map(), null!), Throws.ArgumentNullException.With.Property("ParamName").EqualTo("teacher"));
 

@@ -43,6 +43,22 @@ public sealed class NeuronSelectivityTransferLossTests
         AssertMatchesReference(sShape, RandomData.Uniform(random, sShape.Count, 3), tShape, RandomData.Uniform(random, tShape.Count, 3));
     }
 
+    /// <summary>The teacher's term given per image (as NST's term keeps it from a teacher cache): the same loss and
+    /// gradient, pooled shapes included.</summary>
+    [TestCase(1, 3, 1, 1, 5, 1, 1)]
+    [TestCase(37, 4, 3, 5, 6, 3, 5)]
+    [TestCase(2, 3, 8, 8, 5, 4, 4)]
+    [TestCase(3, 4, 5, 5, 6, 7, 7)]
+    [TestCase(4, 32, 7, 7, 128, 7, 7)]
+    public void MatchesReferenceWithTheTeacherTermsGiven(int b, int cs, int hs, int ws, int ct, int ht, int wt)
+    {
+        var sShape = new MapShape(b, cs, hs, ws);
+        var tShape = new MapShape(b, ct, ht, wt);
+        Random random = RandomData.NewRandom();
+        AssertMatchesReference(sShape, RandomData.Uniform(random, sShape.Count, 3), tShape, RandomData.Uniform(random, tShape.Count, 3),
+            givenTeacherTerms: true);
+    }
+
     [TestCase(4, 6, 5, 5, 8, 5, 5)]
     [TestCase(3, 8, 6, 6, 4, 3, 3)]
     public void MatchesReferenceOnNonNegativeFeatures(int b, int cs, int hs, int ws, int ct, int ht, int wt)
@@ -199,12 +215,15 @@ public sealed class NeuronSelectivityTransferLossTests
     /// Runs the loss with both inputs requiring a gradient, backpropagates 2.5, and checks the loss, the student's
     /// gradient and the teacher's lack of one against the reference; returns the student's gradient.
     /// </summary>
-    private static float[] AssertMatchesReference(MapShape sShape, float[] s, MapShape tShape, float[] t, bool expectZeroGradient = false)
+    private static float[] AssertMatchesReference(MapShape sShape, float[] s, MapShape tShape, float[] t, bool expectZeroGradient = false,
+        bool givenTeacherTerms = false)
     {
         using var scope = NewDisposeScope();
         Tensor student = tensor(s, sShape.Dims).requires_grad_(true);
         Tensor teacher = tensor(t, tShape.Dims).requires_grad_(true);
-        Tensor loss = GpuDistill.Losses.NeuronSelectivityTransfer(student, teacher);
+        Tensor loss = givenTeacherTerms
+            ? GpuDistill.Losses.NeuronSelectivityTransfer(student, teacher, GpuDistill.Losses.NeuronSelectivityTeacherTerms(student, teacher))
+            : GpuDistill.Losses.NeuronSelectivityTransfer(student, teacher);
         (loss * UpstreamGradient).backward();
 
         (double expected, double[] gradient, double magnitude) = NeuronSelectivityTransferReference.Compute(

@@ -1,4 +1,5 @@
 using GpuDistill.Models;
+using GpuDistill.Training;
 using static TorchSharp.torch;
 
 namespace GpuDistill.Methods;
@@ -24,7 +25,22 @@ public sealed class NeuronSelectivityTransferTerm(LayerSettings settings) : Pair
     /// <inheritdoc/>
     protected override IReadOnlyList<string> DefaultLayers(DistillModel model) => LayerChoice.All(model);
 
+    // The teacher's term of each pair per training image: most of the loss's matrix work, and a constant.
+    private readonly List<TeacherDerivedCache> teacherTerms = [];
+
     /// <inheritdoc/>
-    protected override Tensor PairLoss(int index, Tensor student, Tensor teacher) =>
-        Losses.NeuronSelectivityTransfer(student, teacher);
+    protected override Tensor PairLoss(int index, Tensor student, Tensor teacher) => PairLoss(index, student, teacher, null);
+
+    /// <inheritdoc/>
+    protected override Tensor PairLoss(int index, Tensor student, Tensor teacher, TeacherExamples? examples)
+    {
+        if (examples is null) return Losses.NeuronSelectivityTransfer(student, teacher);
+        while (teacherTerms.Count <= index) teacherTerms.Add(new TeacherDerivedCache());
+        Tensor terms = teacherTerms[index].GetOrCompute(examples, () => Losses.NeuronSelectivityTeacherTerms(student, teacher).unsqueeze(1));
+        return Losses.NeuronSelectivityTransfer(student, teacher, terms);
+    }
+
+    /// <summary>How many batches' teacher terms were read from the per-image cache, and how many computed, over the pairs.</summary>
+    public (long Gathered, long Computed) TeacherTermBatches =>
+        (teacherTerms.Sum(c => c.Batches.Gathered), teacherTerms.Sum(c => c.Batches.Computed));
 }
