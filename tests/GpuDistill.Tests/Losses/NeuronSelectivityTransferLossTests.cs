@@ -35,13 +35,8 @@ public sealed class NeuronSelectivityTransferLossTests
     [TestCase(2, 6, 7, 13, 5, 3, 3)]
     [TestCase(1, 2, 1, 1, 3, 4, 4)]
     [TestCase(64, 256, 8, 8, 128, 8, 8)]
-    public void MatchesReference(int b, int cs, int hs, int ws, int ct, int ht, int wt)
-    {
-        var sShape = new MapShape(b, cs, hs, ws);
-        var tShape = new MapShape(b, ct, ht, wt);
-        Random random = RandomData.NewRandom();
-        AssertMatchesReference(sShape, RandomData.Uniform(random, sShape.Count, 3), tShape, RandomData.Uniform(random, tShape.Count, 3));
-    }
+    public void MatchesReference(int b, int cs, int hs, int ws, int ct, int ht, int wt) =>
+        AssertMatchesReferenceOnRandomMaps(new MapShape(b, cs, hs, ws), new MapShape(b, ct, ht, wt), givenTeacherTerms: false);
 
     /// <summary>The teacher's term given per image (as NST's term keeps it from a teacher cache): the same loss and
     /// gradient, pooled shapes included.</summary>
@@ -50,13 +45,15 @@ public sealed class NeuronSelectivityTransferLossTests
     [TestCase(2, 3, 8, 8, 5, 4, 4)]
     [TestCase(3, 4, 5, 5, 6, 7, 7)]
     [TestCase(4, 32, 7, 7, 128, 7, 7)]
-    public void MatchesReferenceWithTheTeacherTermsGiven(int b, int cs, int hs, int ws, int ct, int ht, int wt)
+    public void MatchesReferenceWithTheTeacherTermsGiven(int b, int cs, int hs, int ws, int ct, int ht, int wt) =>
+        AssertMatchesReferenceOnRandomMaps(new MapShape(b, cs, hs, ws), new MapShape(b, ct, ht, wt), givenTeacherTerms: true);
+
+    /// <summary><see cref="AssertMatchesReference"/> on fresh uniform maps in [-3, 3].</summary>
+    private static void AssertMatchesReferenceOnRandomMaps(MapShape sShape, MapShape tShape, bool givenTeacherTerms)
     {
-        var sShape = new MapShape(b, cs, hs, ws);
-        var tShape = new MapShape(b, ct, ht, wt);
         Random random = RandomData.NewRandom();
         AssertMatchesReference(sShape, RandomData.Uniform(random, sShape.Count, 3), tShape, RandomData.Uniform(random, tShape.Count, 3),
-            givenTeacherTerms: true);
+            givenTeacherTerms: givenTeacherTerms);
     }
 
     [TestCase(4, 6, 5, 5, 8, 5, 5)]
