@@ -18,6 +18,9 @@ public sealed record ExperimentResults(string Name, string Data, string Machine,
     /// <summary>The teacher record of an experiment that trained none (no epochs; its accuracy is NaN).</summary>
     public static TrainingRun NoTeacher { get; } = new("teacher", "none", 0, 0, "", []);
 
+    /// <summary>The rows read the validation split, not the test set (a pilot: <see cref="DataSection.RowsOnValidation"/>).</summary>
+    public bool RowsOnValidation { get; init; }
+
     /// <summary>Whether the experiment trained (or reused) a teacher.</summary>
     public bool HasTeacher => Teacher.Epochs.Count > 0;
 }

@@ -47,7 +47,8 @@ public static class ResultsWriter
         else sb.AppendLine(CultureInfo.InvariantCulture,
             $"- teacher: {results.Teacher.Model}, {results.Teacher.Parameters:N0} parameters, {results.Teacher.FinalAccuracy:P2} test accuracy after {results.Teacher.Epochs.Count} epochs ({results.Teacher.TrainSeconds:F0} s)");
         sb.AppendLine();
-        sb.AppendLine("| method | student | loss | seeds | test accuracy (mean ± std) | gap recovered | agreement | ECE | parameters | train time / run |");
+        sb.AppendLine(CultureInfo.InvariantCulture,
+            $"| method | student | loss | seeds | {(results.RowsOnValidation ? "validation" : "test")} accuracy (mean ± std) | gap recovered | agreement | ECE | parameters | train time / run |");
         sb.AppendLine("|---|---|---|---|---|---|---|---|---|---|");
         foreach (SummaryRow r in results.Summary)
         {

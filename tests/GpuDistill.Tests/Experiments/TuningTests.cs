@@ -178,6 +178,8 @@ public sealed class TuningTests
                     Assert.That(correct, Is.EqualTo(Math.Round(correct)).Within(1e-6), $"{run.Method}: {run.Run.FinalAccuracy}");
                 }
                 Assert.That(results.Runs, Has.Count.EqualTo(2));
+                Assert.That(results.Summary.Select(r => r.GapRecovered), Is.All.Null, "the teacher's accuracy is the test set's");
+                Assert.That(File.ReadAllText(Path.Combine(output, "results.md")), Does.Contain("| validation accuracy (mean ± std) |"));
             });
         }
         finally
