@@ -27,8 +27,8 @@ public static class SingularVectors
     /// <summary>A row has converged when ||M v - l v|| &lt;= this times l (l the Rayleigh quotient).</summary>
     private const double PowerTolerance = 2e-6;
 
-    /// <summary>Eigenvalue gaps are floored at this fraction of the top eigenvalue, so a (near-)degenerate top pair
-    /// gives a large but finite gradient.</summary>
+    /// <summary>This fraction of the top eigenvalue is added to every eigenvalue gap of the gradient, so a
+    /// (near-)degenerate top pair gives a large but finite gradient.</summary>
     private const double RelativeGapFloor = 1e-6;
 
     /// <summary>
