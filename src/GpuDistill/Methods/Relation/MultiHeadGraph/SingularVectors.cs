@@ -27,8 +27,8 @@ public static class SingularVectors
     /// <summary>A row has converged when ||M v - l v|| &lt;= this times l (l the Rayleigh quotient).</summary>
     private const double PowerTolerance = 2e-6;
 
-    /// <summary>This fraction of the top eigenvalue is added to every eigenvalue gap of the gradient, so a
-    /// (near-)degenerate top pair gives a large but finite gradient.</summary>
+    /// <summary>Eigenvalue gaps are floored at this fraction of the top eigenvalue, so a (near-)degenerate top pair
+    /// gives a large but finite gradient.</summary>
     private const double RelativeGapFloor = 1e-6;
 
     /// <summary>
@@ -45,8 +45,7 @@ public static class SingularVectors
     /// </para>
     /// <para>
     /// The gradient is exact: with M = X^T X = sum_j l_j v_j v_j^T, dv_1 = sum_{j &gt; 1} v_j v_j^T dM v_1 / (l_1 - l_j),
-    /// written as v_1 + R (M v_1 - detach(M v_1)) with R the (detached) inverse of the shifted matrix on the other
-    /// eigenvectors (v_1 by power iteration, R by one batched float64 inverse: a fraction of eigh's time), so autograd
+    /// written as v_1 + R (M v_1 - detach(M v_1)) with R built from the (detached) eigendecomposition, so autograd
     /// carries it to X. Unlike differentiating libtorch's eigh, repeated lower eigenvalues (dead channels, rank
     /// below C) never divide 0 by 0. Without a gradient the smaller of X^T X and X X^T is used, by power iteration (eigh where it has not converged).
     /// </para>
@@ -81,27 +80,19 @@ public static class SingularVectors
         Tensor v1, resolvent, alive;
         using (no_grad())
         {
-            Tensor m = moment.detach();
-            v1 = SignFixed(TopEigenvector(m));
-            Tensor top = m.bmm(v1.unsqueeze(2)).squeeze(2).mul(v1).sum(1, keepdim: true);   // [B, 1], Rayleigh quotient
+            (Tensor values, Tensor vectors) = linalg.eigh(moment.detach());   // ascending
+            Tensor top = values.narrow(1, c - 1, 1);                          // [B, 1]
+            v1 = SignFixed(vectors.narrow(2, c - 1, 1).squeeze(2));
             using Scalar zeroMap = ZeroMap.ToScalar();
-            alive = top.gt(zeroMap).to_type(features.dtype);
-            // R = sum_{j > 1} v_j v_j^T / (l_1 - l_j + floor) without the eigenvectors: the shifted matrix
-            // S = (l_1 + floor) I - M + (l_1 - floor) v_1 v_1^T has those v_j and gaps, and l_1 on v_1, so
-            // R = S^-1 - v_1 v_1^T / l_1. In float64: S is ill-conditioned when the top pair is close. A dead
-            // example (l_1 = 0) inverts I instead, and its vector is 0 anyway.
+            alive = top.gt(zeroMap).to_type(features.dtype);                  // [B, 1]
+            // R = sum_{j < C-1} v_j v_j^T / max(l_top - l_j, floor), the resolvent restricted to the other eigenvectors.
             using Scalar relative = RelativeGapFloor.ToScalar();
             using Scalar tiny = 1e-12.ToScalar();
-            Tensor top64 = top.to_type(ScalarType.Float64).view(-1, 1, 1);
-            Tensor v64 = v1.to_type(ScalarType.Float64).unsqueeze(2);                          // [B, C, 1]
-            Tensor floor = top64.mul(relative).clamp_min(tiny);
-            Tensor outer = v64.bmm(v64.transpose(1, 2));
-            Tensor identity = eye(c, dtype: ScalarType.Float64).unsqueeze(0);
-            Tensor shifted = identity.mul(top64.add(floor)).sub(m.to_type(ScalarType.Float64)).add(outer.mul(top64.sub(floor)));
-            Tensor live = alive.to_type(ScalarType.Bool).view(-1, 1, 1);
-            shifted = where(live, shifted, identity.expand_as(shifted));
-            Tensor inverse = linalg.inv(shifted);
-            resolvent = where(live, inverse.sub(outer.div(top64.clamp_min(tiny))), zeros_like(inverse)).to_type(features.dtype);
+            Tensor others = vectors.narrow(2, 0, c - 1);                      // [B, C, C-1]
+            Tensor gaps = top.add(values.narrow(1, 0, c - 1), MinusOne);
+            Tensor floor = top.mul(relative).clamp_min(tiny);
+            Tensor inverse = gaps.maximum(floor).reciprocal();                // [B, C-1]
+            resolvent = others.mul(inverse.unsqueeze(1)).bmm(others.transpose(1, 2));
         }
         Tensor moved = moment.bmm(v1.unsqueeze(2));                           // [B, C, 1]
         Tensor change = resolvent.bmm(moved.add(moved.detach(), MinusOne)).squeeze(2);
