@@ -73,11 +73,7 @@ public sealed class TeacherDerivedCache
     private Tensor Gather(IReadOnlyList<int> indices)
     {
         Batches = (Batches.Gathered + 1, Batches.Computed);
-        Tensor gathered = empty([indices.Count, .. rowShape!]);
-        Span<float> target = MemoryMarshal.Cast<byte, float>(gathered.bytes);
-        int size = (int)rowSize;
-        for (int i = 0; i < indices.Count; i++) rows.AsSpan(indices[i] * size, size).CopyTo(target.Slice(i * size, size));
-        return gathered;
+        return TeacherOutputs.GatherRows(rows, rowShape!, indices);
     }
 
     private void Keep(IReadOnlyList<int> indices, Tensor computed)

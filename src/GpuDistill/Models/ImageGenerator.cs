@@ -109,6 +109,12 @@ public sealed class ImageGenerator : Module<Tensor, Tensor?, Tensor>
     /// <param name="seed">Seed of the new weights.</param>
     public void Reinitialize(long seed) => WeightInit.Apply(this, seed);
 
+    /// <summary>The weight seed of a run's generator: <paramref name="generation"/> 0 is the one it starts with, the
+    /// k-th reset's is generation k (the run's seed alone would give the latent draws' stream).</summary>
+    /// <param name="runSeed">The run's seed.</param>
+    /// <param name="generation">0 for the first generator, k for the one after the k-th reset.</param>
+    public static long WeightSeed(long runSeed, int generation = 0) => unchecked(runSeed * 7919L + 17 + generation * 1_000_033L);
+
     /// <summary>Length of the latent code z.</summary>
     public int LatentSize { get; }
 

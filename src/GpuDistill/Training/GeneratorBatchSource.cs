@@ -195,7 +195,7 @@ public sealed class GeneratorBatchSource : ICheckpointedSource, IDisposable
     /// </summary>
     private void ResetGenerator(int epoch)
     {
-        Generator.Reinitialize(unchecked(seed * 7919L + 17 + epoch * 1_000_033L));
+        Generator.Reinitialize(ImageGenerator.WeightSeed(seed, epoch));
         Optimizer.Dispose();
         Optimizer = optim.Adam(Generator.parameters(), learningRate, beta1, beta2);
         GeneratorResets++;

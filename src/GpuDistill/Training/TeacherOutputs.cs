@@ -174,8 +174,8 @@ public sealed class TeacherOutputs : IDisposable
         MemoryCache memory = memoryCache.Value;
         var cached = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         foreach ((string layer, float[] values) in memory.Features)
-            cached[layer] = Gather(values, FeatureShapes[layer], batch);
-        return WithEnsemble(new TeacherBatch(Gather(memory.Logits, [1, classes], batch), cached) { Examples = new TeacherExamples(memory, batch.Indices) }, batch);
+            cached[layer] = GatherRows(values, FeatureShapes[layer][1..], batch.Indices);
+        return WithEnsemble(new TeacherBatch(GatherRows(memory.Logits, [classes], batch.Indices), cached) { Examples = new TeacherExamples(memory, batch.Indices) }, batch);
     }
 
     private TeacherBatch WithEnsemble(TeacherBatch own, ImageBatch batch) =>
@@ -252,14 +252,16 @@ public sealed class TeacherOutputs : IDisposable
         values.CopyTo(target.AsSpan((int)offset, values.Length));
     }
 
-    private static Tensor Gather(float[] cache, long[] sampleShape, ImageBatch batch)
+    /// <summary>Rows <paramref name="indices"/> of <paramref name="rows"/> (flat, each of <paramref name="rowShape"/>) as
+    /// a tensor [indices, ..rowShape]; also what <see cref="Methods.TeacherDerivedCache"/> gathers with.</summary>
+    internal static Tensor GatherRows(float[] rows, long[] rowShape, IReadOnlyList<int> indices)
     {
-        long size = SampleSize(sampleShape);
+        long size = rowShape.Aggregate(1L, (a, b) => a * b);
         // Copied straight into the tensor's native memory (no managed array per step: see ImageBatcher).
-        Tensor gathered = empty([batch.Count, .. sampleShape.Skip(1)]);
+        Tensor gathered = empty([indices.Count, .. rowShape]);
         Span<float> target = MemoryMarshal.Cast<byte, float>(gathered.bytes);
-        for (int i = 0; i < batch.Count; i++)
-            cache.AsSpan((int)(batch.Indices[i] * size), (int)size).CopyTo(target.Slice((int)(i * size), (int)size));
+        for (int i = 0; i < indices.Count; i++)
+            rows.AsSpan((int)(indices[i] * size), (int)size).CopyTo(target.Slice((int)(i * size), (int)size));
         return gathered;
     }
 

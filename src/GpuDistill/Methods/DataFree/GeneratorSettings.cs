@@ -70,7 +70,7 @@ public abstract record GeneratorSettings : MethodSettings
     /// <param name="seed">The run's seed.</param>
     /// <param name="classes">Classes of a conditional generator; 0 for an unconditional one.</param>
     internal ImageGenerator CreateGenerator(int seed, int classes) =>
-        new((seed * 7919L) + 17, LatentSize, classes, BatchNormalizedOutput ? GeneratorOutput.BatchNormalized : GeneratorOutput.Pixels,
+        new(ImageGenerator.WeightSeed(seed), LatentSize, classes, BatchNormalizedOutput ? GeneratorOutput.BatchNormalized : GeneratorOutput.Pixels,
             width: GeneratorWidth);
 
     /// <summary>The batch source these settings describe (batch size, generator learning rate, schedule, memory and its

@@ -152,9 +152,10 @@ public sealed class MultiHeadGraphNetwork : Module
             throw new ArgumentException(
                 $"{nameof(teacherFeatures)} must have the student's batch size ({batch}); got {teacherFeatures[0].shape[0]}.", nameof(teacherFeatures));
         using var scope = NewDisposeScope();
-        IReadOnlyList<Tensor> t = teacherVectors ?? TeacherVectors(teacherFeatures);
-        if (t.Count != TeacherWidths.Count || t.Select((v, k) => v.dim() != 2 || v.shape[0] != batch || v.shape[1] != TeacherWidths[k]).Any(bad => bad))
+        if (teacherVectors is not null && (teacherVectors.Count != TeacherWidths.Count
+            || teacherVectors.Select((v, k) => v.dim() != 2 || v.shape[0] != batch || v.shape[1] != TeacherWidths[k]).Any(bad => bad)))
             throw new ArgumentException($"{nameof(teacherVectors)} must hold one [{batch}, width] row block per teacher layer ({string.Join(", ", TeacherWidths)}).", nameof(teacherVectors));
+        IReadOnlyList<Tensor> t = teacherVectors ?? TeacherVectors(teacherFeatures);
         IReadOnlyList<Tensor> s = StudentVectors(studentFeatures);
         Tensor? total = null;
         for (int k = 0; k < graphs.Length; k++)
