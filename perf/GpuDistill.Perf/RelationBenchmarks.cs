@@ -25,6 +25,8 @@ internal static class RelationBenchmarks
         // below (RelationComposites), so it is swapped for ILGPU's CPU accelerator here.
         ComputeDevice device = ComputeDevice.Default.UsesHostSimd ? ComputeDevice.Open(AcceleratorKind.Cpu) : ComputeDevice.Default;
         string backend = $"gpudistill {device.Kind}";
+        // RKD angle has a host path of its own (libtorch Grams, vectorised angles): its rows run on a simd device too.
+        ComputeDevice host = ComputeDevice.Open(AcceleratorKind.Simd);
         foreach (int batch in quick ? new[] { 128 } : [128, 1024])
         {
             foreach (ResultRow row in Measure("sp", backend, $"B{batch} D4096", quick,
@@ -44,7 +46,8 @@ internal static class RelationBenchmarks
             foreach (ResultRow row in Measure("rkd-angle", backend, $"B{batch} D512", quick,
                          random => [Uniform(random, batch, 512), Uniform(random, batch, 512)],
                          inputs => RelationComposites.RelationalAngle(inputs[0], inputs[1]),
-                         inputs => Losses.RelationalAngle(inputs[0], inputs[1], device)))
+                         inputs => Losses.RelationalAngle(inputs[0], inputs[1], device),
+                         hostPath: inputs => Losses.RelationalAngle(inputs[0], inputs[1], host)))
                 yield return row;
         }
         foreach (ResultRow row in Measure("fsp", backend, "B64 C64x128 16x16", quick,
@@ -57,7 +60,8 @@ internal static class RelationBenchmarks
     }
 
     private static IEnumerable<ResultRow> Measure(string kernel, string backend, string size, bool quick,
-        Func<Random, Tensor[]> create, Func<Tensor[], Tensor> composite, Func<Tensor[], Tensor>? fused, int students = 1)
+        Func<Random, Tensor[]> create, Func<Tensor[], Tensor> composite, Func<Tensor[], Tensor>? fused, int students = 1,
+        Func<Tensor[], Tensor>? hostPath = null)
     {
         using var scope = NewDisposeScope();
         Tensor[] inputs = create(new Random(1));
@@ -78,6 +82,13 @@ internal static class RelationBenchmarks
 
         yield return new ResultRow(kernel, backend, size, Mode("fwd (gradient incl.)", fusedForwardPeak), fusedForward, bytes, compositeForward.MedianMs);
         yield return new ResultRow(kernel, backend, size, Mode("fwd+bwd", fusedFullPeak), fusedFull, bytes, compositeFull.MedianMs);
+        if (hostPath is null) yield break;
+        Timing hostForward = Time(() => hostPath(inputs).Dispose());
+        Timing hostFull = Time(() => Backward(hostPath(inputs)));
+        yield return new ResultRow(kernel, "gpudistill Simd", size, Mode("fwd (gradient incl.)", Peak(() => hostPath(inputs).Dispose())),
+            hostForward, bytes, compositeForward.MedianMs);
+        yield return new ResultRow(kernel, "gpudistill Simd", size, Mode("fwd+bwd", Peak(() => Backward(hostPath(inputs)))),
+            hostFull, bytes, compositeFull.MedianMs);
 
         void Backward(Tensor loss)
         {

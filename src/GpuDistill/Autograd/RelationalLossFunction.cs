@@ -32,6 +32,20 @@ internal abstract class RelationalLossFunction<TSelf, TRequest> : FusedGradients
     protected abstract void Run(TRequest request, ArrayView<float> student, ArrayView<float> teacher,
         ArrayView<float> gradient, ArrayView<float> rowLoss, int batch, int studentWidth, int teacherWidth);
 
+    /// <summary>
+    /// The loss on a host (<c>simd</c>) device without ILGPU, where the loss has such a path: fills
+    /// <paramref name="gradient"/> and <paramref name="rowLoss"/> as <see cref="Run"/> would, and returns true; false
+    /// (the default) runs the kernels on the device's CPU accelerator instead.
+    /// </summary>
+    /// <param name="request">The request.</param>
+    /// <param name="student">Student features, [B, Ds], contiguous.</param>
+    /// <param name="teacher">Teacher features, [B, Dt], contiguous.</param>
+    /// <param name="gradient">Output d loss / d student, [B, Ds].</param>
+    /// <param name="rowLoss">Output per-row loss shares, [B].</param>
+    /// <returns>Whether it ran.</returns>
+    protected virtual bool RunOnHost(TRequest request, Tensor student, Tensor teacher, Tensor gradient, Tensor rowLoss) =>
+        false;
+
     /// <summary>The gradients by argument position; the student's alone unless a loss trains its teacher input too.</summary>
     /// <param name="student">The student argument.</param>
     /// <param name="teacher">The teacher argument.</param>
@@ -53,15 +67,18 @@ internal abstract class RelationalLossFunction<TSelf, TRequest> : FusedGradients
         Tensor gradient = empty_like(s);
         using Tensor rowLoss = empty(batch, ScalarType.Float32);
 
-        lock (device.LaunchLock)
+        if (!(device.UsesHostSimd && RunOnHost(request, s, t, gradient, rowLoss)))
         {
-            using var ds = DeviceArray<float>.ForInput(device, s);
-            using var dt = DeviceArray<float>.ForInput(device, t);
-            using var dg = DeviceArray<float>.ForOutput(device, gradient);
-            using var dr = DeviceArray<float>.ForOutput(device, rowLoss);
-            Run(request, ds.View, dt.View, dg.View, dr.View, batch, (int)s.shape[1], (int)t.shape[1]);
-            dg.CopyToTensor();
-            dr.CopyToTensor();
+            lock (device.LaunchLock)
+            {
+                using var ds = DeviceArray<float>.ForInput(device, s);
+                using var dt = DeviceArray<float>.ForInput(device, t);
+                using var dg = DeviceArray<float>.ForOutput(device, gradient);
+                using var dr = DeviceArray<float>.ForOutput(device, rowLoss);
+                Run(request, ds.View, dt.View, dg.View, dr.View, batch, (int)s.shape[1], (int)t.shape[1]);
+                dg.CopyToTensor();
+                dr.CopyToTensor();
+            }
         }
 
         double loss = RowLosses.Sum(rowLoss);
