@@ -1,3 +1,5 @@
+using GpuDistill.Compute;
+using GpuDistill.Compute.HostSimd;
 using GpuDistill.Methods;
 using GpuDistill.References;
 using GpuDistill.Tests.Generic;
@@ -31,8 +33,11 @@ public sealed class PearsonRelationsTests
     public void LossAndGradientMatchTheReference(
         [Range(0, 4)] int shape,
         [Values(1.0, 4.0)] double temperature,
-        [Values(3.0, 1e30)] double scale)
+        [Values(3.0, 1e30)] double scale,
+        [Values] bool host)
     {
+        // A simd device runs the host call; any other the TorchSharp composite.
+        ComputeDevice device = TestDevices.Get(host ? AcceleratorKind.Simd : AcceleratorKind.Cpu);
         (int rows, int classes) = RowKernelRun.Shapes[shape];
         Random random = RandomData.NewRandom();
         float[] s = RandomData.Uniform(random, (long)rows * classes, scale);
@@ -42,7 +47,7 @@ public sealed class PearsonRelationsTests
 
         using var scope = NewDisposeScope();
         Tensor student = TensorData.Matrix(s, rows, classes, requiresGrad: true);
-        Tensor loss = GpuDistill.Losses.PearsonRelations(student, TensorData.Matrix(t, rows, classes), temperature, 2.0, 0.5);
+        Tensor loss = GpuDistill.Losses.PearsonRelations(student, TensorData.Matrix(t, rows, classes), temperature, 2.0, 0.5, device);
         (loss * UpstreamGradient).backward();
 
         double[] scaled = [.. expectedGradient.Select(g => g * UpstreamGradient)];
@@ -55,6 +60,36 @@ public sealed class PearsonRelationsTests
                 Is.LessThan(1e-3));
         });
     }
+
+    [Test, Combinatorial]
+    public void TheHostCallMatchesTheReferenceAtEveryShape(
+        [Range(0, 4)] int shape,
+        [Values(1.0, 4.0)] double temperature,
+        [Values(3.0, 1e30)] double scale)
+    {
+        // Through the bridge a simd device hands large inputs to the composite; the host call itself is held to the
+        // reference at every shape here, the 41 x 1271 and 3 x 100003 ones included.
+        (int rows, int classes) = RowKernelRun.Shapes[shape];
+        Random random = RandomData.NewRandom();
+        float[] s = RandomData.Uniform(random, (long)rows * classes, scale);
+        float[] t = RandomData.Uniform(random, (long)rows * classes, scale);
+        (double expectedLoss, double[] expectedGradient) = PearsonRelationsReference.Compute(
+            [.. s.Select(v => (double)v)], [.. t.Select(v => (double)v)], rows, classes, temperature, 2.0, 0.5);
+        var gradient = new float[s.Length];
+        double loss = HostPearsonRelations.Run(s, t, gradient, rows, classes, temperature, 2.0, 0.5);
+        double largest = expectedGradient.Select(Math.Abs).Max();
+        Assert.Multiple(() =>
+        {
+            Assert.That(loss, Is.EqualTo(expectedLoss).Within(1e-6 * 2.5 * temperature * temperature));
+            Assert.That(Tolerance.RelativeMaxError(gradient, expectedGradient, Tolerance.GradientFloor(largest + 1e-12)),
+                Is.LessThan(1e-4));
+        });
+    }
+
+    [Test]
+    public void TheHostCallNamesAShortBuffer() =>
+        ArgumentAssert.Rejects(() => HostPearsonRelations.Run(new float[6], new float[5], new float[6], 2, 3, 1, 1, 1),
+            "teacher", "6");
 
     [Test]
     public void TheTermUsesItsSettingsAndGivesTheTeacherNoGradient()
@@ -74,14 +109,18 @@ public sealed class PearsonRelationsTests
             Is.EqualTo(expected).Within(1e-4));
     }
 
-    [TestCase(float.NaN, "student")]
-    [TestCase(float.PositiveInfinity, "teacher")]
-    public void NonFiniteLogitsAreNamed(float bad, string argument)
+    [TestCase(float.NaN, "student", true)]
+    [TestCase(float.PositiveInfinity, "teacher", true)]
+    [TestCase(float.NegativeInfinity, "student", true)]
+    [TestCase(float.NaN, "student", false)]
+    [TestCase(float.PositiveInfinity, "teacher", false)]
+    public void NonFiniteLogitsAreNamed(float bad, string argument, bool host)
     {
         using var scope = NewDisposeScope();
         Tensor s = randn(4, 10), t = randn(4, 10);
         (argument == "student" ? s : t)[1, 2] = tensor(bad);
-        ArgumentAssert.Rejects(() => GpuDistill.Losses.PearsonRelations(s, t, 1), argument, "finite");
+        ComputeDevice device = TestDevices.Get(host ? AcceleratorKind.Simd : AcceleratorKind.Cpu);
+        ArgumentAssert.Rejects(() => GpuDistill.Losses.PearsonRelations(s, t, 1, device: device), argument, "finite");
     }
 
     [Test]
