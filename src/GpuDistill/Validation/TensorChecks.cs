@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+using GpuDistill.Compute.HostSimd;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -146,13 +148,23 @@ internal static class TensorChecks
     /// <summary>Throws if <paramref name="tensor"/> holds NaN or infinity (called when a loss came out non-finite).</summary>
     public static void RequireFinite(Tensor tensor, string name)
     {
+        long index = FirstNonFinite(tensor);
+        if (index < 0) return;
+        long row = tensor.dim() > 1 ? index / tensor.shape[^1] : index;
+        throw new ArgumentException($"{name} must be finite; it holds NaN or infinity (first at row {row}).", name);
+    }
+
+    /// <summary>
+    /// The flat index of the first NaN or infinity, or -1: a contiguous float32 CPU tensor is read in place
+    /// (<see cref="HostFinite"/>, no allocation), anything else through libtorch.
+    /// </summary>
+    private static long FirstNonFinite(Tensor tensor)
+    {
+        if (tensor.device_type == DeviceType.CPU && tensor.dtype == ScalarType.Float32 && tensor.is_contiguous())
+            return HostFinite.FirstNonFinite(MemoryMarshal.Cast<byte, float>(tensor.bytes));
         using var scope = NewDisposeScope();
-        if (!tensor.isfinite().all().item<bool>())
-        {
-            long index = tensor.isfinite().logical_not().flatten().nonzero()[0, 0].item<long>();
-            long row = tensor.dim() > 1 ? index / tensor.shape[^1] : index;
-            throw new ArgumentException($"{name} must be finite; it holds NaN or infinity (first at row {row}).", name);
-        }
+        if (tensor.isfinite().all().item<bool>()) return -1;
+        return tensor.isfinite().logical_not().flatten().nonzero()[0, 0].item<long>();
     }
 
     /// <summary>Formats a shape as [a, b, ...].</summary>
@@ -205,16 +217,22 @@ internal static class TensorChecks
     /// <summary>Throws if a feature tensor [B, ...] holds NaN or infinity, naming the first example that does.</summary>
     public static void RequireFiniteFeatures(Tensor tensor, string name)
     {
+        if (tensor.device_type == DeviceType.CPU && tensor.dtype == ScalarType.Float32 && tensor.is_contiguous())
+        {
+            long index = FirstNonFinite(tensor);
+            if (index >= 0) ThrowNonFiniteExample(name, index / Math.Max(1, tensor.numel() / tensor.shape[0]));
+            return;
+        }
         using var scope = NewDisposeScope();
-        // max |x| per example is finite exactly when the example is (amax propagates NaN), and measured 7x faster
-        // here than isfinite().all() on a 4M-element map.
+        // Elsewhere (features may live on any device here): max |x| per example is finite exactly when the example is
+        // (amax propagates NaN), and measured 7x faster than isfinite().all() on a 4M-element map.
         Tensor finitePerExample = tensor.detach().flatten(1).abs().amax([1]).isfinite();
         if (!finitePerExample.all().item<bool>())
-        {
-            long example = finitePerExample.logical_not().nonzero()[0, 0].item<long>();
-            throw new ArgumentException($"{name} must be finite; it holds NaN or infinity (first in example {example}).", name);
-        }
+            ThrowNonFiniteExample(name, finitePerExample.logical_not().nonzero()[0, 0].item<long>());
     }
+
+    private static void ThrowNonFiniteExample(string name, long example) =>
+        throw new ArgumentException($"{name} must be finite; it holds NaN or infinity (first in example {example}).", name);
 
     /// <summary>
     /// Requires an eps that float32 holds as a positive normal number (1.2e-38 to 3.4e38): a smaller one would round
