@@ -125,16 +125,7 @@ internal static class TensorChecks
     /// Throws if an NCHW feature holds NaN or infinity, naming the first example that does (called when a result came
     /// out non-finite).
     /// </summary>
-    public static void RequireFiniteFeature(Tensor feature, string name)
-    {
-        using var scope = NewDisposeScope();
-        Tensor bad = feature.isfinite().logical_not();
-        if (bad.any().item<bool>())
-        {
-            long example = bad.flatten(1).any(1).nonzero()[0, 0].item<long>();
-            throw new ArgumentException($"{name} must be finite; it holds NaN or infinity (first in example {example}).", name);
-        }
-    }
+    public static void RequireFiniteFeature(Tensor feature, string name) => RequireFiniteFeatures(feature, name);
 
     // ---- end of feature maps ----
 
