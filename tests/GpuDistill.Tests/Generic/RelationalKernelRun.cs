@@ -67,6 +67,22 @@ public static class RelationalKernelRun
     }
 
     /// <summary>
+    /// Example 3 a copy of example 1, on the student's side, then on the teacher's: u_13 and u_31 are normalize(0) = 0
+    /// and their gradient gu / 1e-12, as in PyTorch; the Gram form sees the duplicate exactly (identical centred rows
+    /// give identical dot products), so it agrees with the reference.
+    /// </summary>
+    /// <param name="check">The loss's check.</param>
+    public static void DuplicateExampleOnEitherSide(PairCheck check)
+    {
+        Random random = RandomData.NewRandom();
+        float[] duplicated = RandomData.Uniform(random, 6 * 5, 1);
+        Array.Copy(duplicated, 5, duplicated, 15, 5);
+        float[] other = RandomData.Uniform(random, 6 * 4, 1);
+        check(duplicated, other, 6, 5, 4, "duplicate student example");
+        check(other, duplicated, 6, 4, 5, "duplicate teacher example");
+    }
+
+    /// <summary>
     /// Features [B, D] uniform in [-1, 1], each row redrawn until it lies at least 0.25 sqrt(D) from every earlier one.
     /// </summary>
     /// <remarks>

@@ -52,15 +52,7 @@ public sealed class HostRelationalAngleTests
     public void ZeroFeatureRowGivesFiniteResults() => RelationalKernelRun.ZeroRowOnEitherSide(Check);
 
     [Test]
-    public void DuplicateExampleMatchesReference()
-    {
-        Random random = RandomData.NewRandom();
-        float[] s = RandomData.Uniform(random, 6 * 5, 1);
-        Array.Copy(s, 5, s, 15, 5);
-        float[] t = RandomData.Uniform(random, 6 * 4, 1);
-        Check(s, t, 6, 5, 4, "duplicate student example");
-        Check(t, s, 6, 4, 5, "duplicate teacher example");
-    }
+    public void DuplicateExampleMatchesReference() => RelationalKernelRun.DuplicateExampleOnEitherSide(Check);
 
     [Test]
     public void ALargeBatchRunsInParallelAndMatchesTheSmallBatchPath()

@@ -38,12 +38,8 @@ public sealed class PearsonRelationsTests
     {
         // A simd device runs the host call; any other the TorchSharp composite.
         ComputeDevice device = TestDevices.Get(host ? AcceleratorKind.Simd : AcceleratorKind.Cpu);
-        (int rows, int classes) = RowKernelRun.Shapes[shape];
-        Random random = RandomData.NewRandom();
-        float[] s = RandomData.Uniform(random, (long)rows * classes, scale);
-        float[] t = RandomData.Uniform(random, (long)rows * classes, scale);
-        (double expectedLoss, double[] expectedGradient) = PearsonRelationsReference.Compute(
-            [.. s.Select(v => (double)v)], [.. t.Select(v => (double)v)], rows, classes, temperature, 2.0, 0.5);
+        (int rows, int classes, float[] s, float[] t, double expectedLoss, double[] expectedGradient) =
+            RandomCase(shape, temperature, scale);
 
         using var scope = NewDisposeScope();
         Tensor student = TensorData.Matrix(s, rows, classes, requiresGrad: true);
@@ -69,12 +65,8 @@ public sealed class PearsonRelationsTests
     {
         // Through the bridge a simd device hands large inputs to the composite; the host call itself is held to the
         // reference at every shape here, the 41 x 1271 and 3 x 100003 ones included.
-        (int rows, int classes) = RowKernelRun.Shapes[shape];
-        Random random = RandomData.NewRandom();
-        float[] s = RandomData.Uniform(random, (long)rows * classes, scale);
-        float[] t = RandomData.Uniform(random, (long)rows * classes, scale);
-        (double expectedLoss, double[] expectedGradient) = PearsonRelationsReference.Compute(
-            [.. s.Select(v => (double)v)], [.. t.Select(v => (double)v)], rows, classes, temperature, 2.0, 0.5);
+        (int rows, int classes, float[] s, float[] t, double expectedLoss, double[] expectedGradient) =
+            RandomCase(shape, temperature, scale);
         var gradient = new float[s.Length];
         double loss = HostPearsonRelations.Run(s, t, gradient, rows, classes, temperature, 2.0, 0.5);
         double largest = expectedGradient.Select(Math.Abs).Max();
@@ -84,6 +76,19 @@ public sealed class PearsonRelationsTests
             Assert.That(Tolerance.RelativeMaxError(gradient, expectedGradient, Tolerance.GradientFloor(largest + 1e-12)),
                 Is.LessThan(1e-4));
         });
+    }
+
+    /// <summary>Logits of one of <see cref="RowKernelRun.Shapes"/> at a scale, and the reference at beta 2, gamma 0.5.</summary>
+    private static (int Rows, int Classes, float[] Student, float[] Teacher, double Loss, double[] Gradient) RandomCase(
+        int shape, double temperature, double scale)
+    {
+        (int rows, int classes) = RowKernelRun.Shapes[shape];
+        Random random = RandomData.NewRandom();
+        float[] s = RandomData.Uniform(random, (long)rows * classes, scale);
+        float[] t = RandomData.Uniform(random, (long)rows * classes, scale);
+        (double loss, double[] gradient) = PearsonRelationsReference.Compute(
+            [.. s.Select(v => (double)v)], [.. t.Select(v => (double)v)], rows, classes, temperature, 2.0, 0.5);
+        return (rows, classes, s, t, loss, gradient);
     }
 
     [Test]
