@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using GpuDistill.Kernels.Relations;
 using GpuDistill.Kernels.Relations.RelationalAngle;

@@ -36,6 +36,7 @@ internal sealed class PearsonRelationsFunction : FusedLossFunction<PearsonRelati
             gradient.Dispose();
             TensorChecks.RequireFinite(s, "student");
             TensorChecks.RequireFinite(t, "teacher");
+            throw new ArgumentException("DIST's loss came out non-finite from finite logits.", "student");
         }
         return (tensor((float)loss), gradient);
     }

@@ -145,13 +145,17 @@ internal static class TensorChecks
         throw new ArgumentException($"{name} must be finite; it holds NaN or infinity (first at row {row}).", name);
     }
 
+    /// <summary>Whether <see cref="HostFinite"/> can read the tensor's memory as it lies: contiguous float32 on the CPU.</summary>
+    private static bool ReadsInPlace(Tensor tensor) =>
+        tensor.device_type == DeviceType.CPU && tensor.dtype == ScalarType.Float32 && tensor.is_contiguous();
+
     /// <summary>
     /// The flat index of the first NaN or infinity, or -1: a contiguous float32 CPU tensor is read in place
     /// (<see cref="HostFinite"/>, no allocation), anything else through libtorch.
     /// </summary>
     private static long FirstNonFinite(Tensor tensor)
     {
-        if (tensor.device_type == DeviceType.CPU && tensor.dtype == ScalarType.Float32 && tensor.is_contiguous())
+        if (ReadsInPlace(tensor))
             return HostFinite.FirstNonFinite(MemoryMarshal.Cast<byte, float>(tensor.bytes));
         using var scope = NewDisposeScope();
         if (tensor.isfinite().all().item<bool>()) return -1;
@@ -208,7 +212,7 @@ internal static class TensorChecks
     /// <summary>Throws if a feature tensor [B, ...] holds NaN or infinity, naming the first example that does.</summary>
     public static void RequireFiniteFeatures(Tensor tensor, string name)
     {
-        if (tensor.device_type == DeviceType.CPU && tensor.dtype == ScalarType.Float32 && tensor.is_contiguous())
+        if (ReadsInPlace(tensor))
         {
             long index = FirstNonFinite(tensor);
             if (index >= 0) ThrowNonFiniteExample(name, index / Math.Max(1, tensor.numel() / tensor.shape[0]));
