@@ -140,7 +140,7 @@ public sealed class QuantizationKernelTests(AcceleratorKind kind) : AcceleratorT
             }
             Assert.That(step[i], Is.EqualTo(expectedStep[i]).Within(1e-5 * (1 + Math.Abs(expectedStep[i]))), $"step gradient {i}");
         }
-        Assert.That(ties, Is.LessThan(Math.Max(2, length / 10_000)), "near-tie disagreements are rare");
+        AssertTiesRare(ties, x.Select(v => v / (double)scale));
     }
 
     /// <summary>
@@ -162,7 +162,21 @@ public sealed class QuantizationKernelTests(AcceleratorKind kind) : AcceleratorT
                 $"element {i} differs by more than one step");
             ties++;
         }
-        Assert.That(ties, Is.LessThan(Math.Max(2, x.Length / 10_000)), "near-tie disagreements are rare");
+        AssertTiesRare(ties, x.Select((v, i) => v / (double)scales[i / rowLength]));
+    }
+
+    /// <summary>
+    /// Asserts that no more elements flipped at a tie than float32's rounding of x / s explains. An element can flip
+    /// only when the tie lies between the exact quotient and float32's, about one unit in the last place of the
+    /// quotient apart (a division, or a reciprocal and a product): the expected count is the sum of those units
+    /// over the elements, and the bound adds four of its standard deviations and 2. A fixed share broke at 16 bits,
+    /// where a unit is 1/256 of a step near the grid's edge (two flips in 135 elements, now and then).
+    /// </summary>
+    private static void AssertTiesRare(int ties, IEnumerable<double> quotients)
+    {
+        double expected = quotients.Sum(v => (double)MathF.BitIncrement(MathF.Abs((float)v)) - MathF.Abs((float)v));
+        Assert.That(ties, Is.LessThanOrEqualTo(expected + 4 * Math.Sqrt(expected) + 2),
+            $"near-tie disagreements are rare (float32 rounding explains about {expected:G3})");
     }
 
     private static bool NearTie(double v) => Math.Abs(Math.Abs(v - Math.Floor(v)) - 0.5) < 1e-6 * (1 + Math.Abs(v));
