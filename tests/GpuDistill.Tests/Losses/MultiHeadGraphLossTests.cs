@@ -81,6 +81,29 @@ public sealed class MultiHeadGraphLossTests
         AssertVectorsAndGradient(CloseTopPair(random, shape), shape, random);
     }
 
+    [Test]
+    public void APowerIterationStuckOnTheSecondEigenvectorFallsBackToTheTop()
+    {
+        // Example 0: X = [[2, -2], [1, 1]] (channels [2, 1] and [-2, 1]), so X^T X = [[5, -3], [-3, 5]]: its row sums
+        // (2, 2) are the eigenvector of eigenvalue 2, which the power iteration keeps exactly; the top one (1, -1),
+        // eigenvalue 8, is orthogonal to them. The Cholesky factor of the gradient's solve fails there, and eigh gives
+        // the top vector. Its entries sum to 0, so its sign is arbitrary: the probe is squared.
+        Random random = RandomData.NewRandom();
+        var shape = new MapShape(2, 2, 1, 2);
+        double[] x = [2, 1, -2, 1, .. NonNegative(random, 4)];
+        double[] probe = [.. Enumerable.Range(0, 4).Select(_ => random.NextDouble() * 2 - 1)];
+        using var scope = NewDisposeScope();
+        Tensor features = tensor(x.Select(v => (float)v).ToArray(), shape.Dims).requires_grad_(true);
+        Tensor vectors = SingularVectors.TopRight(features);
+        vectors.mul(tensor(probe.Select(v => (float)v).ToArray(), [2, 2])).sum(1).square().sum().backward();
+        float[] actual = TensorData.ToArray(vectors);
+        Assert.That(Math.Abs(actual[0]), Is.EqualTo(Math.Sqrt(0.5)).Within(1e-6), "the top vector, not (1, 1)");
+        Assert.That(actual[1], Is.EqualTo(-actual[0]).Within(1e-6));
+        double Probe(double[] map) => Enumerable.Range(0, 2).Sum(i =>
+            Math.Pow(MultiHeadGraphReference.TopVector(map, shape, i).Select((v, k) => v * probe[i * 2 + k]).Sum(), 2));
+        AssertCloseToFiniteDifferences(Probe, x, TensorData.ToArray(features.grad!), 1e-4);
+    }
+
     private static void AssertVectorsAndGradient(double[] x, MapShape shape, Random random)
     {
         (int b, int c) = (shape.Batch, shape.Channels);
