@@ -11,6 +11,9 @@ namespace GpuDistill.Perf;
 /// <param name="Quick">Fewer sizes and shorter timing (the suite's --quick).</param>
 internal sealed record BenchmarkSettings(IReadOnlyList<(string Name, ComputeDevice Device)> Devices, bool Quick)
 {
+    /// <summary>The methods the method-step benchmark times (--methods a,b; its baseline none always runs); null for all.</summary>
+    public IReadOnlySet<string>? Methods { get; init; }
+
     /// <summary>The least time spent timing one line (after warm-up).</summary>
     public double MinSeconds => Quick ? 0.2 : 1.0;
 }

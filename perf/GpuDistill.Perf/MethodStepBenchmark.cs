@@ -39,6 +39,7 @@ internal static class MethodStepBenchmark
             var runnable = new List<(string Name, LossSpec Loss, TeacherOutputs Outputs)>();
             foreach (BuiltInMethod method in MethodRegistry.Default.Methods)
             {
+                if (settings.Methods is not null && !settings.Methods.Contains(method.Name)) continue;
                 LossSpec loss = LossSpec.Parse(method.Loss);
                 try
                 {

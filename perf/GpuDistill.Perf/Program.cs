@@ -3,6 +3,7 @@ using GpuDistill.Compute;
 using GpuDistill.Perf;
 
 // gpudistill perf: dotnet run -c Release --project perf/GpuDistill.Perf -- [--quick] [--out DIR] [--cpu-shapes] [--only NAME,NAME]
+//   [--methods NAME,NAME] (method-step: these methods and the student alone)
 bool quick = args.Contains("--quick");
 bool cpuShapes = args.Contains("--cpu-shapes");
 string outDir = Option("--out") ?? Path.Combine("artifacts", "perf");
@@ -23,7 +24,10 @@ if (cpuShapes)
         devices.Add(($"ilgpu-cpu {w}x{n}x{m}", ComputeDevice.OpenCpu(w, n, m)));
 }
 
-var settings = new BenchmarkSettings(devices, quick);
+var settings = new BenchmarkSettings(devices, quick)
+{
+    Methods = Option("--methods") is { } methods ? new HashSet<string>([.. methods.Split(','), "none"], StringComparer.OrdinalIgnoreCase) : null,
+};
 var rows = new List<ResultRow>();
 Console.WriteLine($"machine: {machine}");
 Console.WriteLine($"{"kernel",-11} {"backend",-36} {"size",-11} {"mode",-24} {"median ms",10} {"p20",9} {"p80",9} {"GB/s",7} {"vs comp.",9} {"floor",6}");

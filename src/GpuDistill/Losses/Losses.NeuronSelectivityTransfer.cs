@@ -49,23 +49,38 @@ public static partial class Losses
     /// <param name="student">Student feature map [B, C_s, H_s, W_s].</param>
     /// <param name="teacher">Teacher feature map [B, C_t, H_t, W_t].</param>
     /// <param name="teacherTerms">The teacher's term of each image [B] (or [B, 1]); null to compute it.</param>
+    /// <param name="teacherRowNorms">The norms of the teacher's channel rows [B, C_t] after pooling
+    /// (<see cref="NeuronSelectivityTeacherRowNorms"/>), kept like the terms; with them the teacher's rows are never
+    /// normalised: the cross Gram matrix is taken on the rows as they are and its columns divided by the norms, which
+    /// spares several passes over the teacher's map. Null to normalise the rows.</param>
     /// <returns>A scalar float32 tensor.</returns>
-    public static Tensor NeuronSelectivityTransfer(Tensor student, Tensor teacher, Tensor? teacherTerms)
+    public static Tensor NeuronSelectivityTransfer(Tensor student, Tensor teacher, Tensor? teacherTerms, Tensor? teacherRowNorms = null)
     {
         TensorChecks.RequireFeaturePair(student, nameof(student), teacher, nameof(teacher), rank: 4);
         if (teacherTerms is not null && (teacherTerms.numel() != student.shape[0] || teacherTerms.dtype != ScalarType.Float32))
             throw new ArgumentException($"{nameof(teacherTerms)} must hold one float32 value per image ({student.shape[0]}); got {teacherTerms.dtype} {TensorChecks.Shape(teacherTerms)}.", nameof(teacherTerms));
+        if (teacherRowNorms is not null && (teacherRowNorms.dim() != 2 || teacherRowNorms.shape[0] != student.shape[0]
+            || teacherRowNorms.shape[1] != teacher.shape[1] || teacherRowNorms.dtype != ScalarType.Float32))
+            throw new ArgumentException($"{nameof(teacherRowNorms)} must be float32 [{student.shape[0]}, {teacher.shape[1]}] (images, teacher channels); got {teacherRowNorms.dtype} {TensorChecks.Shape(teacherRowNorms)}.", nameof(teacherRowNorms));
 
         using var scope = NewDisposeScope();
         using Scalar minusTwo = (-2.0).ToScalar();
         (Tensor s, Tensor t) = PoolToCommonSize(student, teacher.detach());
         Tensor studentRows = NormalizeChannelRows(s);
-        Tensor teacherRows = NormalizeChannelRows(t);
 
+        // The teacher's rows are normalised only when its term is to be computed or its norms are not given (or so
+        // large that the raw cross products could overflow).
+        bool scaleAfter = teacherTerms is not null && teacherRowNorms is not null && teacherRowNorms.max().item<float>() <= ScaleAfterLimit;
+        Tensor? teacherRows = scaleAfter ? null : NormalizeChannelRows(t);
+        using Scalar floor = NormalizeEpsilon.ToScalar();
+        Tensor crossGram = teacherRows is null
+            ? bmm(studentRows, t.flatten(2).transpose(1, 2)).mul(teacherRowNorms!.clamp_min(floor).reciprocal().unsqueeze(1))
+            : bmm(studentRows, teacherRows.transpose(1, 2));
         // Every image has C_t^2 teacher entries, so the mean over all of them is the mean of the per-image means.
+        Tensor teacherTerm = teacherTerms?.mean() ?? PolynomialKernelMean(teacherRows!, teacherRows!);
         Tensor loss = PolynomialKernelMean(studentRows, studentRows)
-            .add(teacherTerms is null ? PolynomialKernelMean(teacherRows, teacherRows) : teacherTerms.mean(), Scalars.One)
-            .add(PolynomialKernelMean(studentRows, teacherRows), minusTwo);
+            .add(teacherTerm, Scalars.One)
+            .add(crossGram.square().mean(), minusTwo);
 
         // Normalised rows bound every term by 1, so only NaN or infinity in the features can make the loss
         // non-finite: check them only then, which spares a pass over both inputs on every call.
@@ -93,6 +108,32 @@ public static partial class Losses
         Tensor rows = NormalizeChannelRows(t);
         return bmm(rows, rows.transpose(1, 2)).square().mean([1L, 2L]).MoveToOuterDisposeScope();
     }
+
+    /// <summary>
+    /// The norms of the teacher's channel rows, pooled to the student's size where smaller, [B, C_t], without
+    /// gradient: what <see cref="NeuronSelectivityTransfer(Tensor, Tensor, Tensor?, Tensor?)"/> divides the cross
+    /// Gram matrix by when they are given.
+    /// </summary>
+    /// <param name="student">Student feature map [B, C_s, H_s, W_s] (for its spatial size).</param>
+    /// <param name="teacher">Teacher feature map [B, C_t, H_t, W_t].</param>
+    /// <returns>[B, C_t] float32.</returns>
+    public static Tensor NeuronSelectivityTeacherRowNorms(Tensor student, Tensor teacher)
+    {
+        TensorChecks.RequireFeaturePair(student, nameof(student), teacher, nameof(teacher), rank: 4);
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        (_, Tensor t) = PoolToCommonSize(student.detach(), teacher.detach());
+        return OverflowSafeNorm(t.flatten(2), 2).squeeze(2).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Given row norms up to this, the cross Gram matrix is taken on the teacher's rows as they are and divided by the
+    /// norms after; larger ones normalise the rows first. Its entries are at most the norms (the student's rows are unit
+    /// rows or shorter), so they cannot overflow; the bound is set by the backward, which multiplies the cross
+    /// entries' gradient by 1 / norm before the product with the rows: at norms of 1e31 that underflowed float32 for a
+    /// student example below the 1e-12 floor (a test's 1e-25 example against a 1e30 teacher).
+    /// </summary>
+    private const float ScaleAfterLimit = 1e18f;
 
     /// <summary>[B, C, H, W] to [B, C, HW], each row divided by max(||row||, 1e-12) (F.normalize over HW).</summary>
     private static Tensor NormalizeChannelRows(Tensor map)

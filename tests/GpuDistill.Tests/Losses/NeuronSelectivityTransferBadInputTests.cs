@@ -25,6 +25,8 @@ public sealed class NeuronSelectivityTransferBadInputTests
         ArgumentAssert.Rejects(() => GpuDistill.Losses.NeuronSelectivityTransfer(Map(), Map(), zeros(3)), "teacherTerms", "one float32 value per image (4)");
     [Test] public void TeacherTermsFloat64() =>
         ArgumentAssert.Rejects(() => GpuDistill.Losses.NeuronSelectivityTransfer(Map(), Map(), zeros(4, ScalarType.Float64)), "teacherTerms", "float32");
+    [Test] public void TeacherRowNormsOfAnotherWidth() =>
+        ArgumentAssert.Rejects(() => GpuDistill.Losses.NeuronSelectivityTransfer(Map(), Map(), zeros(4), zeros(4, 5)), "teacherRowNorms", "float32 [4, 3]");
     [Test] public void NullStudent() => Assert.That(() => Nst(null!, Map()), Throws.ArgumentNullException.With.Property("ParamName").EqualTo("student"));
     [Test] public void NullTeacher() => Assert.That(() => Nst(Map(), null!), Throws.ArgumentNullException.With.Property("ParamName").EqualTo("teacher"));
 

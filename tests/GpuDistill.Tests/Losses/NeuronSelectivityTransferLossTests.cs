@@ -38,8 +38,8 @@ public sealed class NeuronSelectivityTransferLossTests
     public void MatchesReference(int b, int cs, int hs, int ws, int ct, int ht, int wt) =>
         AssertMatchesReferenceOnRandomMaps(new MapShape(b, cs, hs, ws), new MapShape(b, ct, ht, wt), givenTeacherTerms: false);
 
-    /// <summary>The teacher's term given per image (as NST's term keeps it from a teacher cache): the same loss and
-    /// gradient, pooled shapes included.</summary>
+    /// <summary>The teacher's term and row norms given per image (as NST's term keeps them from a teacher cache): the
+    /// same loss and gradient, pooled shapes included.</summary>
     [TestCase(1, 3, 1, 1, 5, 1, 1)]
     [TestCase(37, 4, 3, 5, 6, 3, 5)]
     [TestCase(2, 3, 8, 8, 5, 4, 4)]
@@ -69,13 +69,15 @@ public sealed class NeuronSelectivityTransferLossTests
         AssertMatchesReference(sShape, s, tShape, t);
     }
 
-    [Test]
-    public void ExtremeScalesPerExampleMatchTheReference()
+    [TestCase(false, 1e30)]
+    [TestCase(true, 1e30)]   // the teacher's term and row norms given, norms above the limit: its rows are normalised
+    [TestCase(true, 1e15)]   // norms below it: the cross Gram matrix is divided by the norms after the product
+    public void ExtremeScalesPerExampleMatchTheReference(bool givenTeacherTerms, double largest)
     {
         // Each example at its own scale: below the 1e-12 floor (1e-25, 1e-15: rows become x / 1e-12), tiny but above
         // it (1e-9), and huge (1e12, 1e30: plain float32 norms overflow from ~1e19). Each example's gradient is
         // compared at its own scale, since they span 40 orders of magnitude.
-        double[] scales = [1e-25, 1e-15, 1e-9, 1, 1e12, 1e30];
+        double[] scales = [1e-25, 1e-15, 1e-9, 1, 1e12, largest];
         var sShape = new MapShape(scales.Length, 4, 3, 5);
         var tShape = new MapShape(scales.Length, 6, 3, 5);
         Random random = RandomData.NewRandom();
@@ -84,7 +86,11 @@ public sealed class NeuronSelectivityTransferLossTests
 
         using var scope = NewDisposeScope();
         Tensor student = tensor(s, sShape.Dims).requires_grad_(true);
-        Tensor loss = GpuDistill.Losses.NeuronSelectivityTransfer(student, tensor(t, tShape.Dims));
+        Tensor teacher = tensor(t, tShape.Dims);
+        Tensor loss = givenTeacherTerms
+            ? GpuDistill.Losses.NeuronSelectivityTransfer(student, teacher, GpuDistill.Losses.NeuronSelectivityTeacherTerms(student, teacher),
+                GpuDistill.Losses.NeuronSelectivityTeacherRowNorms(student, teacher))
+            : GpuDistill.Losses.NeuronSelectivityTransfer(student, teacher);
         (loss * UpstreamGradient).backward();
         (double expected, double[] gradient, double magnitude) = NeuronSelectivityTransferReference.Compute(
             ReferenceMath.ToDouble(s), sShape, ReferenceMath.ToDouble(t), tShape);
@@ -219,7 +225,8 @@ public sealed class NeuronSelectivityTransferLossTests
         Tensor student = tensor(s, sShape.Dims).requires_grad_(true);
         Tensor teacher = tensor(t, tShape.Dims).requires_grad_(true);
         Tensor loss = givenTeacherTerms
-            ? GpuDistill.Losses.NeuronSelectivityTransfer(student, teacher, GpuDistill.Losses.NeuronSelectivityTeacherTerms(student, teacher))
+            ? GpuDistill.Losses.NeuronSelectivityTransfer(student, teacher, GpuDistill.Losses.NeuronSelectivityTeacherTerms(student, teacher),
+                GpuDistill.Losses.NeuronSelectivityTeacherRowNorms(student, teacher))
             : GpuDistill.Losses.NeuronSelectivityTransfer(student, teacher);
         (loss * UpstreamGradient).backward();
 

@@ -25,7 +25,7 @@ public sealed class NeuronSelectivityTransferTerm(LayerSettings settings) : Pair
     /// <inheritdoc/>
     protected override IReadOnlyList<string> DefaultLayers(DistillModel model) => LayerChoice.All(model);
 
-    // The teacher's term of each pair per training image: most of the loss's matrix work, and a constant.
+    // The teacher's term and row norms of each pair per training image: most of the loss's matrix work, and constants.
     private readonly List<TeacherDerivedCache> teacherTerms = [];
 
     /// <inheritdoc/>
@@ -36,8 +36,12 @@ public sealed class NeuronSelectivityTransferTerm(LayerSettings settings) : Pair
     {
         if (examples is null) return Losses.NeuronSelectivityTransfer(student, teacher);
         while (teacherTerms.Count <= index) teacherTerms.Add(new TeacherDerivedCache());
-        Tensor terms = teacherTerms[index].GetOrCompute(examples, () => Losses.NeuronSelectivityTeacherTerms(student, teacher).unsqueeze(1));
-        return Losses.NeuronSelectivityTransfer(student, teacher, terms);
+        // Per image: the teacher's term, then the norms of its channel rows.
+        Tensor kept = teacherTerms[index].GetOrCompute(examples, () => cat(
+            [Losses.NeuronSelectivityTeacherTerms(student, teacher).unsqueeze(1), Losses.NeuronSelectivityTeacherRowNorms(student, teacher)], 1));
+        using Tensor terms = kept.narrow(1, 0, 1);
+        using Tensor norms = kept.narrow(1, 1, kept.shape[1] - 1);
+        return Losses.NeuronSelectivityTransfer(student, teacher, terms, norms);
     }
 
     /// <summary>How many batches' teacher terms were read from the per-image cache, and how many computed, over the pairs.</summary>
