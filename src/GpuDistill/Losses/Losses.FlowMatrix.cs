@@ -52,15 +52,18 @@ public static partial class Losses
     /// of at every position.
     /// </summary>
     /// <remarks>Finiteness is checked only when the loss is not finite (naming the first input at fault), which spares
-    /// four passes over the maps on every call.</remarks>
+    /// four passes over the maps on every call. The teacher pair's flow may be given (<see cref="TeacherFlowMatrix"/>,
+    /// kept per image by the term): it is a constant, and with the teacher's wider maps most of the work.</remarks>
     internal static Tensor ProjectedFlowMatrix(Tensor studentBottom, (Tensor Weight, Tensor Shift)? bottomMap,
-        Tensor studentTop, (Tensor Weight, Tensor Shift)? topMap, Tensor teacherBottom, Tensor teacherTop)
+        Tensor studentTop, (Tensor Weight, Tensor Shift)? topMap, Tensor teacherBottom, Tensor teacherTop, Tensor? teacherFlow = null)
     {
         RequireFlowInputs(studentBottom, studentTop, teacherBottom, teacherTop, bottomMap?.Weight.shape[0], topMap?.Weight.shape[0]);
+        long[] flowShape = [teacherTop.shape[0], teacherTop.shape[1], teacherBottom.shape[1]];
+        if (teacherFlow is not null && (teacherFlow.dtype != ScalarType.Float32 || !teacherFlow.shape.SequenceEqual(flowShape)))
+            throw new ArgumentException($"{nameof(teacherFlow)} must be float32 [{string.Join(", ", flowShape)}] (images, top channels, bottom channels); got {teacherFlow.dtype} {TensorChecks.Shape(teacherFlow)}.", nameof(teacherFlow));
 
         (Tensor sb, Tensor st) = PooledPair(studentBottom, studentTop);
-        (Tensor tb, Tensor tt) = PooledPair(teacherBottom.detach(), teacherTop.detach());
-        using Scalar area = ((double)sb.shape[2]).ToScalar(), teacherArea = ((double)tb.shape[2]).ToScalar();
+        using Scalar area = ((double)sb.shape[2]).ToScalar();
         Tensor flow = st.bmm(sb.transpose(1, 2)).div(area); // [B, Cs2, Cs1]
         Tensor bottomMean = sb.mean([2L]); // [B, Cs1]
         if (bottomMap is var (wb, cb))
@@ -70,13 +73,28 @@ public static partial class Losses
         }
         if (topMap is var (wt, ct))
             flow = wt.matmul(flow).add(ct.unsqueeze(1).mul(bottomMean.unsqueeze(1)), Scalars.One); // + c_t (mapped bottom mean)^T
-        Tensor loss = flow.add(tt.bmm(tb.transpose(1, 2)).div(teacherArea), Scalars.MinusOne).square().mean();
+        Tensor loss = flow.add(teacherFlow ?? TeacherFlowMatrix(teacherBottom, teacherTop), Scalars.MinusOne).square().mean();
         if (!float.IsFinite(loss.item<float>())) RequireFiniteFlowInputs(studentBottom, studentTop, teacherBottom, teacherTop);
         return loss;
     }
 
     /// <summary>Ranks, devices, batch sizes and channel counts of an FSP call; the student's channels are those of a
     /// channel map where one is given (null: the map's own).</summary>
+    /// <summary>The teacher pair's flow matrices [B, C2, C1] (upper layer's channels by lower's), its maps pooled to
+    /// the smaller of their sizes, without gradient: what <see cref="ProjectedFlowMatrix"/> compares the student's
+    /// with.</summary>
+    /// <param name="teacherBottom">Teacher's lower layer [B, C1, h, w].</param>
+    /// <param name="teacherTop">Teacher's upper layer [B, C2, h', w'].</param>
+    /// <returns>[B, C2, C1] float32.</returns>
+    internal static Tensor TeacherFlowMatrix(Tensor teacherBottom, Tensor teacherTop)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        (Tensor tb, Tensor tt) = PooledPair(teacherBottom.detach(), teacherTop.detach());
+        using Scalar area = ((double)tb.shape[2]).ToScalar();
+        return tt.bmm(tb.transpose(1, 2)).div(area).MoveToOuterDisposeScope();
+    }
+
     private static void RequireFlowInputs(Tensor studentBottom, Tensor studentTop, Tensor teacherBottom, Tensor teacherTop,
         long? bottomMapChannels = null, long? topMapChannels = null)
     {

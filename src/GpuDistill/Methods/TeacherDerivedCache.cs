@@ -12,11 +12,24 @@ namespace GpuDistill.Methods;
 /// images are kept. A batch computed live by the teacher (augmentation, generated images) is always computed.
 /// </summary>
 /// <remarks>
-/// Rows are float32, kept in managed memory (224 floats an image for MHGD on teacher-cnn: 49 MB for 55,000 images).
+/// Rows are float32, kept in managed memory (224 floats an image for MHGD on teacher-cnn: 49 MB for 55,000 images;
+/// 10,240 for FSP's two flow matrices: 2.3 GB), in one array: images past its largest length (about 2.1e9 floats) are
+/// computed every time.
 /// The cache holds the rows of one teacher cache at a time: given another, it starts again.
 /// </remarks>
 public sealed class TeacherDerivedCache
 {
+    private readonly long maxFloats;
+
+    /// <summary>A cache whose rows may fill one managed array.</summary>
+    public TeacherDerivedCache()
+        : this(Array.MaxLength)
+    {
+    }
+
+    /// <summary>A cache that keeps at most <paramref name="maxFloats"/> floats (tests use a small bound).</summary>
+    internal TeacherDerivedCache(long maxFloats) => this.maxFloats = maxFloats;
+
     private object? cache;
     private long[]? rowShape;
     private long rowSize;
@@ -92,16 +105,21 @@ public sealed class TeacherDerivedCache
         int top = indices.Count == 0 ? -1 : indices.Max();
         if (top >= kept.Length)
         {
-            int length = Math.Max(top + 1, kept.Length * 2);
-            Array.Resize(ref kept, length);
-            Array.Resize(ref rows, checked((int)(length * rowSize)));
+            long length = Math.Max(top + 1, kept.Length * 2L);
+            // One managed array holds the rows: past its largest length, images beyond it are computed every time.
+            if (length * rowSize > maxFloats) length = maxFloats / rowSize;
+            if (length > kept.Length)
+            {
+                Array.Resize(ref kept, (int)length);
+                Array.Resize(ref rows, (int)(length * rowSize));
+            }
         }
         using Tensor dense = computed.contiguous();
         ReadOnlySpan<float> values = MemoryMarshal.Cast<byte, float>(dense.bytes);
         int size = (int)rowSize;
         for (int i = 0; i < indices.Count; i++)
         {
-            if (indices[i] < 0) continue;
+            if (indices[i] < 0 || indices[i] >= kept.Length) continue;
             values.Slice(i * size, size).CopyTo(rows.AsSpan(indices[i] * size, size));
             kept[indices[i]] = true;
         }

@@ -67,6 +67,28 @@ public sealed class TeacherDerivedCacheTests
     }
 
     [Test]
+    public void ImagesPastTheLargestArrayAreComputedEveryTime()
+    {
+        // Room for 10 floats: rows of 3 for images 0, 1 and 2; image 5 never fits, so a batch holding it is computed.
+        using var scope = NewDisposeScope();
+        var cache = new TeacherDerivedCache(maxFloats: 10);
+        var calls = new List<int>();
+        int[] fits = [2, 0], past = [1, 5];
+        cache.GetOrCompute(new TeacherExamples(CacheA, fits), Rows(fits, calls));
+        Tensor kept = cache.GetOrCompute(new TeacherExamples(CacheA, fits), Rows(fits, calls, offset: 1000));
+        cache.GetOrCompute(new TeacherExamples(CacheA, past), Rows(past, calls));
+        Tensor again = cache.GetOrCompute(new TeacherExamples(CacheA, past), Rows(past, calls, offset: 1000));
+        Tensor one = cache.GetOrCompute(new TeacherExamples(CacheA, [1]), Rows([1], calls, offset: 1000));
+        Assert.Multiple(() =>
+        {
+            Assert.That(kept.data<float>().ToArray(), Is.EqualTo(new float[] { 20, 21, 22, 0, 1, 2 }), "gathered");
+            Assert.That(again.data<float>().ToArray(), Is.EqualTo(new float[] { 1010, 1011, 1012, 1050, 1051, 1052 }), "computed again");
+            Assert.That(one.data<float>().ToArray(), Is.EqualTo(new float[] { 1010, 1011, 1012 }), "image 1 kept, as last computed");
+            Assert.That(calls, Is.EqualTo(new[] { 2, 2, 2 }));
+        });
+    }
+
+    [Test]
     public void RowsOfAnotherCountTypeOrShapeAreRefused()
     {
         using var scope = NewDisposeScope();
