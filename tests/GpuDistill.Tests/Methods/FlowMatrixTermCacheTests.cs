@@ -1,10 +1,6 @@
-using GpuDistill.Data;
-using GpuDistill.Features;
 using GpuDistill.Methods;
-using GpuDistill.Models;
 using GpuDistill.Tests.Experiments;
 using GpuDistill.Tests.Generic;
-using GpuDistill.Training;
 using static TorchSharp.torch;
 
 namespace GpuDistill.Tests.Methods;
@@ -18,20 +14,13 @@ public sealed class FlowMatrixTermCacheTests() : TrainingFixture(5, 1)
     [Test]
     public void TheTeachersFlowsAreKeptPerImageWhenTheTeacherIsCached()
     {
-        using DistillModel teacher = ModelFactory.Create("teacher-cnn", 5);
-        using DistillModel student = ModelFactory.Create("small-cnn", 3);
         using var term = new FlowMatrixTerm(new LayerSettings());
-        term.Bind(student, teacher);
-        using TeacherOutputs outputs = TeacherOutputs.Create(teacher, Train, cache: true, term.TeacherLayers);
+        using var fixture = new CachedTeacherTermFixture(term, Train);
         using var scope = NewDisposeScope();
-        using var capture = new FeatureCapture(student, term.StudentLayers);
-        ImageBatch batch = new ImageBatcher(Train, 20, new BatchOptions { Shuffle = true, Seed = 4 }).Epoch(0).First();
-        Tensor logits = student.ForwardLogits(batch.Images);
-        TeacherBatch t = outputs.Get(batch);
-        Dictionary<string, Tensor> studentLayers = term.StudentLayers.ToDictionary(l => l, l => capture[l]);
+        TermInputs inputs = fixture.Batch();
+        Dictionary<string, Tensor> studentLayers = inputs.StudentFeatures!.ToDictionary(kv => kv.Key, kv => kv.Value);
         term.BuildAdapter(studentLayers.ToDictionary(kv => kv.Key, kv => kv.Value.shape),
-            t.Features.ToDictionary(kv => kv.Key, kv => kv.Value.shape), 7);
-        var inputs = new TermInputs(logits, t.Logits, batch.Labels, 0, 1, studentLayers, t.Features) { TeacherExamples = t.Examples };
+            inputs.TeacherFeatures!.ToDictionary(kv => kv.Key, kv => kv.Value.shape), 7);
 
         (double Loss, float[] Gradient) Run(TermInputs given)
         {

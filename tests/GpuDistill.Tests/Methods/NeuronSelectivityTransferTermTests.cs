@@ -1,9 +1,5 @@
-using GpuDistill.Data;
-using GpuDistill.Features;
 using GpuDistill.Methods;
-using GpuDistill.Models;
 using GpuDistill.Tests.Experiments;
-using GpuDistill.Training;
 using static TorchSharp.torch;
 
 namespace GpuDistill.Tests.Methods;
@@ -17,20 +13,10 @@ public sealed class NeuronSelectivityTransferTermTests() : TrainingFixture(5, 1)
     [Test]
     public void TheTeachersTermsAreKeptPerImageWhenTheTeacherIsCached()
     {
-        using DistillModel teacher = ModelFactory.Create("teacher-cnn", 5);
-        using DistillModel student = ModelFactory.Create("small-cnn", 3);
         var term = new NeuronSelectivityTransferTerm(new LayerSettings());
-        term.Bind(student, teacher);
-        using TeacherOutputs outputs = TeacherOutputs.Create(teacher, Train, cache: true, term.TeacherLayers);
+        using var fixture = new CachedTeacherTermFixture(term, Train);
         using var scope = NewDisposeScope();
-        using var capture = new FeatureCapture(student, term.StudentLayers);
-        ImageBatch batch = new ImageBatcher(Train, 20, new BatchOptions { Shuffle = true, Seed = 4 }).Epoch(0).First();
-        Tensor logits = student.ForwardLogits(batch.Images);
-        TeacherBatch t = outputs.Get(batch);
-        var inputs = new TermInputs(logits, t.Logits, batch.Labels, 0, 1, term.StudentLayers.ToDictionary(l => l, l => capture[l]), t.Features)
-        {
-            TeacherExamples = t.Examples,
-        };
+        TermInputs inputs = fixture.Batch();
 
         double first = term.Compute(inputs).item<float>();
         double again = term.Compute(inputs).item<float>();
