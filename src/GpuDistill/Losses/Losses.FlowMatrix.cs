@@ -78,8 +78,6 @@ public static partial class Losses
         return loss;
     }
 
-    /// <summary>Ranks, devices, batch sizes and channel counts of an FSP call; the student's channels are those of a
-    /// channel map where one is given (null: the map's own).</summary>
     /// <summary>The teacher pair's flow matrices [B, C2, C1] (upper layer's channels by lower's), its maps pooled to
     /// the smaller of their sizes, without gradient: what <see cref="ProjectedFlowMatrix"/> compares the student's
     /// with.</summary>
@@ -95,6 +93,8 @@ public static partial class Losses
         return tt.bmm(tb.transpose(1, 2)).div(area).MoveToOuterDisposeScope();
     }
 
+    /// <summary>Ranks, devices, batch sizes and channel counts of an FSP call; the student's channels are those of a
+    /// channel map where one is given (null: the map's own).</summary>
     private static void RequireFlowInputs(Tensor studentBottom, Tensor studentTop, Tensor teacherBottom, Tensor teacherTop,
         long? bottomMapChannels = null, long? topMapChannels = null)
     {

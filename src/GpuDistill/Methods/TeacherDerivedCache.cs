@@ -20,6 +20,11 @@ namespace GpuDistill.Methods;
 public sealed class TeacherDerivedCache
 {
     private readonly long maxFloats;
+    private object? cache;
+    private long[]? rowShape;
+    private long rowSize;
+    private float[] rows = [];
+    private bool[] kept = [];
 
     /// <summary>A cache whose rows may fill one managed array.</summary>
     public TeacherDerivedCache()
@@ -29,12 +34,6 @@ public sealed class TeacherDerivedCache
 
     /// <summary>A cache that keeps at most <paramref name="maxFloats"/> floats (tests use a small bound).</summary>
     internal TeacherDerivedCache(long maxFloats) => this.maxFloats = maxFloats;
-
-    private object? cache;
-    private long[]? rowShape;
-    private long rowSize;
-    private float[] rows = [];
-    private bool[] kept = [];
 
     /// <summary>How many batches were gathered from the kept rows, and how many computed.</summary>
     public (long Gathered, long Computed) Batches { get; private set; }

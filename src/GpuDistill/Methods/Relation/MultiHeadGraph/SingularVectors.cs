@@ -49,8 +49,8 @@ public static class SingularVectors
     /// (<see cref="ResolventFactor"/>) instead of built from an eigendecomposition. Unlike differentiating libtorch's
     /// eigh, repeated lower eigenvalues (dead channels, rank below C) never divide 0 by 0. v_1 itself comes from the
     /// power iteration (eigh where it has not converged), with a gradient or without; without one the smaller of
-    /// X^T X and X X^T is used. Measured on an AVX2 EPYC (2 cores, one thread), B = 128, small-cnn's three stages, a
-    /// forward and backward took 31-49 ms with eigh on every example and 17-26 ms this way.
+    /// X^T X and X X^T is used. Measured on an AVX2 EPYC (2 cores, two threads), B = 128, small-cnn's three stages, a
+    /// forward and backward took 33-34 ms with eigh on every example and 15-19 ms this way.
     /// </para>
     /// </remarks>
     /// <param name="features">Float32 features [B, C, H, W] or [B, D], finite.</param>
