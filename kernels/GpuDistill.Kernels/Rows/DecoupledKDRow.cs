@@ -110,9 +110,10 @@ public readonly struct DecoupledKDRow : IRowLoss
         sums.Combine<TCombine>();
         float nckd = sums.First;
 
-        // a - b from the logits' distances to their maxima and the log-sum-exps' difference (exact: both are near
-        // log C), corrected by that normalisation error.
-        float oddsGap = ((student[offset + target] - rest.Other.Max) * invT - (teacher[offset + target] - rest.Reference.Max) * invT)
+        // a - b from the target logits' difference less the maxima's, scaled once (each difference of nearby floats
+        // rounds far less than the two scaled distances did: at a gap of 4.5e-4 those erred by 3e-8, 1.2e-4 of TCKD),
+        // and the log-sum-exps' difference (exact: both are near log C), corrected by that normalisation error.
+        float oddsGap = ((student[offset + target] - teacher[offset + target]) - (rest.Other.Max - rest.Reference.Max)) * invT
             - (logSumS - logSumT) - sums.Second;
         float tckd = TargetDivergence(a, b, oddsGap, pTarget, pRest, qTarget, qRest);
 
