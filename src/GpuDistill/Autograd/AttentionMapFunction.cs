@@ -57,7 +57,7 @@ internal sealed class AttentionMapFunction : autograd.SingleTensorFunction<Atten
             finite = all.item<bool>();
         if (!finite)
         {
-            TensorChecks.RequireFiniteFeature(f, "feature");
+            TensorChecks.RequireFiniteFeatures(f, "feature");
             throw new ArgumentException(
                 $"The attention map overflowed float32: |f|^p with p = {m.Exponent} summed over channels must stay within float32 range.",
                 "feature");

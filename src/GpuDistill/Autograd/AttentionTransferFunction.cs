@@ -58,8 +58,8 @@ internal sealed class AttentionTransferFunction : FusedLossFunction<AttentionTra
         if (!double.IsFinite(loss))
         {
             gradient.Dispose();
-            TensorChecks.RequireFiniteFeature(s, "student");
-            TensorChecks.RequireFiniteFeature(t, "teacher");
+            TensorChecks.RequireFiniteFeatures(s, "student");
+            TensorChecks.RequireFiniteFeatures(t, "teacher");
             throw new ArgumentException(
                 $"The attention map overflowed float32: |f|^p with p = {p.Student.Exponent} summed over channels must stay within float32 range.",
                 "student");

@@ -43,14 +43,14 @@ public static partial class Losses
 
     /// <summary>
     /// <see cref="NeuronSelectivityTransfer(Tensor, Tensor)"/> with the teacher's term given per image
-    /// (<see cref="NeuronSelectivityTeacherTerms"/>, kept from an earlier epoch when the teacher's outputs are cached):
+    /// (<see cref="NeuronSelectivityTeacherSide"/>, kept from an earlier epoch when the teacher's outputs are cached):
     /// it is most of the loss's matrix work, a constant, and the same for an image every time.
     /// </summary>
     /// <param name="student">Student feature map [B, C_s, H_s, W_s].</param>
     /// <param name="teacher">Teacher feature map [B, C_t, H_t, W_t].</param>
     /// <param name="teacherTerms">The teacher's term of each image [B] (or [B, 1]); null to compute it.</param>
     /// <param name="teacherRowNorms">The norms of the teacher's channel rows [B, C_t] after pooling
-    /// (<see cref="NeuronSelectivityTeacherRowNorms"/>), kept like the terms; with them the teacher's rows are never
+    /// (<see cref="NeuronSelectivityTeacherSide"/>), kept like the terms; with them the teacher's rows are never
     /// normalised: the cross Gram matrix is taken on the rows as they are and its columns divided by the norms, which
     /// spares several passes over the teacher's map. Null to normalise the rows.</param>
     /// <returns>A scalar float32 tensor.</returns>
@@ -93,37 +93,22 @@ public static partial class Losses
     }
 
     /// <summary>
-    /// The teacher's term of <see cref="NeuronSelectivityTransfer(Tensor, Tensor)"/> per image [B]: the mean over
-    /// channel pairs of dot(t_i, t_j)^2, its rows pooled to the student's size where smaller and normalised.
+    /// What <see cref="NeuronSelectivityTransfer(Tensor, Tensor, Tensor?, Tensor?)"/> can be given per image, from one
+    /// pass over the teacher's map (pooled to the student's size where smaller): the teacher's term, the mean over
+    /// channel pairs of dot(t_i, t_j)^2 of its normalised rows, and the norms of its channel rows.
     /// </summary>
     /// <param name="student">Student feature map [B, C_s, H_s, W_s] (for its spatial size).</param>
     /// <param name="teacher">Teacher feature map [B, C_t, H_t, W_t].</param>
-    /// <returns>[B] float32, without gradient.</returns>
-    public static Tensor NeuronSelectivityTeacherTerms(Tensor student, Tensor teacher)
+    /// <returns>Terms [B] and row norms [B, C_t], float32, without gradient.</returns>
+    public static (Tensor Terms, Tensor RowNorms) NeuronSelectivityTeacherSide(Tensor student, Tensor teacher)
     {
         TensorChecks.RequireFeaturePair(student, nameof(student), teacher, nameof(teacher), rank: 4);
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         (_, Tensor t) = PoolToCommonSize(student.detach(), teacher.detach());
-        Tensor rows = NormalizeChannelRows(t);
-        return bmm(rows, rows.transpose(1, 2)).square().mean([1L, 2L]).MoveToOuterDisposeScope();
-    }
-
-    /// <summary>
-    /// The norms of the teacher's channel rows, pooled to the student's size where smaller, [B, C_t], without
-    /// gradient: what <see cref="NeuronSelectivityTransfer(Tensor, Tensor, Tensor?, Tensor?)"/> divides the cross
-    /// Gram matrix by when they are given.
-    /// </summary>
-    /// <param name="student">Student feature map [B, C_s, H_s, W_s] (for its spatial size).</param>
-    /// <param name="teacher">Teacher feature map [B, C_t, H_t, W_t].</param>
-    /// <returns>[B, C_t] float32.</returns>
-    public static Tensor NeuronSelectivityTeacherRowNorms(Tensor student, Tensor teacher)
-    {
-        TensorChecks.RequireFeaturePair(student, nameof(student), teacher, nameof(teacher), rank: 4);
-        using var scope = NewDisposeScope();
-        using var noGrad = no_grad();
-        (_, Tensor t) = PoolToCommonSize(student.detach(), teacher.detach());
-        return OverflowSafeNorm(t.flatten(2), 2).squeeze(2).MoveToOuterDisposeScope();
+        (Tensor rows, Tensor norms) = ChannelRows(t);
+        Tensor terms = bmm(rows, rows.transpose(1, 2)).square().mean([1L, 2L]);
+        return (terms.MoveToOuterDisposeScope(), norms.squeeze(2).MoveToOuterDisposeScope());
     }
 
     /// <summary>
@@ -136,11 +121,15 @@ public static partial class Losses
     private const float ScaleAfterLimit = 1e18f;
 
     /// <summary>[B, C, H, W] to [B, C, HW], each row divided by max(||row||, 1e-12) (F.normalize over HW).</summary>
-    private static Tensor NormalizeChannelRows(Tensor map)
+    private static Tensor NormalizeChannelRows(Tensor map) => ChannelRows(map).Rows;
+
+    /// <summary>The rows of <see cref="NormalizeChannelRows"/>, and the norms [B, C, 1] they were divided by (before the floor).</summary>
+    private static (Tensor Rows, Tensor Norms) ChannelRows(Tensor map)
     {
         Tensor rows = map.flatten(2);
+        Tensor norms = OverflowSafeNorm(rows, 2);
         using Scalar floor = NormalizeEpsilon.ToScalar();
-        return rows.div(OverflowSafeNorm(rows, 2).clamp_min(floor));
+        return (rows.div(norms.clamp_min(floor)), norms);
     }
 
     /// <summary>mean over b, i, j of dot(a[b, i], c[b, j])^2 for rows a [B, C_a, HW] and c [B, C_c, HW].</summary>

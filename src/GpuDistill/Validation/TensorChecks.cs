@@ -121,12 +121,6 @@ internal static class TensorChecks
             throw new ArgumentOutOfRangeException(name, p, $"{name} must be finite and > 0.");
     }
 
-    /// <summary>
-    /// Throws if an NCHW feature holds NaN or infinity, naming the first example that does (called when a result came
-    /// out non-finite).
-    /// </summary>
-    public static void RequireFiniteFeature(Tensor feature, string name) => RequireFiniteFeatures(feature, name);
-
     // ---- end of feature maps ----
 
     /// <summary>

@@ -88,8 +88,7 @@ public sealed class NeuronSelectivityTransferLossTests
         Tensor student = tensor(s, sShape.Dims).requires_grad_(true);
         Tensor teacher = tensor(t, tShape.Dims);
         Tensor loss = givenTeacherTerms
-            ? GpuDistill.Losses.NeuronSelectivityTransfer(student, teacher, GpuDistill.Losses.NeuronSelectivityTeacherTerms(student, teacher),
-                GpuDistill.Losses.NeuronSelectivityTeacherRowNorms(student, teacher))
+            ? GivenTeacherSide(student, teacher)
             : GpuDistill.Losses.NeuronSelectivityTransfer(student, teacher);
         (loss * UpstreamGradient).backward();
         (double expected, double[] gradient, double magnitude) = NeuronSelectivityTransferReference.Compute(
@@ -214,6 +213,13 @@ public sealed class NeuronSelectivityTransferLossTests
         });
     }
 
+    /// <summary>The loss with the teacher's term and row norms given, as NST's term passes them from its cache.</summary>
+    private static Tensor GivenTeacherSide(Tensor student, Tensor teacher)
+    {
+        (Tensor terms, Tensor norms) = GpuDistill.Losses.NeuronSelectivityTeacherSide(student, teacher);
+        return GpuDistill.Losses.NeuronSelectivityTransfer(student, teacher, terms, norms);
+    }
+
     /// <summary>
     /// Runs the loss with both inputs requiring a gradient, backpropagates 2.5, and checks the loss, the student's
     /// gradient and the teacher's lack of one against the reference; returns the student's gradient.
@@ -225,8 +231,7 @@ public sealed class NeuronSelectivityTransferLossTests
         Tensor student = tensor(s, sShape.Dims).requires_grad_(true);
         Tensor teacher = tensor(t, tShape.Dims).requires_grad_(true);
         Tensor loss = givenTeacherTerms
-            ? GpuDistill.Losses.NeuronSelectivityTransfer(student, teacher, GpuDistill.Losses.NeuronSelectivityTeacherTerms(student, teacher),
-                GpuDistill.Losses.NeuronSelectivityTeacherRowNorms(student, teacher))
+            ? GivenTeacherSide(student, teacher)
             : GpuDistill.Losses.NeuronSelectivityTransfer(student, teacher);
         (loss * UpstreamGradient).backward();
 

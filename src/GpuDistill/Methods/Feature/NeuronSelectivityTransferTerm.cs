@@ -37,8 +37,11 @@ public sealed class NeuronSelectivityTransferTerm(LayerSettings settings) : Pair
         if (examples is null) return Losses.NeuronSelectivityTransfer(student, teacher);
         while (teacherTerms.Count <= index) teacherTerms.Add(new TeacherDerivedCache());
         // Per image: the teacher's term, then the norms of its channel rows.
-        Tensor kept = teacherTerms[index].GetOrCompute(examples, () => cat(
-            [Losses.NeuronSelectivityTeacherTerms(student, teacher).unsqueeze(1), Losses.NeuronSelectivityTeacherRowNorms(student, teacher)], 1));
+        Tensor kept = teacherTerms[index].GetOrCompute(examples, () =>
+        {
+            (Tensor terms, Tensor norms) = Losses.NeuronSelectivityTeacherSide(student, teacher);
+            return cat([terms.unsqueeze(1), norms], 1);
+        });
         using Tensor terms = kept.narrow(1, 0, 1);
         using Tensor norms = kept.narrow(1, 1, kept.shape[1] - 1);
         return Losses.NeuronSelectivityTransfer(student, teacher, terms, norms);
